@@ -1,0 +1,311 @@
+package exprs
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/file"
+	"github.com/expr-lang/expr/parser"
+	"github.com/expr-lang/expr/vm"
+	"github.com/pipectl/pipectl/pipelines/component"
+	"github.com/pipectl/pipectl/pipelines/diag"
+)
+
+// Diagnostic codes reported for expressions.
+const (
+	CodeSyntax       = "expr-syntax"
+	CodeUnknownField = "expr-unknown-field"
+	CodeUnknownFunc  = "expr-unknown-function"
+	CodeTypeMismatch = "expr-type-mismatch"
+	CodeResultType   = "expr-result-type"
+	CodeTooComplex   = "expr-too-complex"
+	CodeInvalid      = "expr-invalid"
+	CodeEmpty        = "expr-empty"
+)
+
+// Problem is a compile error inside an expression. Offset and Len count
+// characters (runes) of the expression's text, so the caller can map them
+// back into the YAML scalar the expression came from.
+type Problem struct {
+	Code    string
+	Summary string
+	Hint    string
+	Offset  int
+	Len     int
+}
+
+// Program is a compiled, type-checked expression. It is immutable and safe to
+// share; evaluate it with a VM per worker.
+type Program struct {
+	source string
+	prog   *vm.Program
+	result *component.Type
+	budget uint
+}
+
+// Source returns the expression's text.
+func (p *Program) Source() string { return p.source }
+
+// ResultType returns the type the expression evaluates to.
+func (p *Program) ResultType() *component.Type { return p.result }
+
+// Run evaluates the program against env with a VM owned by the caller (one
+// per worker, reused across records), within the library's memory budget.
+func (p *Program) Run(machine *vm.VM, env any) (any, error) {
+	machine.MemoryBudget = p.budget
+	return machine.Run(p.prog, env)
+}
+
+// Compile type-checks src against records of type env and compiles it. want,
+// when not nil, is the type the expression must produce (bool for a filter).
+// env describes the top-level names an expression may use: the record's
+// fields.
+func (l *Library) Compile(src string, env *component.Type, want *component.Type) (*Program, []Problem) {
+	if strings.TrimSpace(src) == "" {
+		return nil, []Problem{{Code: CodeEmpty, Summary: "expression is empty", Len: 1}}
+	}
+	if env == nil {
+		env = component.OpenObject()
+	}
+	if _, err := parser.ParseWithConfig(src, nil); err != nil {
+		return nil, []Problem{l.problem(src, env, err, true)}
+	}
+	opts := append([]expr.Option{expr.Env(exprType(env))}, l.options...)
+	prog, err := expr.Compile(src, opts...)
+	if err != nil {
+		return nil, []Problem{l.problem(src, env, err, false)}
+	}
+	p := &Program{source: src, prog: prog, result: typeOfNature(prog.Node().Nature()), budget: l.limits.MemoryBudget}
+	if want != nil {
+		if ok, _ := p.result.AssignableTo(want); !ok {
+			return nil, []Problem{{
+				Code:    CodeResultType,
+				Summary: fmt.Sprintf("expression must produce %s, not %s", want, p.result),
+				Len:     len([]rune(src)),
+			}}
+		}
+	}
+	return p, nil
+}
+
+// problem turns an expr error into a Problem with a stable code and, for
+// unknown names, a did-you-mean hint.
+func (l *Library) problem(src string, env *component.Type, err error, parse bool) Problem {
+	fe, ok := err.(*file.Error)
+	if !ok {
+		return Problem{Code: CodeInvalid, Summary: err.Error(), Len: len([]rune(src))}
+	}
+	p := Problem{Summary: fe.Message, Offset: fe.From, Len: max(1, fe.To-fe.From)}
+	if fe.From == 0 && fe.To == 0 {
+		p.Offset = runeOffset(src, fe.Line, fe.Column)
+	}
+	msg := fe.Message
+	switch {
+	case strings.Contains(msg, "exceeds maximum allowed nodes"):
+		p.Code = CodeTooComplex
+		p.Summary = fmt.Sprintf("expression is too complex (more than %d nodes)", l.limits.MaxNodes)
+		p.Offset, p.Len = 0, len([]rune(src))
+	case parse:
+		p.Code = CodeSyntax
+	case strings.HasPrefix(msg, "unknown name "):
+		name := strings.TrimPrefix(msg, "unknown name ")
+		if isCallee(src, fe.From) {
+			p.Code = CodeUnknownFunc
+			p.Summary = fmt.Sprintf("unknown function %q", name)
+			p.Hint = diag.DidYouMean(name, l.names)
+		} else {
+			p.Code = CodeUnknownField
+			p.Summary = fmt.Sprintf("unknown field %q in %s", name, describe(env))
+			p.Hint = diag.DidYouMean(name, env.FieldNames())
+		}
+		p.Len = len([]rune(name))
+	case strings.HasPrefix(msg, "unknown field "):
+		name := strings.TrimPrefix(msg, "unknown field ")
+		base, path := memberBase(src, env, fe.From)
+		p.Code = CodeUnknownField
+		if path != "" {
+			p.Summary = fmt.Sprintf("unknown field %q in %s", name, path)
+		} else {
+			p.Summary = fmt.Sprintf("unknown field %q", name)
+		}
+		p.Hint = diag.DidYouMean(name, base.FieldNames())
+		p.Len = len([]rune(name))
+	case strings.Contains(msg, "mismatched types"), strings.Contains(msg, "cannot use"),
+		strings.Contains(msg, "invalid operation"), strings.Contains(msg, "not enough arguments"),
+		strings.Contains(msg, "too many arguments"), strings.Contains(msg, "cannot fetch"),
+		strings.Contains(msg, "expected"), strings.Contains(msg, "cannot call"):
+		p.Code = CodeTypeMismatch
+	default:
+		p.Code = CodeInvalid
+	}
+	return p
+}
+
+// describe names a record type in messages: its Doc ("the Shopify order")
+// or "the record".
+func describe(t *component.Type) string {
+	if t != nil && t.Doc != "" {
+		return t.Doc
+	}
+	return "the record"
+}
+
+// runeOffset converts expr's line (1-based) and column (0-based) to a rune
+// offset into src.
+func runeOffset(src string, line, col int) int {
+	off := 0
+	for i, l := range strings.Split(src, "\n") {
+		if i+1 == line {
+			return off + col
+		}
+		off += len([]rune(l)) + 1
+	}
+	return off
+}
+
+// isCallee reports whether the identifier at rune offset from is followed by
+// a call's opening parenthesis.
+func isCallee(src string, from int) bool {
+	r := []rune(src)
+	i := from
+	for i < len(r) && (r[i] == '_' || r[i] == '$' || r[i] >= '0' && r[i] <= '9' || r[i] >= 'a' && r[i] <= 'z' || r[i] >= 'A' && r[i] <= 'Z') {
+		i++
+	}
+	for i < len(r) && (r[i] == ' ' || r[i] == '\t' || r[i] == '\n') {
+		i++
+	}
+	return i < len(r) && r[i] == '('
+}
+
+// memberBase finds the member access whose property starts at rune offset
+// from and returns the statically known type of the object it reads from,
+// and that object's path for messages. The type is nil when it cannot be
+// told without running the expression.
+func memberBase(src string, env *component.Type, from int) (*component.Type, string) {
+	tree, err := parser.Parse(src)
+	if err != nil {
+		return nil, ""
+	}
+	r := &resolver{env: env, target: from}
+	r.walk(tree.Node, nil)
+	return r.found, r.foundPath
+}
+
+type resolver struct {
+	env       *component.Type
+	target    int
+	found     *component.Type
+	foundPath string
+}
+
+// walk visits node; ptr is the element type `#` and `.field` refer to inside
+// the closure being walked.
+func (r *resolver) walk(node ast.Node, ptr *component.Type) {
+	if node == nil || r.found != nil {
+		return
+	}
+	switch n := node.(type) {
+	case *ast.MemberNode:
+		if n.Property.Location().From == r.target {
+			t, path := r.typeOf(n.Node, ptr)
+			if t != nil {
+				r.found, r.foundPath = t, path
+			}
+			return
+		}
+		r.walk(n.Node, ptr)
+		r.walk(n.Property, ptr)
+	case *ast.BuiltinNode:
+		var elem *component.Type
+		if len(n.Arguments) > 0 {
+			if t, _ := r.typeOf(n.Arguments[0], ptr); t != nil && t.Kind == component.Array {
+				elem = t.Elem
+			}
+		}
+		for i, a := range n.Arguments {
+			if _, ok := a.(*ast.PredicateNode); ok && i > 0 {
+				r.walk(a, elem)
+				continue
+			}
+			r.walk(a, ptr)
+		}
+	case *ast.PredicateNode:
+		r.walk(n.Node, ptr)
+	case *ast.CallNode:
+		r.walk(n.Callee, ptr)
+		for _, a := range n.Arguments {
+			r.walk(a, ptr)
+		}
+	case *ast.BinaryNode:
+		r.walk(n.Left, ptr)
+		r.walk(n.Right, ptr)
+	case *ast.UnaryNode:
+		r.walk(n.Node, ptr)
+	case *ast.ConditionalNode:
+		r.walk(n.Cond, ptr)
+		r.walk(n.Exp1, ptr)
+		r.walk(n.Exp2, ptr)
+	case *ast.ArrayNode:
+		for _, e := range n.Nodes {
+			r.walk(e, ptr)
+		}
+	case *ast.MapNode:
+		for _, p := range n.Pairs {
+			r.walk(p, ptr)
+		}
+	case *ast.PairNode:
+		r.walk(n.Key, ptr)
+		r.walk(n.Value, ptr)
+	case *ast.SliceNode:
+		r.walk(n.Node, ptr)
+		r.walk(n.From, ptr)
+		r.walk(n.To, ptr)
+	case *ast.ChainNode:
+		r.walk(n.Node, ptr)
+	case *ast.VariableDeclaratorNode:
+		r.walk(n.Value, ptr)
+		r.walk(n.Expr, ptr)
+	case *ast.SequenceNode:
+		for _, e := range n.Nodes {
+			r.walk(e, ptr)
+		}
+	}
+}
+
+// typeOf resolves the static type of identifier and member chains.
+func (r *resolver) typeOf(node ast.Node, ptr *component.Type) (*component.Type, string) {
+	switch n := node.(type) {
+	case *ast.IdentifierNode:
+		t, ok := r.env.Field(n.Value)
+		if !ok {
+			return nil, ""
+		}
+		return t, n.Value
+	case *ast.PointerNode:
+		if n.Name == "" && ptr != nil {
+			return ptr, "each element"
+		}
+	case *ast.ChainNode:
+		return r.typeOf(n.Node, ptr)
+	case *ast.MemberNode:
+		base, path := r.typeOf(n.Node, ptr)
+		if base == nil {
+			return nil, ""
+		}
+		switch prop := n.Property.(type) {
+		case *ast.StringNode:
+			t, ok := base.Field(prop.Value)
+			if !ok {
+				return nil, ""
+			}
+			return t, path + "." + prop.Value
+		case *ast.IntegerNode:
+			if base.Kind == component.Array {
+				return base.Elem, fmt.Sprintf("%s[%d]", path, prop.Value)
+			}
+		}
+	}
+	return nil, ""
+}

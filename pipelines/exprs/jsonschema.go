@@ -1,0 +1,161 @@
+package exprs
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/pipectl/pipectl/pipelines/component"
+)
+
+// TypeFromJSONSchema derives the record type expressions are checked against
+// from a JSON Schema. An object schema that lists properties is closed: a
+// field it does not list is reported as a typo, which is the point of
+// declaring a schema. An object says `"additionalProperties": true` (or a
+// schema) to stay open. Nullable types (["string", "null"]) take their
+// non-null type; a union of different kinds is Any. Local $refs
+// (#/$defs/..., #/definitions/...) are followed.
+func TypeFromJSONSchema(raw []byte, doc string) (*component.Type, error) {
+	var root map[string]any
+	if err := json.Unmarshal(raw, &root); err != nil {
+		return nil, fmt.Errorf("read JSON Schema: %w", err)
+	}
+	c := &schemaConv{root: root, seen: map[string]*component.Type{}}
+	t := c.convert(root, 0)
+	if t.Kind == component.Object {
+		cp := *t
+		cp.Doc = doc
+		t = &cp
+	}
+	return t, c.err
+}
+
+type schemaConv struct {
+	root map[string]any
+	seen map[string]*component.Type
+	err  error
+}
+
+const maxSchemaDepth = 64
+
+func (c *schemaConv) convert(s map[string]any, depth int) *component.Type {
+	if s == nil || depth > maxSchemaDepth {
+		return component.AnyType
+	}
+	if ref, ok := s["$ref"].(string); ok {
+		if t, ok := c.seen[ref]; ok {
+			return t
+		}
+		target := c.resolve(ref)
+		if target == nil {
+			c.err = fmt.Errorf("JSON Schema $ref %q: not found in the schema", ref)
+			return component.AnyType
+		}
+		// Guard recursive definitions: a reference met again while being
+		// converted is Any.
+		c.seen[ref] = component.AnyType
+		t := c.convert(target, depth+1)
+		c.seen[ref] = t
+		return t
+	}
+	for _, key := range []string{"anyOf", "oneOf"} {
+		if alts, ok := s[key].([]any); ok {
+			var ts []*component.Type
+			for _, a := range alts {
+				if m, ok := a.(map[string]any); ok {
+					t := c.convert(m, depth+1)
+					if t.Kind != component.Null {
+						ts = append(ts, t)
+					}
+				}
+			}
+			if len(ts) == 1 {
+				return ts[0]
+			}
+			return component.AnyType
+		}
+	}
+	if all, ok := s["allOf"].([]any); ok && len(all) == 1 {
+		if m, ok := all[0].(map[string]any); ok {
+			return c.convert(m, depth+1)
+		}
+	}
+	var kinds []string
+	switch t := s["type"].(type) {
+	case string:
+		kinds = []string{t}
+	case []any:
+		for _, k := range t {
+			if ks, ok := k.(string); ok && ks != "null" {
+				kinds = append(kinds, ks)
+			}
+		}
+		if len(kinds) == 0 {
+			return component.NullType
+		}
+	}
+	if len(kinds) == 0 {
+		if _, ok := s["properties"]; ok {
+			kinds = []string{"object"}
+		} else if _, ok := s["items"]; ok {
+			kinds = []string{"array"}
+		}
+	}
+	if len(kinds) != 1 {
+		return component.AnyType
+	}
+	switch kinds[0] {
+	case "string":
+		return component.StringType
+	case "integer":
+		return component.IntType
+	case "number":
+		return component.NumberType
+	case "boolean":
+		return component.BoolType
+	case "null":
+		return component.NullType
+	case "array":
+		items, _ := s["items"].(map[string]any)
+		return component.ArrayOf(c.convert(items, depth+1))
+	case "object":
+		props, _ := s["properties"].(map[string]any)
+		obj := &component.Type{Kind: component.Object, Open: len(props) == 0}
+		switch ap := s["additionalProperties"].(type) {
+		case bool:
+			obj.Open = obj.Open && ap || ap
+		case map[string]any:
+			obj.Open = true
+		}
+		names := make([]string, 0, len(props))
+		for k := range props {
+			names = append(names, k)
+		}
+		slices.Sort(names)
+		for _, k := range names {
+			m, _ := props[k].(map[string]any)
+			obj.Fields = append(obj.Fields, component.Property{Name: k, Type: c.convert(m, depth+1)})
+		}
+		return obj
+	}
+	return component.AnyType
+}
+
+// resolve follows a local JSON pointer ("#/$defs/address").
+func (c *schemaConv) resolve(ref string) map[string]any {
+	if !strings.HasPrefix(ref, "#/") {
+		return nil
+	}
+	var cur any = c.root
+	for _, part := range strings.Split(ref[2:], "/") {
+		part = strings.ReplaceAll(strings.ReplaceAll(part, "~1", "/"), "~0", "~")
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil
+		}
+		cur = m[part]
+	}
+	m, _ := cur.(map[string]any)
+	return m
+}

@@ -1,0 +1,111 @@
+package exprs
+
+import (
+	"reflect"
+	"slices"
+	"time"
+
+	"github.com/expr-lang/expr/checker/nature"
+	"github.com/expr-lang/expr/types"
+	"github.com/pipectl/pipectl/pipelines/component"
+	"github.com/shopspring/decimal"
+)
+
+var (
+	decimalRType  = reflect.TypeOf(decimal.Decimal{})
+	timeRType     = reflect.TypeOf(time.Time{})
+	durationRType = reflect.TypeOf(time.Duration(0))
+)
+
+// exprType converts a record type into the type expr's checker uses. Closed
+// objects become strict maps, so a misspelt field is a compile error; open
+// objects accept any field as Any.
+func exprType(t *component.Type) types.Type {
+	if t == nil {
+		return types.Any
+	}
+	switch t.Kind {
+	case component.String:
+		return types.String
+	case component.Int:
+		return types.Int
+	case component.Number:
+		return types.Float64
+	case component.Bool:
+		return types.Bool
+	case component.Decimal:
+		return types.TypeOf(decimal.Decimal{})
+	case component.Time:
+		return types.TypeOf(time.Time{})
+	case component.Duration:
+		return types.TypeOf(time.Duration(0))
+	case component.Array:
+		return types.Array(exprType(t.Elem))
+	case component.Object:
+		m := types.Map{}
+		for _, p := range t.Fields {
+			m[p.Name] = exprType(p.Type)
+		}
+		if t.Open {
+			m[types.Extra] = types.Any
+		}
+		return m
+	}
+	return types.Any
+}
+
+// typeOfNature converts the checker's idea of an expression's result back
+// into a record type, so types flow to the next node.
+func typeOfNature(n *nature.Nature) *component.Type {
+	if n == nil || n.Type == nil {
+		return component.AnyType
+	}
+	switch n.Type {
+	case decimalRType:
+		return component.DecimalType
+	case timeRType:
+		return component.TimeType
+	case durationRType:
+		return component.DurationType
+	}
+	switch n.Kind {
+	case reflect.String:
+		return component.StringType
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return component.IntType
+	case reflect.Float32, reflect.Float64:
+		return component.NumberType
+	case reflect.Bool:
+		return component.BoolType
+	case reflect.Slice, reflect.Array:
+		if n.TypeData != nil && n.Ref != nil {
+			return component.ArrayOf(typeOfNature(n.Ref))
+		}
+		return component.ArrayOf(typeOfReflect(n.Type.Elem()))
+	case reflect.Map:
+		if n.TypeData != nil && len(n.Fields) > 0 {
+			names := make([]string, 0, len(n.Fields))
+			for k := range n.Fields {
+				names = append(names, k)
+			}
+			slices.Sort(names)
+			obj := &component.Type{Kind: component.Object, Open: !n.Strict}
+			for _, k := range names {
+				f := n.Fields[k]
+				obj.Fields = append(obj.Fields, component.Property{Name: k, Type: typeOfNature(&f)})
+			}
+			return obj
+		}
+		return component.OpenObject()
+	}
+	return component.AnyType
+}
+
+func typeOfReflect(t reflect.Type) *component.Type {
+	if t == nil {
+		return component.AnyType
+	}
+	n := nature.FromType(t)
+	return typeOfNature(&n)
+}

@@ -1,0 +1,133 @@
+package transforms
+
+import "github.com/pipectl/pipectl/pipelines/component"
+
+// allocateLine is what allocate needs of each order line.
+var allocateLine = component.ObjectOf(
+	component.Property{Name: "sku", Type: component.StringType},
+	component.Property{Name: "quantity", Type: component.NumberType},
+)
+
+var (
+	allocationRecord = component.ObjectOf(
+		component.Property{Name: "order_id", Type: component.StringType},
+		component.Property{Name: "line_id", Type: component.StringType},
+		component.Property{Name: "sku", Type: component.StringType},
+		component.Property{Name: "location_id", Type: component.StringType},
+		component.Property{Name: "qty", Type: component.DecimalType},
+		component.Property{Name: "strategy", Type: component.StringType},
+		component.Property{Name: "rank", Type: component.IntType},
+		component.Property{Name: "idempotency_key", Type: component.StringType},
+	)
+	shipmentRecord = component.ObjectOf(
+		component.Property{Name: "shipment_id", Type: component.StringType},
+		component.Property{Name: "order_id", Type: component.StringType},
+		component.Property{Name: "location_id", Type: component.StringType},
+		component.Property{Name: "status", Type: component.StringType},
+		component.Property{Name: "lines", Type: component.ArrayOf(component.ObjectOf(
+			component.Property{Name: "line_id", Type: component.StringType},
+			component.Property{Name: "sku", Type: component.StringType},
+			component.Property{Name: "qty", Type: component.DecimalType},
+			component.Property{Name: "parent_line_id", Type: component.StringType},
+		))},
+		component.Property{Name: "order", Type: component.AnyType},
+		component.Property{Name: "idempotency_key", Type: component.StringType},
+	)
+	backorderRecord = component.ObjectOf(
+		component.Property{Name: "order_id", Type: component.StringType},
+		component.Property{Name: "line_id", Type: component.StringType},
+		component.Property{Name: "sku", Type: component.StringType},
+		component.Property{Name: "qty", Type: component.DecimalType},
+		component.Property{Name: "location_id", Type: component.StringType},
+		component.Property{Name: "reason", Type: component.StringType},
+		component.Property{Name: "promised_date", Type: component.StringType},
+		component.Property{Name: "notify", Type: component.BoolType},
+		component.Property{Name: "idempotency_key", Type: component.StringType},
+	)
+	cancellationRecord = component.ObjectOf(
+		component.Property{Name: "order_id", Type: component.StringType},
+		component.Property{Name: "line_id", Type: component.StringType},
+		component.Property{Name: "sku", Type: component.StringType},
+		component.Property{Name: "qty", Type: component.DecimalType},
+		component.Property{Name: "reason", Type: component.StringType},
+		component.Property{Name: "idempotency_key", Type: component.StringType},
+	)
+	holdRecord = component.ObjectOf(
+		component.Property{Name: "order_id", Type: component.StringType},
+		component.Property{Name: "reason", Type: component.StringType},
+		component.Property{Name: "lines", Type: component.ArrayOf(allocateLine)},
+		component.Property{Name: "idempotency_key", Type: component.StringType},
+	)
+	adjustmentRecord = component.ObjectOf(
+		component.Property{Name: "sku", Type: component.StringType},
+		component.Property{Name: "location_id", Type: component.StringType},
+		component.Property{Name: "bucket", Type: component.StringType},
+		component.Property{Name: "delta", Type: component.DecimalType},
+		component.Property{Name: "reason", Type: component.StringType},
+		component.Property{Name: "ref", Type: component.StringType},
+		component.Property{Name: "idempotency_key", Type: component.StringType},
+	)
+	notificationRecord = component.ObjectOf(
+		component.Property{Name: "type", Type: component.StringType},
+		component.Property{Name: "sku", Type: component.StringType},
+		component.Property{Name: "location_id", Type: component.StringType},
+		component.Property{Name: "order_id", Type: component.StringType},
+		component.Property{Name: "qty", Type: component.DecimalType},
+	)
+)
+
+var allocateSpec = &component.Spec{
+	Kind:    "allocate",
+	Section: component.StepSection,
+	Summary: "Allocates an order's lines to stock locations: shipments, backorders, cancellations and holds.",
+	Description: "Reads inventory, applies the named fulfillment rule set (strategy, split shipments, " +
+		"backorder policy, safety stock) and emits one record per outcome on its named outputs. " +
+		"The order's id and lines are read through expressions, so any storefront's payload can be allocated; " +
+		"each line must have a `sku` and a `quantity`.",
+	Config: &component.Field{Kind: component.ObjectField, Required: true, Doc: "Allocation settings.",
+		Fields: []*component.Field{
+			{Name: "rules", Kind: component.RefField, RefTo: component.RuleSection, RefKind: "fulfillment", Required: true,
+				Doc: "The fulfillment rule set that decides strategy, splitting and backorders.", Examples: []any{"fulfillment"}},
+			{Name: "inventory", Kind: component.StringField, Default: "main",
+				Doc: "The inventory the stock levels are read from and committed to."},
+			{Name: "order_id", Kind: component.ExprField, Default: "string(id)", Result: component.StringType,
+				Doc: "Expression giving the order's id."},
+			{Name: "lines", Kind: component.ExprField, Default: "line_items", Result: component.ArrayOf(allocateLine),
+				Doc:      "Expression giving the order lines; each needs `sku` and `quantity`.",
+				Examples: []any{"line_items", `map(lines, {"sku": #.sku, "quantity": #.qty})`}},
+			{Name: "destination", Kind: component.ExprField, Default: "nil",
+				Doc: "Expression giving the shipping address (country, latitude, longitude) for the closest strategy and market rules."},
+		}},
+	Outputs: []component.Output{
+		{Name: "allocations", Doc: "One record per line and location stock was allocated from."},
+		{Name: "shipments", Doc: "One record per location shipping part of the order: the pick ticket."},
+		{Name: "backorders", Doc: "Quantities that could not be allocated and are backordered."},
+		{Name: "cancellations", Doc: "Quantities cancelled (backorders denied with remainder_action: cancel)."},
+		{Name: "holds", Doc: "Orders held (ship complete waiting for stock, remainder_action: hold)."},
+		{Name: "adjustments", Doc: "Inventory ledger movements, each with an idempotency key."},
+		{Name: "notifications", Doc: "Backorder, low-stock and out-of-stock notifications."},
+	},
+	OutputType: func(tc component.TypeContext) map[string]*component.Type {
+		return map[string]*component.Type{
+			component.DefaultOutput: tc.Input,
+			"allocations":           allocationRecord,
+			"shipments":             shipmentRecord,
+			"backorders":            backorderRecord,
+			"cancellations":         cancellationRecord,
+			"holds":                 holdRecord,
+			"adjustments":           adjustmentRecord,
+			"notifications":         notificationRecord,
+		}
+	},
+	Examples: []component.Example{{
+		Title: "Allocate Shopify orders",
+		YAML: `steps:
+  allocate:
+    from: orders
+    allocate: {rules: fulfillment}
+sinks:
+  wms:
+    from: allocate.shipments
+    http: {url: "${WMS_URL}/pick-tickets", idempotency_key: shipment_id}`,
+	}},
+}
