@@ -409,7 +409,7 @@ func (c *compiler) sourceType(n *Node) *component.Type {
 func (c *compiler) schemaType(sv *component.Value) *component.Type {
 	name := sv.Str
 	var raw []byte
-	doc := name
+	doc := ""
 	if strings.HasSuffix(name, ".json") {
 		p := name
 		if !filepath.IsAbs(p) {
@@ -432,17 +432,12 @@ func (c *compiler) schemaType(sv *component.Value) *component.Type {
 			return nil
 		}
 		raw = b
-		doc = "the " + name + " schema"
+		doc = ""
 	}
 	t, err := exprs.TypeFromJSONSchema(raw, doc)
 	if err != nil {
 		c.diags.Errorf(sv.Range, CodeBadSchema, "schema %q: %v", name, err)
 		return nil
-	}
-	if t.Kind == component.Object && !strings.HasSuffix(name, ".json") {
-		cp := *t
-		cp.Doc = "the " + strings.ReplaceAll(name, "/", " ") + " record"
-		t = &cp
 	}
 	return t
 }

@@ -26,9 +26,12 @@ func scalarPositions(lines [][]rune, node *yaml.Node) (pos []linecol, ok bool) {
 		s.next() // opening quote
 	case yaml.LiteralStyle, yaml.FoldedStyle:
 		// Content starts on the line after the header (| or > with
-		// indicators and perhaps a comment).
+		// indicators and perhaps a comment), indented by the first
+		// non-empty line's indentation; deeper indentation is content.
 		s.line++
 		s.col = 0
+		s.indent = blockIndent(lines, s.line)
+		s.skipIndent()
 	}
 	quote := rune(0)
 	switch {
@@ -76,7 +79,7 @@ func scalarPositions(lines [][]rune, node *yaml.Node) (pos []linecol, ok bool) {
 			s.next()
 			s.skipIndent()
 			i++
-		case r == ' ' || r == '\t' || r == '\n':
+		case s.indent == 0 && (r == ' ' || r == '\t' || r == '\n'), r == '\n':
 			// Indentation and the blanks folding discards.
 			s.next()
 			if r == '\n' {
@@ -95,6 +98,24 @@ type linecol struct{ line, col int } // 1-based
 type scalarScanner struct {
 	lines     [][]rune
 	line, col int // 0-based
+	// indent is a block scalar's indentation, skipped at the start of each
+	// line; 0 for flow scalars, whose continuation lines lose all leading
+	// blanks.
+	indent int
+}
+
+// blockIndent is the indentation of the first non-blank line from line on.
+func blockIndent(lines [][]rune, line int) int {
+	for ; line < len(lines); line++ {
+		n := 0
+		for n < len(lines[line]) && lines[line][n] == ' ' {
+			n++
+		}
+		if n < len(lines[line]) {
+			return n
+		}
+	}
+	return 0
 }
 
 // peek returns the character at the cursor; the end of a line reads as '\n'.
@@ -128,6 +149,15 @@ func (s *scalarScanner) skipN(n int) {
 
 // skipIndent skips the indentation at the start of a continuation line.
 func (s *scalarScanner) skipIndent() {
+	if s.indent > 0 {
+		for i := 0; i < s.indent; i++ {
+			if r, ok := s.peek(); !ok || r != ' ' {
+				return
+			}
+			s.next()
+		}
+		return
+	}
 	for {
 		r, ok := s.peek()
 		if !ok || (r != ' ' && r != '\t') {

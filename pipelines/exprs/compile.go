@@ -109,6 +109,9 @@ func (l *Library) problem(src string, env *component.Type, err error, parse bool
 		p.Offset, p.Len = 0, len([]rune(src))
 	case parse:
 		p.Code = CodeSyntax
+		if strings.Contains(msg, `unexpected token Operator(":")`) {
+			p.Hint = `an object literal right after a comma in map() or filter() reads as a closure: wrap it in parentheses, map(items, ({"sku": #.sku}))`
+		}
 	case strings.HasPrefix(msg, "unknown name "):
 		name := strings.TrimPrefix(msg, "unknown name ")
 		if isCallee(src, fe.From) {
@@ -132,6 +135,9 @@ func (l *Library) problem(src string, env *component.Type, err error, parse bool
 		}
 		p.Hint = diag.DidYouMean(name, base.FieldNames())
 		p.Len = len([]rune(name))
+	case strings.Contains(msg, "mismatched types string and"), strings.Contains(msg, "and string)"):
+		p.Code = CodeTypeMismatch
+		p.Hint = "a string cannot be used as a number: convert it, decimal(x) for money, parse_int(x) or parse_float(x) otherwise"
 	case strings.Contains(msg, "mismatched types"), strings.Contains(msg, "cannot use"),
 		strings.Contains(msg, "invalid operation"), strings.Contains(msg, "not enough arguments"),
 		strings.Contains(msg, "too many arguments"), strings.Contains(msg, "cannot fetch"),
@@ -198,6 +204,7 @@ type resolver struct {
 	target    int
 	found     *component.Type
 	foundPath string
+	ptrPath   string // path of the array the current closure iterates
 }
 
 // walk visits node; ptr is the element type `#` and `.field` refer to inside
@@ -219,14 +226,18 @@ func (r *resolver) walk(node ast.Node, ptr *component.Type) {
 		r.walk(n.Property, ptr)
 	case *ast.BuiltinNode:
 		var elem *component.Type
+		var elemPath string
 		if len(n.Arguments) > 0 {
-			if t, _ := r.typeOf(n.Arguments[0], ptr); t != nil && t.Kind == component.Array {
-				elem = t.Elem
+			if t, path := r.typeOf(n.Arguments[0], ptr); t != nil && t.Kind == component.Array {
+				elem, elemPath = t.Elem, path+"[]"
 			}
 		}
 		for i, a := range n.Arguments {
 			if _, ok := a.(*ast.PredicateNode); ok && i > 0 {
+				outer := r.ptrPath
+				r.ptrPath = elemPath
 				r.walk(a, elem)
+				r.ptrPath = outer
 				continue
 			}
 			r.walk(a, ptr)
@@ -285,7 +296,7 @@ func (r *resolver) typeOf(node ast.Node, ptr *component.Type) (*component.Type, 
 		return t, n.Value
 	case *ast.PointerNode:
 		if n.Name == "" && ptr != nil {
-			return ptr, "each element"
+			return ptr, r.ptrPath
 		}
 	case *ast.ChainNode:
 		return r.typeOf(n.Node, ptr)

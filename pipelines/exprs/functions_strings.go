@@ -38,7 +38,7 @@ func stringFunctions() []*Function {
 			},
 			Examples: []Example{
 				{`upper("de")`, `"DE"`},
-				{`upper("straße")`, `"STRASSE"`},
+				{`upper("Zoë")`, `"ZOË"`},
 			},
 		},
 		{

@@ -15,7 +15,8 @@ import (
 // declaring a schema. An object says `"additionalProperties": true` (or a
 // schema) to stay open. Nullable types (["string", "null"]) take their
 // non-null type; a union of different kinds is Any. Local $refs
-// (#/$defs/..., #/definitions/...) are followed.
+// (#/$defs/..., #/definitions/...) are followed. doc names the type in
+// messages ("the Shopify order"); when empty, the schema's title is used.
 func TypeFromJSONSchema(raw []byte, doc string) (*component.Type, error) {
 	var root map[string]any
 	if err := json.Unmarshal(raw, &root); err != nil {
@@ -23,7 +24,10 @@ func TypeFromJSONSchema(raw []byte, doc string) (*component.Type, error) {
 	}
 	c := &schemaConv{root: root, seen: map[string]*component.Type{}}
 	t := c.convert(root, 0)
-	if t.Kind == component.Object {
+	if title, ok := root["title"].(string); ok && title != "" && doc == "" {
+		doc = "the " + title
+	}
+	if t.Kind == component.Object && doc != "" {
 		cp := *t
 		cp.Doc = doc
 		t = &cp

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/pipectl/pipectl/connectors"
+	"github.com/pipectl/pipectl/pipelines"
+	"github.com/pipectl/pipectl/pipelines/component"
+	"github.com/pipectl/pipectl/pipelines/diag"
+	"github.com/pipectl/pipectl/pipelines/exprs"
+	"github.com/pipectl/pipectl/schemas"
+	"github.com/pipectl/pipectl/transforms"
+)
+
+// registry is every kind pipectl ships: the one place transforms and
+// connectors are wired into the compiler.
+func registry() *component.Registry {
+	r := component.NewRegistry()
+	transforms.Register(r)
+	connectors.Register(r)
+	return r
+}
+
+// compileOptions is how every command loads and compiles pipelines.
+func compileOptions(reg *component.Registry, clock component.Clock) pipelines.Options {
+	return pipelines.Options{
+		LoadOptions: pipelines.LoadOptions{Registry: reg},
+		Library:     exprs.NewLibrary(clock),
+		Schema:      schemas.Lookup,
+		SchemaNames: schemas.Names(),
+	}
+}
+
+// newFlags returns a flag set whose --help prints the command's usage,
+// description and examples.
+func newFlags(c *cli, name, args, description, examples string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(c.stderr)
+	fs.Usage = func() {
+		w := fs.Output()
+		fmt.Fprintf(w, "Usage: pipectl %s %s\n\n%s\n", name, args, strings.TrimSpace(description))
+		var hasFlags bool
+		fs.VisitAll(func(*flag.Flag) { hasFlags = true })
+		if hasFlags {
+			fmt.Fprintf(w, "\nFlags:\n")
+			fs.PrintDefaults()
+		}
+		fmt.Fprintf(w, "\nExamples:\n%s\n", strings.TrimRight(examples, "\n"))
+	}
+	return fs
+}
+
+// parseFlags parses args allowing flags after positional arguments
+// (`pipectl graph p.yaml --format dot`), and reports whether to go on and
+// with which exit code otherwise.
+func parseFlags(fs *flag.FlagSet, args []string) (positional []string, code int, ok bool) {
+	for {
+		if err := fs.Parse(args); err != nil {
+			if err == flag.ErrHelp {
+				fs.SetOutput(nil)
+				return nil, exitOK, false
+			}
+			return nil, exitUsage, false
+		}
+		rest := fs.Args()
+		i := 0
+		for i < len(rest) && !strings.HasPrefix(rest[i], "-") {
+			i++
+		}
+		positional = append(positional, rest[:i]...)
+		if i == len(rest) {
+			return positional, exitOK, true
+		}
+		args = rest[i:]
+	}
+}
+
+// writeDiagnostics prints diagnostics in the chosen format.
+func writeDiagnostics(w io.Writer, format string, ds diag.Diagnostics, src diag.Sources) {
+	if format == "json" {
+		diag.WriteJSON(w, ds)
+		return
+	}
+	diag.WriteText(w, ds, src)
+}
+
+func suggest(name string, names []string) string { return diag.Suggest(name, names) }

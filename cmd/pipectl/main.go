@@ -1,0 +1,105 @@
+// Command pipectl compiles and runs declarative commerce integration
+// pipelines: Shopify and WooCommerce orders to WMS, OMS and ERP systems.
+//
+// main only calls run, which takes its arguments and streams and returns the
+// exit code, so tests drive the whole CLI in-process.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+
+	_ "time/tzdata" // time zones work on machines without a zoneinfo database
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// Exit codes shared by every command.
+const (
+	exitOK    = 0
+	exitError = 1 // errors in a pipeline, or a command that failed
+	exitUsage = 2 // a mistake on the command line
+)
+
+// cli carries a command's streams and environment.
+type cli struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+}
+
+type command struct {
+	name    string
+	summary string
+	run     func(c *cli, args []string) int
+}
+
+func commands() []command {
+	return []command{
+		{"validate", "check pipeline files and report every mistake", runValidate},
+		{"graph", "print a pipeline's DAG as Graphviz dot or Mermaid", runGraph},
+		{"schema", "print the JSON Schema of pipeline or rules files", runSchema},
+		{"version", "print pipectl's version", runVersion},
+	}
+}
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr}
+	if len(args) == 0 {
+		usage(stderr)
+		return exitUsage
+	}
+	name := args[0]
+	if name == "help" || name == "-h" || name == "--help" || name == "-help" {
+		if len(args) > 1 {
+			return run([]string{args[1], "--help"}, stdin, stdout, stderr)
+		}
+		usage(stdout)
+		return exitOK
+	}
+	if name == "--version" || name == "-version" {
+		name = "version"
+	}
+	cmds := commands()
+	i := slices.IndexFunc(cmds, func(cmd command) bool { return cmd.name == name })
+	if i < 0 {
+		fmt.Fprintf(stderr, "pipectl: unknown command %q\n", name)
+		var names []string
+		for _, cmd := range cmds {
+			names = append(names, cmd.name)
+		}
+		if s := suggest(name, names); s != "" {
+			fmt.Fprintf(stderr, "did you mean %q?\n", s)
+		}
+		fmt.Fprintln(stderr, "run 'pipectl help' for the list of commands")
+		return exitUsage
+	}
+	return cmds[i].run(c, args[1:])
+}
+
+func usage(w io.Writer) {
+	var b strings.Builder
+	b.WriteString(`pipectl compiles and runs declarative commerce integration pipelines.
+
+Usage:
+  pipectl <command> [flags] [arguments]
+
+Commands:
+`)
+	for _, cmd := range commands() {
+		fmt.Fprintf(&b, "  %-10s %s\n", cmd.name, cmd.summary)
+	}
+	b.WriteString(`
+Examples:
+  pipectl validate examples/
+  pipectl graph examples/shopify-orders-to-wms/pipeline.yaml --format mermaid
+  pipectl schema > pipeline.schema.json
+
+Run 'pipectl help <command>' for a command's flags and examples.
+`)
+	io.WriteString(w, b.String())
+}
