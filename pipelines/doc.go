@@ -11,3 +11,5 @@
 // given and expressions only through exprs. It must not import transforms,
 // connectors, engine or cmd.
 package pipelines
+
+//go:generate go test -run ^TestGeneratedFiles$ -update-generated .

@@ -12,8 +12,8 @@ var routeSpec = &component.Spec{
 	Config: &component.Field{Kind: component.ObjectField, Required: true, Doc: "Routing settings.",
 		Fields: []*component.Field{
 			{Name: "routes", Kind: component.MapField, Required: true,
-				Doc:  "Output name -> condition over the record.",
-				Elem: &component.Field{Kind: component.ExprField, Result: component.BoolType, Doc: "condition"},
+				Doc:      "Output name -> condition over the record.",
+				Elem:     &component.Field{Kind: component.ExprField, Result: component.BoolType, Doc: "condition"},
 				Examples: []any{map[string]any{"express": `shipping_lines[0].code == "EXPRESS"`}}},
 			{Name: "mode", Kind: component.EnumField, Enum: []string{"first", "all"}, Default: "first",
 				Doc: "`first`: the first matching route only; `all`: every matching route."},
