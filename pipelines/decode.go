@@ -47,7 +47,7 @@ func (l *loader) decode(fl *srcFile, n *yaml.Node, f *component.Field, at diag.R
 		}
 		i, err := strconv.ParseInt(s, 10, 64)
 		if err != nil {
-			l.diags.Errorf(v.Range, CodeWrongType, "%s must be an integer, got %q", settingName(f), s)
+			l.diags.Errorf(v.Range, CodeWrongType, "%s must be an integer, got %s", settingName(f), shown(v, s))
 		}
 		v.Int, v.Str = i, s
 	case component.NumberField:
@@ -57,7 +57,7 @@ func (l *loader) decode(fl *srcFile, n *yaml.Node, f *component.Field, at diag.R
 		}
 		x, err := strconv.ParseFloat(s, 64)
 		if err != nil {
-			l.diags.Errorf(v.Range, CodeWrongType, "%s must be a number, got %q", settingName(f), s)
+			l.diags.Errorf(v.Range, CodeWrongType, "%s must be a number, got %s", settingName(f), shown(v, s))
 		}
 		v.Num, v.Str = x, s
 	case component.BoolField:
@@ -77,7 +77,7 @@ func (l *loader) decode(fl *srcFile, n *yaml.Node, f *component.Field, at diag.R
 		}
 		d, err := time.ParseDuration(s)
 		if err != nil {
-			dd := l.diags.Errorf(v.Range, CodeInvalidValue, "%s must be a duration such as 30s, 5m or 1h30m, got %q", settingName(f), s)
+			dd := l.diags.Errorf(v.Range, CodeInvalidValue, "%s must be a duration such as 30s, 5m or 1h30m, got %s", settingName(f), shown(v, s))
 			dd.Hint = "units are ns, us, ms, s, m and h"
 		}
 		v.Dur, v.Str = d, s
@@ -251,16 +251,18 @@ func (l *loader) checkScalar(v *component.Value, f *component.Field) {
 				return
 			}
 		}
-		d := l.diags.Errorf(v.Range, CodeInvalidValue, "%s must be one of %s, got %q", settingName(f), strings.Join(f.Enum, ", "), v.Str)
-		d.Hint = diag.DidYouMean(v.Str, f.Enum)
+		d := l.diags.Errorf(v.Range, CodeInvalidValue, "%s must be one of %s, got %s", settingName(f), strings.Join(f.Enum, ", "), shown(v, v.Str))
+		if !v.Secret {
+			d.Hint = diag.DidYouMean(v.Str, f.Enum)
+		}
 	case component.CronField:
 		if _, err := ParseCron(v.Str); err != nil {
-			d := l.diags.Errorf(v.Range, CodeInvalidCron, "invalid cron schedule %q: %v", v.Str, err)
+			d := l.diags.Errorf(v.Range, CodeInvalidCron, "invalid cron schedule %s: %v", shown(v, v.Str), redact(v, err))
 			d.Hint = "five fields (minute hour day-of-month month day-of-week), an optional leading seconds field, or @hourly, @daily, @every 5m"
 		}
 	case component.TimezoneField:
 		if _, err := time.LoadLocation(v.Str); err != nil || v.Str == "" {
-			d := l.diags.Errorf(v.Range, CodeInvalidTimezone, "unknown time zone %q", v.Str)
+			d := l.diags.Errorf(v.Range, CodeInvalidTimezone, "unknown time zone %s", shown(v, v.Str))
 			d.Hint = "use an IANA name such as Europe/Berlin, America/New_York or UTC"
 		}
 	}
@@ -325,6 +327,23 @@ func (l *loader) mapping(fl *srcFile, n *yaml.Node, v *component.Value) {
 		v.Keys = append(v.Keys, k.Value)
 		v.Map[k.Value] = child
 	}
+}
+
+// shown quotes a setting's value for a message, or redacts it when it is,
+// or came from, a secret.
+func shown(v *component.Value, s string) string {
+	if v.Secret {
+		return component.Redacted
+	}
+	return strconv.Quote(s)
+}
+
+// redact drops an error's text when the value it talks about is secret.
+func redact(v *component.Value, err error) string {
+	if v.Secret {
+		return "cannot parse"
+	}
+	return err.Error()
 }
 
 func settingName(f *component.Field) string {

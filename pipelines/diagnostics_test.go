@@ -293,7 +293,8 @@ sinks:
 	if err := diag.WriteText(&text, found, f.Sources); err != nil {
 		t.Fatal(err)
 	}
-	if want := "              ^^^^^^^^^^^^^^^\n"; !strings.Contains(text.String(), " |"+want[1:]) {
+	// "   16 | " then 14 blanks and a caret under each of the 15 letters.
+	if want := "      | " + strings.Repeat(" ", 14) + strings.Repeat("^", 15) + "\n"; !strings.Contains(text.String(), want) {
 		t.Errorf("rendering does not underline the field:\n%s", text.String())
 	}
 }

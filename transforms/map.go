@@ -26,7 +26,7 @@ var mapSpec = &component.Spec{
       ship_to:
         city: shipping_address.city
         country: shipping_address.country_code
-      lines: 'map(line_items, {"sku": #.sku, "qty": #.quantity})'`,
+      lines: 'map(line_items, ({"sku": #.sku, "qty": #.quantity}))'`,
 	}},
 }
 
