@@ -18,10 +18,10 @@ func TestSuggest(t *testing.T) {
 	}{
 		{"shiping_address", []string{"shipping_address", "billing_address", "email"}, "shipping_address"},
 		{"fitler", []string{"filter", "map", "route"}, "filter"}, // transposition counts as one edit
-		{"EMAIL", []string{"email"}, "email"},                   // case is ignored
-		{"xyz", []string{"filter", "map"}, ""},                  // nothing close
-		{"map", []string{"map"}, ""},                            // an exact name is no suggestion
-		{"qty", []string{"quantity", "sku"}, ""},                // too far for a three-letter name
+		{"EMAIL", []string{"email"}, "email"},                    // case is ignored
+		{"xyz", []string{"filter", "map"}, ""},                   // nothing close
+		{"map", []string{"map"}, ""},                             // an exact name is no suggestion
+		{"qty", []string{"quantity", "sku"}, ""},                 // too far for a three-letter name
 		{"", []string{"a"}, "a"},
 	}
 	for _, tt := range tests {

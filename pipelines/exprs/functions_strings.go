@@ -6,10 +6,18 @@ import (
 	"unicode/utf8"
 )
 
-// maxPadWidth caps pad_left and pad_right. The VM's memory budget does not
-// see what our functions allocate, so a width read from a bad record must
-// not be able to build a gigabyte string; no WMS or ERP field is wider.
-const maxPadWidth = 10_000
+// expr's memory budget counts the arrays and maps its own operations build,
+// but not what a library function returns (it calls them with Func, never
+// Safe), so the functions that can make a string longer than their input
+// bound it themselves. One careless argument, a width or count read from a
+// bad record, must fail the record, not build a gigabyte string.
+const (
+	// maxPadWidth caps pad_left and pad_right; no WMS or ERP field is wider.
+	maxPadWidth = 10_000
+	// maxGrowth caps the bytes repeat builds and the bytes join's
+	// separators and replace's replacements add.
+	maxGrowth = 1 << 20
+)
 
 func stringFunctions() []*Function {
 	return []*Function{
@@ -118,6 +126,19 @@ func stringFunctions() []*Function {
 			Examples: []Example{
 				{`replace("+49 30 1234", " ", "")`, `"+49301234"`},
 				{`replace("a.b.c", ".", "/")`, `"a/b/c"`},
+			},
+		},
+		{
+			Name:     "repeat",
+			Category: "strings",
+			Summary: "Repeats s n times, e.g. a separator line in a fixed-width file. Replaces expr's builtin, " +
+				"which allocates the whole result before checking its size; the result may not exceed 1 MiB.",
+			Signature: "repeat(s string, n int) string",
+			Types:     []any{new(func(string, int) string)},
+			Fn:        repeat,
+			Examples: []Example{
+				{`repeat("-", 10)`, `"----------"`},
+				{`repeat("ab", 0)`, `""`},
 			},
 		},
 		{
@@ -254,8 +275,7 @@ func join(args ...any) (any, error) {
 			return nil, err
 		}
 	}
-	var b strings.Builder
-	first := true
+	parts := make([]string, 0, len(a))
 	for i, e := range a {
 		if e == nil {
 			continue
@@ -264,13 +284,12 @@ func join(args ...any) (any, error) {
 		if !ok {
 			return nil, fmt.Errorf("join: element %d is %s, which has no text form", i, kindOf(e))
 		}
-		if !first {
-			b.WriteString(sep)
-		}
-		b.WriteString(s)
-		first = false
+		parts = append(parts, s)
 	}
-	return b.String(), nil
+	if len(parts) > 1 && len(sep) > maxGrowth/(len(parts)-1) {
+		return nil, fmt.Errorf("join: %d separators of %d bytes would add more than %d bytes", len(parts)-1, len(sep), maxGrowth)
+	}
+	return strings.Join(parts, sep), nil
 }
 
 func replace(args ...any) (any, error) {
@@ -284,7 +303,35 @@ func replace(args ...any) (any, error) {
 			return nil, err
 		}
 	}
-	return strings.ReplaceAll(ss[0], ss[1], ss[2]), nil
+	s, old, repl := ss[0], ss[1], ss[2]
+	if grow := len(repl) - len(old); grow > 0 {
+		n := strings.Count(s, old)
+		if n > 0 && grow > maxGrowth/n {
+			return nil, fmt.Errorf("replace: %d replacements of %d bytes would add more than %d bytes", n, len(repl), maxGrowth)
+		}
+	}
+	return strings.ReplaceAll(s, old, repl), nil
+}
+
+func repeat(args ...any) (any, error) {
+	if err := arity("repeat", args, 2, 2); err != nil {
+		return nil, err
+	}
+	s, err := argString("repeat", args, 0, "s")
+	if err != nil {
+		return nil, err
+	}
+	n, err := argInt("repeat", args, 1, "n")
+	if err != nil {
+		return nil, err
+	}
+	if n < 0 {
+		return nil, fmt.Errorf("repeat: n is negative (%d)", n)
+	}
+	if len(s) > 0 && n > maxGrowth/len(s) {
+		return nil, fmt.Errorf("repeat: memory budget exceeded (%d times %d bytes is more than %d)", n, len(s), maxGrowth)
+	}
+	return strings.Repeat(s, n), nil
 }
 
 func pad(name string, args []any, left bool) (any, error) {
