@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"flag"
 	"fmt"
 	"io"
@@ -41,7 +42,7 @@ func newFlags(c *cli, name, args, description, examples string) *flag.FlagSet {
 	fs.SetOutput(c.stderr)
 	fs.Usage = func() {
 		w := fs.Output()
-		fmt.Fprintf(w, "Usage: pipectl %s %s\n\n%s\n", name, args, strings.TrimSpace(description))
+		fmt.Fprintf(w, "%s\n\n%s\n", strings.TrimSpace("Usage: pipectl "+name+" "+args), strings.TrimSpace(description))
 		var hasFlags bool
 		fs.VisitAll(func(*flag.Flag) { hasFlags = true })
 		if hasFlags {
@@ -55,17 +56,30 @@ func newFlags(c *cli, name, args, description, examples string) *flag.FlagSet {
 
 // parseFlags parses args allowing flags after positional arguments
 // (`pipectl graph p.yaml --format dot`), and reports whether to go on and
-// with which exit code otherwise.
-func parseFlags(fs *flag.FlagSet, args []string) (positional []string, code int, ok bool) {
+// with which exit code otherwise. Help that was asked for goes to stdout
+// and exits 0; a flag mistake is one line on stderr and exits 2, rather
+// than the whole usage burying the message.
+func parseFlags(c *cli, fs *flag.FlagSet, args []string) (positional []string, code int, ok bool) {
 	for {
-		if err := fs.Parse(args); err != nil {
-			if err == flag.ErrHelp {
-				fs.SetOutput(nil)
-				return nil, exitOK, false
-			}
+		var msg bytes.Buffer
+		fs.SetOutput(&msg)
+		err := fs.Parse(args)
+		fs.SetOutput(c.stderr)
+		switch {
+		case err == flag.ErrHelp:
+			fs.SetOutput(c.stdout)
+			fs.Usage()
+			fs.SetOutput(c.stderr)
+			return nil, exitOK, false
+		case err != nil:
+			fmt.Fprintf(c.stderr, "pipectl %s: %v\nrun 'pipectl help %s' for usage\n", fs.Name(), err, fs.Name())
 			return nil, exitUsage, false
 		}
 		rest := fs.Args()
+		// After "--" everything is positional, even names starting with "-".
+		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+			return append(positional, rest...), exitOK, true
+		}
 		i := 0
 		for i < len(rest) && !strings.HasPrefix(rest[i], "-") {
 			i++

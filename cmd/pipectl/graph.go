@@ -15,7 +15,7 @@ output is byte-stable, so it can be checked in and diffed. A pipeline with
 errors prints its diagnostics instead and exits 1.`, `  pipectl graph pipeline.yaml | dot -Tsvg > pipeline.svg
   pipectl graph pipeline.yaml --format mermaid >> README.md`)
 	format := fs.String("format", "dot", "output format: dot or mermaid")
-	paths, code, ok := parseFlags(fs, args)
+	paths, code, ok := parseFlags(c, fs, args)
 	if !ok {
 		return code
 	}

@@ -54,8 +54,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	name := args[0]
-	if name == "help" || name == "-h" || name == "--help" || name == "-help" {
-		if len(args) > 1 {
+	if isHelp(name) {
+		// `pipectl help help` and `pipectl --help --help` are the overview,
+		// not a loop.
+		if len(args) > 1 && !isHelp(args[1]) {
 			return run([]string{args[1], "--help"}, stdin, stdout, stderr)
 		}
 		usage(stdout)
@@ -79,6 +81,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	return cmds[i].run(c, args[1:])
+}
+
+func isHelp(arg string) bool {
+	return arg == "help" || arg == "-h" || arg == "--help" || arg == "-help"
 }
 
 func usage(w io.Writer) {

@@ -17,7 +17,7 @@ validation from it: put this line at the top of a pipeline file
 The schema is also checked in as schemas/pipeline.schema.json.`, `  pipectl schema > pipeline.schema.json
   pipectl schema --rules > rules.schema.json`)
 	rules := fs.Bool("rules", false, "print the schema of rules files instead")
-	paths, code, ok := parseFlags(fs, args)
+	paths, code, ok := parseFlags(c, fs, args)
 	if !ok {
 		return code
 	}

@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -30,7 +31,7 @@ warnings fail only with --strict.`, `  pipectl validate examples/shopify-orders-
   pipectl validate --format json pipeline.yaml | jq '.diagnostics[].code'`)
 	format := fs.String("format", "text", "output format: text or json")
 	strict := fs.Bool("strict", false, "treat warnings as errors")
-	paths, code, ok := parseFlags(fs, args)
+	paths, code, ok := parseFlags(c, fs, args)
 	if !ok {
 		return code
 	}
@@ -126,14 +127,19 @@ func pipelineFiles(paths []string) ([]string, error) {
 }
 
 // isPipelineFile tells pipeline files from rules files and pipeline tests in
-// the same directory by their top-level `pipeline:` key.
+// the same directory by their top-level `pipeline:` key. A file that is not
+// valid YAML counts when a line starts with `pipeline:`, so a pipeline with a
+// syntax error is reported rather than silently skipped.
 func isPipelineFile(path string) bool {
 	src, err := os.ReadFile(path)
 	if err != nil {
 		return false
 	}
 	var doc yaml.Node
-	if yaml.Unmarshal(src, &doc) != nil || len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
+	if err := yaml.Unmarshal(src, &doc); err != nil {
+		return pipelineKeyRE.Match(src)
+	}
+	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
 		return false
 	}
 	m := doc.Content[0]
@@ -144,6 +150,9 @@ func isPipelineFile(path string) bool {
 	}
 	return false
 }
+
+// pipelineKeyRE finds a top-level `pipeline:` key in text that does not parse.
+var pipelineKeyRE = regexp.MustCompile(`(?m)^["']?pipeline["']?[ \t]*:`)
 
 func unwrap(err error) error {
 	if pe, ok := err.(*os.PathError); ok {

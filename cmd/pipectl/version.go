@@ -12,8 +12,13 @@ var version = ""
 
 func runVersion(c *cli, args []string) int {
 	fs := newFlags(c, "version", "", "Version prints pipectl's version, the commit it was built from, and the Go version.", "  pipectl version")
-	if _, code, ok := parseFlags(fs, args); !ok {
+	args, code, ok := parseFlags(c, fs, args)
+	if !ok {
 		return code
+	}
+	if len(args) > 0 {
+		fmt.Fprintln(c.stderr, "pipectl version: takes no arguments")
+		return exitUsage
 	}
 	v, rev := version, ""
 	if info, ok := debug.ReadBuildInfo(); ok {
