@@ -1,6 +1,10 @@
 package connectors
 
-import "github.com/pipectl/pipectl/pipelines/component"
+import (
+	"strconv"
+
+	"github.com/pipectl/pipectl/pipelines/component"
+)
 
 var webhookTriggerSpec = &component.Spec{
 	Kind:    "webhook",
@@ -21,7 +25,7 @@ var webhookTriggerSpec = &component.Spec{
 			report.Errorf(v, "missing-field", "verify: %s needs `secret`", v.Str)
 		}
 		if p := cfg.Get("path"); p != nil && p.Str != "" && p.Str[0] != '/' {
-			report.Errorf(p, "invalid-value", "webhook path %q must start with /", p.Str)
+			report.Errorf(p, "invalid-value", "webhook path %s must start with /", quoted(p))
 		}
 	},
 }
@@ -58,4 +62,12 @@ var manualTriggerSpec = &component.Spec{
 	Summary:     "Starts sources only when someone runs `pipectl run`.",
 	Description: "The default for file and stdin sources; declare it to make that explicit.",
 	Config:      &component.Field{Kind: component.ObjectField, Doc: "No settings.", Fields: []*component.Field{}},
+}
+
+// quoted shows a setting's value in a message, unless it is secret.
+func quoted(v *component.Value) string {
+	if v.Secret {
+		return component.Redacted
+	}
+	return strconv.Quote(v.Str)
 }

@@ -48,13 +48,22 @@ func dotQuote(s string) string {
 	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(s) + `"`
 }
 
+// mermaidID is a node's id in Mermaid: names Mermaid reserves get a suffix.
+func mermaidID(name string) string {
+	switch name {
+	case "end", "graph", "subgraph", "flowchart", "style", "class", "classDef", "click", "linkStyle", "direction":
+		return name + "_"
+	}
+	return name
+}
+
 // WriteMermaid renders the plan as a Mermaid flowchart, for Markdown docs
 // and pull requests. Byte-stable like WriteDOT.
 func WriteMermaid(w io.Writer, p *Plan) error {
 	var b strings.Builder
 	b.WriteString("flowchart LR\n")
 	for _, n := range p.Triggers {
-		fmt.Fprintf(&b, "  %s{{\"%s<br/><i>%s trigger</i>\"}}\n", n.Name, n.Name, n.Kind)
+		fmt.Fprintf(&b, "  %s{{\"%s<br/><i>%s trigger</i>\"}}\n", mermaidID(n.Name), n.Name, n.Kind)
 	}
 	for _, n := range p.Nodes {
 		open, close := "[", "]"
@@ -64,20 +73,20 @@ func WriteMermaid(w io.Writer, p *Plan) error {
 		case component.SinkSection:
 			open, close = "[(", ")]"
 		}
-		fmt.Fprintf(&b, "  %s%s\"%s<br/><i>%s</i>\"%s\n", n.Name, open, n.Name, n.Kind, close)
+		fmt.Fprintf(&b, "  %s%s\"%s<br/><i>%s</i>\"%s\n", mermaidID(n.Name), open, n.Name, n.Kind, close)
 	}
 	for _, n := range p.Nodes {
 		if n.Trigger != nil {
-			fmt.Fprintf(&b, "  %s -.-> %s\n", n.Trigger.Name, n.Name)
+			fmt.Fprintf(&b, "  %s -.-> %s\n", mermaidID(n.Trigger.Name), mermaidID(n.Name))
 		}
 	}
 	for _, n := range p.Nodes {
 		for _, e := range n.Inputs {
 			if e.Output == "" {
-				fmt.Fprintf(&b, "  %s --> %s\n", e.From.Name, n.Name)
+				fmt.Fprintf(&b, "  %s --> %s\n", mermaidID(e.From.Name), mermaidID(n.Name))
 				continue
 			}
-			fmt.Fprintf(&b, "  %s -- %s --> %s\n", e.From.Name, e.Output, n.Name)
+			fmt.Fprintf(&b, "  %s -- %s --> %s\n", mermaidID(e.From.Name), e.Output, mermaidID(n.Name))
 		}
 	}
 	_, err := io.WriteString(w, b.String())

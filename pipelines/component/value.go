@@ -1,6 +1,7 @@
 package component
 
 import (
+	"strconv"
 	"time"
 
 	"github.com/pipectl/pipectl/pipelines/diag"
@@ -46,12 +47,12 @@ func (v *Value) Get(key string) *Value {
 	return v.Map[key]
 }
 
-// Display is the value as it may be printed: secrets are redacted.
+// Display is the value quoted as it may be printed: secrets are redacted.
 func (v *Value) Display() string {
 	if v.Secret {
 		return Redacted
 	}
-	return v.Str
+	return strconv.Quote(v.Str)
 }
 
 // Walk calls fn for v and every value nested in it, depth first in file order.

@@ -8,7 +8,9 @@ import (
 // Suggest returns the candidate closest to name, or "" when none is close
 // enough to be a plausible typo. Closeness is the optimal-string-alignment
 // edit distance (a transposition counts as one edit) on lower-cased names,
-// accepting at most a third of the name's length, and at least one edit.
+// accepting at most a third of the name's length, and at least one edit;
+// a candidate the name is a prefix of (three characters or more) counts as
+// close enough.
 func Suggest(name string, candidates []string) string {
 	best, bestDist := "", -1
 	limit := max(1, len([]rune(name))/3)
@@ -18,6 +20,10 @@ func Suggest(name string, candidates []string) string {
 			continue
 		}
 		d := editDistance(lname, strings.ToLower(c))
+		// A name cut short ("user" for "username") is a near miss too.
+		if len(lname) >= 3 && strings.HasPrefix(strings.ToLower(c), lname) {
+			d = min(d, limit)
+		}
 		if d <= limit && (bestDist < 0 || d < bestDist) {
 			best, bestDist = c, d
 		}

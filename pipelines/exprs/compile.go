@@ -11,6 +11,7 @@ import (
 	"github.com/expr-lang/expr/vm"
 	"github.com/pipectl/pipectl/pipelines/component"
 	"github.com/pipectl/pipectl/pipelines/diag"
+	"github.com/pipectl/pipectl/pipelines/record"
 )
 
 // Diagnostic codes reported for expressions.
@@ -43,6 +44,7 @@ type Program struct {
 	prog   *vm.Program
 	result *component.Type
 	budget uint
+	reads  *record.Projection
 }
 
 // Source returns the expression's text.
@@ -69,15 +71,26 @@ func (l *Library) Compile(src string, env *component.Type, want *component.Type)
 	if env == nil {
 		env = component.OpenObject()
 	}
-	if _, err := parser.ParseWithConfig(src, nil); err != nil {
+	tree, err := parser.ParseWithConfig(src, nil)
+	if err != nil {
 		return nil, []Problem{l.problem(src, env, err, true)}
+	}
+	if env.Kind == component.Any {
+		env = component.OpenObject()
+	}
+	// expr's checker can lose an unknown field inside a call's arguments
+	// once operators are overloaded, so field names are checked here first,
+	// against the record type, independently of it.
+	if probs := unknownFields(tree.Node, env); len(probs) > 0 {
+		return nil, probs
 	}
 	opts := append([]expr.Option{expr.Env(exprType(env))}, l.options...)
 	prog, err := expr.Compile(src, opts...)
 	if err != nil {
 		return nil, []Problem{l.problem(src, env, err, false)}
 	}
-	p := &Program{source: src, prog: prog, result: typeOfNature(prog.Node().Nature()), budget: l.limits.MemoryBudget}
+	p := &Program{source: src, prog: prog, result: typeOfNode(prog.Node()), budget: l.limits.MemoryBudget,
+		reads: projectionOf(prog.Node(), env)}
 	if want != nil {
 		if ok, _ := p.result.AssignableTo(want); !ok {
 			return nil, []Problem{{
@@ -97,7 +110,7 @@ func (l *Library) problem(src string, env *component.Type, err error, parse bool
 	if !ok {
 		return Problem{Code: CodeInvalid, Summary: err.Error(), Len: len([]rune(src))}
 	}
-	p := Problem{Summary: fe.Message, Offset: fe.From, Len: max(1, fe.To-fe.From)}
+	p := Problem{Summary: typeNames.Replace(fe.Message), Offset: fe.From, Len: max(1, fe.To-fe.From)}
 	if fe.From == 0 && fe.To == 0 {
 		p.Offset = runeOffset(src, fe.Line, fe.Column)
 	}
@@ -135,6 +148,9 @@ func (l *Library) problem(src string, env *component.Type, err error, parse bool
 		}
 		p.Hint = diag.DidYouMean(name, base.FieldNames())
 		p.Len = len([]rune(name))
+	case strings.Contains(msg, "decimal.Decimal") && strings.Contains(msg, "float"):
+		p.Code = CodeTypeMismatch
+		p.Hint = `money is exact decimal and never mixes with floats: write decimal("1.5"), or to_float(d) to leave decimals on purpose`
 	case strings.Contains(msg, "mismatched types string and"), strings.Contains(msg, "and string)"):
 		p.Code = CodeTypeMismatch
 		p.Hint = "a string cannot be used as a number: convert it, decimal(x) for money, parse_int(x) or parse_float(x) otherwise"
@@ -148,6 +164,13 @@ func (l *Library) problem(src string, env *component.Type, err error, parse bool
 	}
 	return p
 }
+
+// typeNames turns Go type names in expr's messages into the names pipeline
+// authors know.
+var typeNames = strings.NewReplacer(
+	"decimal.Decimal", "decimal", "float64", "number", "interface {}", "any",
+	"map[string]interface {}", "object", "[]interface {}", "array", "time.Time", "time", "time.Duration", "duration",
+)
 
 // describe names a record type in messages: its Doc ("the Shopify order")
 // or "the record".

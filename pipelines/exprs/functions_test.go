@@ -121,12 +121,12 @@ func TestCompileErrors(t *testing.T) {
 		code string
 		msg  string // part of the problem's summary
 	}{
-		{`decimal("1.5") * 1.5`, exprs.CodeTypeMismatch, "decimal.Decimal and float64"},
-		{`price * weight`, exprs.CodeTypeMismatch, "decimal.Decimal and float64"},
-		{`1.5 + price`, exprs.CodeTypeMismatch, "float64 and decimal.Decimal"},
+		{`decimal("1.5") * 1.5`, exprs.CodeTypeMismatch, "decimal and number"},
+		{`price * weight`, exprs.CodeTypeMismatch, "decimal and number"},
+		{`1.5 + price`, exprs.CodeTypeMismatch, "number and decimal"},
 		{`price == 19.99`, exprs.CodeTypeMismatch, "mismatched types"},
 		{`price < weight`, exprs.CodeTypeMismatch, "mismatched types"},
-		{`price * extra`, exprs.CodeTypeMismatch, "decimal.Decimal and unknown"},
+		{`price * extra`, exprs.CodeTypeMismatch, "decimal and unknown"},
 		{`price * "2"`, exprs.CodeTypeMismatch, "mismatched types"},
 		{`lower(1)`, exprs.CodeTypeMismatch, "call lower"},
 		{`upper(qty)`, exprs.CodeTypeMismatch, "call upper"},

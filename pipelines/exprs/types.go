@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/checker/nature"
 	"github.com/expr-lang/expr/types"
 	"github.com/pipectl/pipectl/pipelines/component"
@@ -108,4 +109,63 @@ func typeOfReflect(t reflect.Type) *component.Type {
 	}
 	n := nature.FromType(t)
 	return typeOfNature(&n)
+}
+
+// typeOfNode is an expression's result type. The checker types object
+// literals as plain maps; here they keep their fields, in the order written,
+// so `map(line_items, ({"sku": #.sku, "qty": #.quantity}))` is known to be
+// an array of {sku: string, qty: int} and steps downstream are checked
+// against it.
+func typeOfNode(n ast.Node) *component.Type {
+	switch x := n.(type) {
+	case *ast.MapNode:
+		obj := &component.Type{Kind: component.Object}
+		for _, pn := range x.Pairs {
+			pair, ok := pn.(*ast.PairNode)
+			if !ok {
+				return component.OpenObject()
+			}
+			var key string
+			switch k := pair.Key.(type) {
+			case *ast.StringNode:
+				key = k.Value
+			case *ast.IdentifierNode:
+				key = k.Value
+			default:
+				return component.OpenObject() // computed keys
+			}
+			obj.Fields = append(obj.Fields, component.Property{Name: key, Type: typeOfNode(pair.Value)})
+		}
+		return obj
+	case *ast.ArrayNode:
+		if len(x.Nodes) == 0 {
+			return component.ArrayOf(component.AnyType)
+		}
+		elems := make([]*component.Type, len(x.Nodes))
+		for i, e := range x.Nodes {
+			elems[i] = typeOfNode(e)
+		}
+		return component.ArrayOf(component.Common(elems...))
+	case *ast.BuiltinNode:
+		if len(x.Arguments) == 2 {
+			if pred, ok := x.Arguments[1].(*ast.PredicateNode); ok {
+				switch x.Name {
+				case "map":
+					return component.ArrayOf(typeOfNode(pred.Node))
+				case "filter", "sortBy":
+					return typeOfNode(x.Arguments[0])
+				}
+			}
+		}
+	case *ast.ConditionalNode:
+		a, b := typeOfNode(x.Exp1), typeOfNode(x.Exp2)
+		switch {
+		case a.Kind == component.Null:
+			return b
+		case b.Kind == component.Null:
+			return a
+		}
+		return component.Common(a, b)
+	}
+	return typeOfNature(n.Nature())
 }

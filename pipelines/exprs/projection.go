@@ -1,0 +1,225 @@
+package exprs
+
+import (
+	"reflect"
+
+	"github.com/expr-lang/expr/ast"
+	"github.com/pipectl/pipectl/pipelines/component"
+	"github.com/pipectl/pipectl/pipelines/record"
+)
+
+// Reads returns the parts of the record the expression reads, so the engine
+// decodes only those (DESIGN.md §7). It is computed from the syntax tree, not
+// the text: `map(line_items, #.sku)` reads line_items[].sku and nothing else
+// of the line items.
+func (p *Program) Reads() *record.Projection { return p.reads }
+
+// projectionOf walks a checked expression. Where a value is used whole
+// (passed to a function, compared, returned) its projection becomes All;
+// member accesses, indexes and predicates over arrays refine it instead.
+func projectionOf(root ast.Node, env *component.Type) *record.Projection {
+	w := &projector{root: &record.Projection{}, vars: map[string]*record.Projection{}}
+	w.value(root, nil)
+	annotateFloats(w.root, env)
+	return w.root
+}
+
+type projector struct {
+	root *record.Projection
+	vars map[string]*record.Projection // let-bound names that stand for a path
+}
+
+// path returns the projection node a path expression (field, member chain,
+// index, `#`) stands for, or nil when node is not a path.
+func (w *projector) path(node ast.Node, ptr *record.Projection) *record.Projection {
+	switch n := node.(type) {
+	case *ast.IdentifierNode:
+		if n.Value == "$env" {
+			return w.root
+		}
+		if v, ok := w.vars[n.Value]; ok {
+			return v
+		}
+		return w.root.Field(n.Value)
+	case *ast.PointerNode:
+		if n.Name == "" {
+			return ptr
+		}
+		return nil
+	case *ast.ChainNode:
+		return w.path(n.Node, ptr)
+	case *ast.MemberNode:
+		base := w.path(n.Node, ptr)
+		if base == nil {
+			w.value(n.Node, ptr)
+			w.value(n.Property, ptr)
+			return nil
+		}
+		if s, ok := n.Property.(*ast.StringNode); ok {
+			return base.Field(s.Value)
+		}
+		// An index: any element may be read.
+		w.value(n.Property, ptr)
+		if isArray(n.Node) {
+			return base.Element()
+		}
+		base.All = true
+		return nil
+	}
+	return nil
+}
+
+func isArray(n ast.Node) bool {
+	t := n.Type()
+	return t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array)
+}
+
+// use marks the whole value of a path as read.
+func (w *projector) use(p *record.Projection) {
+	if p != nil {
+		p.All = true
+	}
+}
+
+// predicateBuiltins take an array and a predicate run on each element.
+// Those in returnsElements hand elements themselves on, so their whole value
+// is read.
+var predicateBuiltins = map[string]bool{
+	"all": true, "none": true, "any": true, "one": true, "filter": true, "map": true, "count": true,
+	"sum": true, "find": true, "findIndex": true, "findLast": true, "findLastIndex": true,
+	"groupBy": true, "sortBy": true, "reduce": true,
+}
+
+var returnsElements = map[string]bool{"filter": true, "find": true, "findLast": true, "groupBy": true, "sortBy": true}
+
+// value walks a node whose value is used.
+func (w *projector) value(node ast.Node, ptr *record.Projection) {
+	if node == nil {
+		return
+	}
+	if p := w.path(node, ptr); p != nil {
+		w.use(p)
+		return
+	}
+	switch n := node.(type) {
+	case *ast.IdentifierNode, *ast.PointerNode, *ast.MemberNode, *ast.ChainNode:
+		// Paths handled above; a member of a non-path was walked by path.
+	case *ast.BuiltinNode:
+		w.builtin(n, ptr)
+	case *ast.PredicateNode:
+		w.value(n.Node, ptr)
+	case *ast.CallNode:
+		w.value(n.Callee, ptr)
+		for _, a := range n.Arguments {
+			w.value(a, ptr)
+		}
+	case *ast.BinaryNode:
+		w.value(n.Left, ptr)
+		w.value(n.Right, ptr)
+	case *ast.UnaryNode:
+		w.value(n.Node, ptr)
+	case *ast.ConditionalNode:
+		w.value(n.Cond, ptr)
+		w.value(n.Exp1, ptr)
+		w.value(n.Exp2, ptr)
+	case *ast.ArrayNode:
+		for _, e := range n.Nodes {
+			w.value(e, ptr)
+		}
+	case *ast.MapNode:
+		for _, pr := range n.Pairs {
+			w.value(pr, ptr)
+		}
+	case *ast.PairNode:
+		w.value(n.Key, ptr)
+		w.value(n.Value, ptr)
+	case *ast.SliceNode:
+		w.value(n.Node, ptr)
+		w.value(n.From, ptr)
+		w.value(n.To, ptr)
+	case *ast.VariableDeclaratorNode:
+		if p := w.path(n.Value, ptr); p != nil {
+			outer, had := w.vars[n.Name]
+			w.vars[n.Name] = p
+			w.value(n.Expr, ptr)
+			if had {
+				w.vars[n.Name] = outer
+			} else {
+				delete(w.vars, n.Name)
+			}
+			return
+		}
+		w.value(n.Value, ptr)
+		shadow, had := w.vars[n.Name]
+		delete(w.vars, n.Name)
+		w.value(n.Expr, ptr)
+		if had {
+			w.vars[n.Name] = shadow
+		}
+	case *ast.SequenceNode:
+		for _, e := range n.Nodes {
+			w.value(e, ptr)
+		}
+	case *ast.NilNode, *ast.IntegerNode, *ast.FloatNode, *ast.BoolNode, *ast.StringNode, *ast.BytesNode, *ast.ConstantNode:
+	default:
+		// A node kind this walker does not know: read everything rather
+		// than risk a field missing at run time.
+		w.root.All = true
+	}
+}
+
+func (w *projector) builtin(n *ast.BuiltinNode, ptr *record.Projection) {
+	if n.Name == "len" && len(n.Arguments) == 1 {
+		arg := n.Arguments[0]
+		if p := w.path(arg, ptr); p != nil {
+			if t := arg.Type(); t == nil || (t.Kind() != reflect.Slice && t.Kind() != reflect.Array && t.Kind() != reflect.String) {
+				w.use(p) // len of a map counts its keys: decode them all
+			}
+			return
+		}
+		w.value(arg, ptr)
+		return
+	}
+	if predicateBuiltins[n.Name] && len(n.Arguments) >= 2 {
+		arr := w.path(n.Arguments[0], ptr)
+		if arr == nil {
+			w.value(n.Arguments[0], ptr)
+		}
+		var elem *record.Projection
+		if arr != nil {
+			elem = arr.Element()
+			if returnsElements[n.Name] {
+				elem.All = true
+			}
+		}
+		for _, a := range n.Arguments[1:] {
+			w.value(a, elem)
+		}
+		return
+	}
+	for _, a := range n.Arguments {
+		w.value(a, ptr)
+	}
+	if n.Map != nil {
+		w.value(n.Map, ptr)
+	}
+}
+
+// annotateFloats marks the fields the record type says are numbers, so they
+// decode as float64 even when written without a fraction, matching the
+// types expressions were checked against.
+func annotateFloats(p *record.Projection, t *component.Type) {
+	if p == nil || t == nil {
+		return
+	}
+	switch t.Kind {
+	case component.Number:
+		p.Float = true
+	case component.Array:
+		annotateFloats(p.Elem, t.Elem)
+	case component.Object:
+		for _, f := range t.Fields {
+			annotateFloats(p.Fields[f.Name], f.Type)
+		}
+	}
+}
