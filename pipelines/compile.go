@@ -107,7 +107,11 @@ func (c *compiler) names(secs ...component.Section) []string {
 
 // triggers checks webhook paths and links sources to their triggers.
 func (c *compiler) triggers() {
-	paths := map[string]diag.Range{}
+	type firstUse struct {
+		trigger string
+		at      diag.Range
+	}
+	paths := map[string]firstUse{}
 	for _, t := range c.plan.Triggers {
 		if t.Kind != "webhook" || t.Config == nil {
 			continue
@@ -118,11 +122,11 @@ func (c *compiler) triggers() {
 		}
 		key := pv.Str
 		if first, dup := paths[key]; dup {
-			d := c.diags.Errorf(pv.Range, CodeDuplicatePath, "webhook path %q is already used by another trigger", key)
-			d.Detail = "first used at " + first.Start.String() + "; one path can deliver to one trigger only"
+			d := c.diags.Errorf(pv.Range, CodeDuplicatePath, "webhook path %s is already used by trigger %q", pv.Display(), first.trigger)
+			d.Detail = "first used at " + first.at.Start.String() + "; one path can deliver to one trigger only"
 			continue
 		}
-		paths[key] = pv.Range
+		paths[key] = firstUse{t.Name, pv.Range}
 	}
 	used := map[string]bool{}
 	for _, n := range c.plan.Nodes {
@@ -577,6 +581,14 @@ func (c *compiler) stepOutputs(n *Node) {
 			continue
 		}
 		if t, ok := typed[o]; ok && t != nil {
+			if t.Kind == component.Object && t.Doc == "" {
+				named := *t
+				named.Doc = fmt.Sprintf("the records of step %q", n.Name)
+				if o != component.DefaultOutput {
+					named.Doc = fmt.Sprintf("the records of %s.%s", n.Name, o)
+				}
+				t = &named
+			}
 			n.Outputs[o] = t
 		} else {
 			n.Outputs[o] = n.Input
