@@ -1,6 +1,19 @@
 package connectors
 
-import "github.com/pipectl/pipectl/pipelines/component"
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync/atomic"
+
+	"github.com/pipectl/pipectl/pipelines/component"
+	"github.com/pipectl/pipectl/pipelines/record"
+)
 
 var formats = []string{"ndjson", "json", "csv", "xml"}
 
@@ -21,7 +34,8 @@ var fileSourceSpec = &component.Spec{
 			{Name: "delimiter", Kind: component.StringField, Default: ",", Doc: "CSV field delimiter."},
 			{Name: "record_path", Kind: component.StringField, Doc: "XML: slash-separated path of the record elements.", Examples: []any{"Orders/Order"}},
 		}},
-	Triggers: []string{"cron", "manual"},
+	Triggers:  []string{"cron", "manual"},
+	NewSource: newFileSource,
 	Examples: []component.Example{{
 		Title: "A nightly stock snapshot",
 		YAML: `sources:
@@ -44,6 +58,7 @@ var fileSinkSpec = &component.Spec{
 			{Name: "record_element", Kind: component.StringField, Default: "record", Doc: "XML: element name of each record."},
 			{Name: "gzip", Kind: component.BoolField, Default: false, Doc: "Compress the output."},
 		}},
+	NewSink: newFileSink,
 	Examples: []component.Example{{
 		Title: "Pick tickets to NDJSON",
 		YAML: `sinks:
@@ -51,4 +66,161 @@ var fileSinkSpec = &component.Spec{
     from: tickets
     file: {path: "${ORDERS_OUT}", format: ndjson}`,
 	}},
+}
+
+// resolve makes a path relative to the pipeline file's directory absolute.
+func resolve(rt *component.Runtime, p string) string {
+	if filepath.IsAbs(p) || rt == nil || rt.Dir == "" {
+		return p
+	}
+	return filepath.Join(rt.Dir, p)
+}
+
+type fileSource struct {
+	name    string
+	pattern string
+	format  string
+	read    atomic.Int64
+	size    int64
+	files   []string
+	cfg     *component.Value
+}
+
+func newFileSource(ctx component.BuildContext) (component.Source, error) {
+	s := &fileSource{name: ctx.Name, pattern: ctx.Config.Get("path").Str, format: ctx.Config.Get("format").Str, cfg: ctx.Config}
+	if s.pattern == "" {
+		return nil, fmt.Errorf("path is empty: set it, or the environment variable it names")
+	}
+	files, err := filepath.Glob(s.pattern)
+	if err != nil {
+		return nil, fmt.Errorf("path %q: %w", s.pattern, err)
+	}
+	if len(files) == 0 {
+		if _, err := os.Stat(s.pattern); err != nil {
+			return nil, fmt.Errorf("no file matches %q", s.pattern)
+		}
+		files = []string{s.pattern}
+	}
+	sort.Strings(files)
+	for _, f := range files {
+		if info, err := os.Stat(f); err == nil {
+			s.size += info.Size()
+		}
+	}
+	s.files = files
+	return s, nil
+}
+
+func (s *fileSource) Size() int64      { return s.size }
+func (s *fileSource) BytesRead() int64 { return s.read.Load() }
+
+func (s *fileSource) Read(ctx context.Context, emit, emitErr func(*record.Record) error) error {
+	var seq int64
+	for _, path := range s.files {
+		if err := s.readFile(ctx, path, &seq, emit, emitErr); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *fileSource) readFile(ctx context.Context, path string, seq *int64, emit, emitErr func(*record.Record) error) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	r, closeZ, err := decompress(countingReader{f, &s.read}, strings.HasSuffix(path, ".gz"))
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	defer closeZ()
+	return readFormat(ctx, s.format, s.cfg, r, s.name, path, seq, emit, emitErr)
+}
+
+// readFormat reads records of a format from r.
+func readFormat(ctx context.Context, format string, cfg *component.Value, r io.Reader, src, where string, seq *int64, emit, emitErr func(*record.Record) error) error {
+	switch format {
+	case "", "ndjson":
+		return readNDJSON(ctx, r, src, where, seq, emit, emitErr)
+	case "json":
+		return readJSONArray(ctx, r, src, where, seq, emit, emitErr)
+	}
+	return fmt.Errorf("format %s cannot be read yet", format)
+}
+
+type fileSink struct {
+	path   string
+	format string
+	f      *os.File
+	w      *bufio.Writer
+	n      int
+	dry    bool
+}
+
+func newFileSink(ctx component.BuildContext) (component.Sink, error) {
+	p := ctx.Config.Get("path").Str
+	if p == "" {
+		return nil, fmt.Errorf("path is empty: set it, or the environment variable it names")
+	}
+	return &fileSink{path: p, format: ctx.Config.Get("format").Str, dry: ctx.Runtime != nil && ctx.Runtime.DryRun}, nil
+}
+
+// open creates the file on first use, so building the sink (as dry runs do)
+// touches nothing.
+func (s *fileSink) open() error {
+	if s.w != nil {
+		return nil
+	}
+	if s.dry {
+		return fmt.Errorf("file sink opened during a dry run")
+	}
+	f, err := os.Create(s.path)
+	if err != nil {
+		return err
+	}
+	s.f, s.w = f, bufio.NewWriterSize(f, 1<<20)
+	if s.format == "json" {
+		s.w.WriteByte('[')
+	}
+	return nil
+}
+
+func (s *fileSink) Write(rec *record.Record) error {
+	if err := s.open(); err != nil {
+		return err
+	}
+	switch s.format {
+	case "json":
+		if s.n > 0 {
+			s.w.WriteByte(',')
+		}
+		s.w.WriteString("\n")
+		s.w.Write(rec.Raw)
+	default:
+		s.w.Write(rec.Raw)
+		s.w.WriteByte('\n')
+	}
+	s.n++
+	return nil
+}
+
+func (s *fileSink) Close() error {
+	if s.dry {
+		return nil
+	}
+	if err := s.open(); err != nil {
+		return err
+	}
+	if s.format == "json" {
+		if s.n > 0 {
+			s.w.WriteByte('\n')
+		}
+		s.w.WriteString("]\n")
+	}
+	if err := s.w.Flush(); err != nil {
+		s.f.Close()
+		return err
+	}
+	return s.f.Close()
 }

@@ -1,6 +1,15 @@
 package connectors
 
-import "github.com/pipectl/pipectl/pipelines/component"
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/pipectl/pipectl/pipelines/component"
+	"github.com/pipectl/pipectl/pipelines/record"
+)
 
 var stdinSpec = &component.Spec{
 	Kind:        "stdin",
@@ -11,6 +20,24 @@ var stdinSpec = &component.Spec{
 		{Name: "format", Kind: component.EnumField, Enum: []string{"ndjson", "json", "csv"}, Default: "ndjson", Doc: "How records are written."},
 	}},
 	Triggers: []string{"manual"},
+	NewSource: func(ctx component.BuildContext) (component.Source, error) {
+		var in io.Reader = os.Stdin
+		if ctx.Runtime != nil && ctx.Runtime.Stdin != nil {
+			in = ctx.Runtime.Stdin
+		}
+		return &stdinSource{name: ctx.Name, in: in, cfg: ctx.Config}, nil
+	},
+}
+
+type stdinSource struct {
+	name string
+	in   io.Reader
+	cfg  *component.Value
+}
+
+func (s *stdinSource) Read(ctx context.Context, emit, emitErr func(*record.Record) error) error {
+	var seq int64
+	return readFormat(ctx, s.cfg.Get("format").Str, s.cfg, s.in, s.name, "stdin", &seq, emit, emitErr)
 }
 
 var stdoutSpec = &component.Spec{
@@ -21,7 +48,26 @@ var stdoutSpec = &component.Spec{
 	Config: &component.Field{Kind: component.ObjectField, Doc: "Standard output settings.", Fields: []*component.Field{
 		{Name: "format", Kind: component.EnumField, Enum: []string{"ndjson", "json", "csv"}, Default: "ndjson", Doc: "How records are written."},
 	}},
+	NewSink: func(ctx component.BuildContext) (component.Sink, error) {
+		var out io.Writer = os.Stdout
+		if ctx.Runtime != nil && ctx.Runtime.Stdout != nil {
+			out = ctx.Runtime.Stdout
+		}
+		if f := ctx.Config.Get("format").Str; f != "ndjson" && f != "" {
+			return nil, fmt.Errorf("stdout format %s cannot be written yet", f)
+		}
+		return &stdoutSink{w: bufio.NewWriter(out)}, nil
+	},
 }
+
+type stdoutSink struct{ w *bufio.Writer }
+
+func (s *stdoutSink) Write(rec *record.Record) error {
+	s.w.Write(rec.Raw)
+	return s.w.WriteByte('\n')
+}
+
+func (s *stdoutSink) Close() error { return s.w.Flush() }
 
 var eventSpec = &component.Spec{
 	Kind:    "event",

@@ -1,6 +1,11 @@
 package transforms
 
-import "github.com/pipectl/pipectl/pipelines/component"
+import (
+	"github.com/expr-lang/expr/vm"
+	"github.com/pipectl/pipectl/pipelines/component"
+	"github.com/pipectl/pipectl/pipelines/exprs"
+	"github.com/pipectl/pipectl/pipelines/record"
+)
 
 var filterSpec = &component.Spec{
 	Kind:    "filter",
@@ -10,6 +15,14 @@ var filterSpec = &component.Spec{
 		"a record whose condition fails to evaluate goes to the `error` output.",
 	Config: &component.Field{Kind: component.ExprField, Required: true, Result: component.BoolType,
 		Doc: "Condition over the input record.", Examples: []any{"!test && len(line_items) > 0"}},
+	PassThrough: true,
+	NewStep: func(ctx component.BuildContext) (component.Step, error) {
+		p, err := program(ctx.Config, "the condition")
+		if err != nil {
+			return nil, err
+		}
+		return &filterStep{name: ctx.Name, cond: p, decode: ctx.Decode}, nil
+	},
 	Examples: []component.Example{{
 		Title: "Skip test orders",
 		YAML: `steps:
@@ -17,4 +30,27 @@ var filterSpec = &component.Spec{
     from: orders
     filter: "!test && len(line_items) > 0"`,
 	}},
+}
+
+type filterStep struct {
+	name   string
+	cond   *exprs.Program
+	decode *record.Projection
+}
+
+func (s *filterStep) NewWorker() component.StepWorker { return &filterWorker{step: s} }
+
+type filterWorker struct {
+	step *filterStep
+	vm   vm.VM
+}
+
+func (w *filterWorker) Process(rec *record.Record, emit component.Emit) {
+	keep, err := evalBool(w.step.cond, &w.vm, rec.Fields(w.step.decode))
+	switch {
+	case err != nil:
+		emit(component.ErrorOutput, component.ErrorRecord(w.step.name, rec, err))
+	case keep:
+		emit(component.DefaultOutput, rec)
+	}
 }

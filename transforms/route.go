@@ -1,6 +1,11 @@
 package transforms
 
-import "github.com/pipectl/pipectl/pipelines/component"
+import (
+	"github.com/expr-lang/expr/vm"
+	"github.com/pipectl/pipectl/pipelines/component"
+	"github.com/pipectl/pipectl/pipelines/exprs"
+	"github.com/pipectl/pipectl/pipelines/record"
+)
 
 var routeSpec = &component.Spec{
 	Kind:    "route",
@@ -20,6 +25,8 @@ var routeSpec = &component.Spec{
 		}},
 	Outputs:     []component.Output{{Name: "unmatched", Doc: "Records that matched no route."}},
 	OutputsFrom: "routes",
+	PassThrough: true,
+	NewStep:     newRoute,
 	Examples: []component.Example{{
 		Title: "Express orders to their own sink",
 		YAML: `steps:
@@ -34,4 +41,63 @@ sinks:
     from: by_speed.express
     stdout: {}`,
 	}},
+}
+
+type route struct {
+	name string
+	cond *exprs.Program
+}
+
+type routeStep struct {
+	name   string
+	routes []route
+	all    bool
+	decode *record.Projection
+}
+
+func newRoute(ctx component.BuildContext) (component.Step, error) {
+	s := &routeStep{name: ctx.Name, decode: ctx.Decode, all: ctx.Config.Get("mode").Str == "all"}
+	routes := ctx.Config.Get("routes")
+	for _, k := range routes.Keys {
+		p, err := program(routes.Map[k], "route "+k)
+		if err != nil {
+			return nil, err
+		}
+		s.routes = append(s.routes, route{name: k, cond: p})
+	}
+	return s, nil
+}
+
+func (s *routeStep) NewWorker() component.StepWorker { return &routeWorker{step: s} }
+
+type routeWorker struct {
+	step *routeStep
+	vm   vm.VM
+}
+
+// Process evaluates every condition before emitting anything, so a record
+// whose condition fails goes to the error output only, never half-routed.
+func (w *routeWorker) Process(rec *record.Record, emit component.Emit) {
+	env := rec.Fields(w.step.decode)
+	var matched []string
+	for _, r := range w.step.routes {
+		ok, err := evalBool(r.cond, &w.vm, env)
+		if err != nil {
+			emit(component.ErrorOutput, component.ErrorRecord(w.step.name, rec, err))
+			return
+		}
+		if ok {
+			matched = append(matched, r.name)
+			if !w.step.all {
+				break
+			}
+		}
+	}
+	if len(matched) == 0 {
+		emit("unmatched", rec)
+		return
+	}
+	for _, m := range matched {
+		emit(m, rec)
+	}
 }

@@ -41,6 +41,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"validate", "check pipeline files and report every mistake", runValidate},
+		{"run", "run a pipeline once over its sources", runRun},
 		{"graph", "print a pipeline's DAG as Graphviz dot or Mermaid", runGraph},
 		{"schema", "print the JSON Schema of pipeline or rules files", runSchema},
 		{"version", "print pipectl's version", runVersion},

@@ -137,6 +137,21 @@ type Spec struct {
 	// Validate checks settings that depend on each other. Pure: no I/O.
 	Validate func(cfg *Value, report Reporter)
 	Examples []Example
+
+	// Run-time constructors: one of them, by section. Build must not do
+	// I/O a dry run could observe; opening files and connections happens
+	// here only for sources and sinks, which dry runs replace or read.
+	NewStep   func(BuildContext) (Step, error)
+	NewSource func(BuildContext) (Source, error)
+	NewSink   func(BuildContext) (Sink, error)
+	// Stateful steps remember across records (dedupe, group, allocate): the
+	// engine runs them on one goroutine, in record order, so results do not
+	// depend on the number of workers.
+	Stateful bool
+	// PassThrough steps emit the records they receive, unchanged (filter,
+	// route, dedupe, validate): the engine decodes such records once for the
+	// whole chain of steps reading them.
+	PassThrough bool
 }
 
 // Reporter collects problems found while validating settings.

@@ -1,0 +1,184 @@
+package engine
+
+import (
+	"fmt"
+
+	"github.com/pipectl/pipectl/pipelines"
+	"github.com/pipectl/pipectl/pipelines/component"
+	"github.com/pipectl/pipectl/pipelines/exprs"
+	"github.com/pipectl/pipectl/pipelines/record"
+)
+
+// node is a plan node built for a run.
+type node struct {
+	plan    *pipelines.Node
+	idx     int
+	step    component.Step
+	source  component.Source
+	sink    component.Sink
+	ordered bool // runs on the ordered stage: a sink, a stateful step, or after one
+	// down maps an output name to the nodes reading it.
+	down   map[string][]*node
+	decode *record.Projection
+	reads  *record.Projection
+
+	fails []failed // records a sink failed asynchronously, delivered after Close
+}
+
+type failed struct {
+	rec *record.Record
+	err error
+}
+
+func (n *node) name() string { return n.plan.Name }
+
+// graph is the run-time DAG.
+type graph struct {
+	nodes  []*node // plan order
+	topo   []*node // topological order
+	byName map[string]*node
+}
+
+// reads is the projection of everything a node's expressions read of its
+// input, including the rule sets it uses.
+func reads(p *pipelines.Plan, n *pipelines.Node) *record.Projection {
+	out := &record.Projection{}
+	any := false
+	var walk func(v *component.Value)
+	walk = func(v *component.Value) {
+		v.Walk(func(x *component.Value) {
+			if prog, ok := x.Expr.(*exprs.Program); ok {
+				out.Merge(prog.Reads())
+				any = true
+			}
+			if x.Field != nil && x.Field.Kind == component.RefField && x.Field.RefTo == component.RuleSection {
+				if r, ok := p.Node(x.Str); ok {
+					walk(r.Config)
+					walk(r.Common["when"])
+					walk(r.Common["overrides"])
+				}
+			}
+		})
+	}
+	walk(n.Config)
+	if !any && n.Section == component.SinkSection {
+		// A sink writes whole records.
+		return record.AllFields
+	}
+	return out
+}
+
+func buildGraph(p *pipelines.Plan) *graph {
+	g := &graph{byName: map[string]*node{}}
+	for i, pn := range p.Nodes {
+		n := &node{plan: pn, idx: i, down: map[string][]*node{}, reads: reads(p, pn)}
+		g.nodes = append(g.nodes, n)
+		g.byName[pn.Name] = n
+	}
+	for _, n := range g.nodes {
+		for _, e := range n.plan.Inputs {
+			up := g.byName[e.From.Name]
+			up.down[e.Output] = append(up.down[e.Output], n)
+		}
+	}
+	// Topological order (the compiler rejected cycles).
+	indeg := map[*node]int{}
+	for _, n := range g.nodes {
+		indeg[n] = len(n.plan.Inputs)
+	}
+	for len(g.topo) < len(g.nodes) {
+		progress := false
+		for _, n := range g.nodes {
+			if indeg[n] == 0 {
+				indeg[n] = -1
+				g.topo = append(g.topo, n)
+				progress = true
+				for _, ds := range n.down {
+					for _, d := range ds {
+						indeg[d]--
+					}
+				}
+			}
+		}
+		if !progress {
+			break
+		}
+	}
+	for _, n := range g.topo {
+		spec := n.plan.Spec
+		n.ordered = n.plan.Section == component.SinkSection || (spec != nil && spec.Stateful)
+		for _, e := range n.plan.Inputs {
+			if g.byName[e.From.Name].ordered {
+				n.ordered = true
+			}
+		}
+	}
+	// Decode projections: records flowing unchanged through pass-through
+	// steps are decoded once, for everything the chain reads.
+	for _, n := range g.nodes {
+		n.decode = g.chainReads(n, map[*node]bool{})
+	}
+	return g
+}
+
+// chainReads merges what n reads with what every pass-through step after it
+// reads of the same records.
+func (g *graph) chainReads(n *node, seen map[*node]bool) *record.Projection {
+	out := &record.Projection{}
+	out.Merge(n.reads)
+	seen[n] = true
+	if spec := n.plan.Spec; spec != nil && spec.PassThrough {
+		for o, ds := range n.down {
+			if o == component.ErrorOutput {
+				continue
+			}
+			for _, d := range ds {
+				if !seen[d] {
+					out.Merge(g.chainReads(d, seen))
+				}
+			}
+		}
+	}
+	return out
+}
+
+// build constructs every node's run-time part.
+func (g *graph) build(rt *component.Runtime, dryRun bool) error {
+	for _, n := range g.nodes {
+		spec := n.plan.Spec
+		if spec == nil {
+			return fmt.Errorf("%s %q has no kind", n.plan.Section, n.name())
+		}
+		ctx := component.BuildContext{Name: n.name(), Config: n.plan.Config, Input: n.plan.Input, Runtime: rt, Decode: n.decode}
+		var err error
+		switch n.plan.Section {
+		case component.SourceSection:
+			if spec.NewSource == nil {
+				return fmt.Errorf("source %q: kind %s cannot run yet", n.name(), spec.Kind)
+			}
+			if !dryRun {
+				n.source, err = spec.NewSource(ctx)
+			}
+		case component.StepSection:
+			if spec.NewStep == nil {
+				return fmt.Errorf("step %q: kind %s cannot run yet", n.name(), spec.Kind)
+			}
+			n.step, err = spec.NewStep(ctx)
+		case component.SinkSection:
+			if dryRun {
+				n.sink, err = newCapture(n, spec, ctx)
+				break
+			}
+			if spec.NewSink == nil {
+				return fmt.Errorf("sink %q: kind %s cannot run yet", n.name(), spec.Kind)
+			}
+			sn := n
+			ctx.Fail = func(rec *record.Record, err error) { sn.fail(rec, err) }
+			n.sink, err = spec.NewSink(ctx)
+		}
+		if err != nil {
+			return fmt.Errorf("%s %q: %w", n.plan.Section, n.name(), err)
+		}
+	}
+	return nil
+}

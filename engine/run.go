@@ -1,0 +1,488 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+
+	"sync"
+	"time"
+
+	"github.com/pipectl/pipectl/pipelines"
+	"github.com/pipectl/pipectl/pipelines/component"
+	"github.com/pipectl/pipectl/pipelines/record"
+)
+
+// Options control a run.
+type Options struct {
+	// Workers is how many goroutines run the stateless steps; 0 means 1.
+	// Each source's record order is kept in the output whatever the number.
+	Workers int
+	Runtime *component.Runtime
+	// DryRun replaces every sink with a capture and reads Inputs instead
+	// of the sources: nothing outside the process changes.
+	DryRun bool
+	// Trace records each record's path through the DAG (dry runs).
+	Trace bool
+	// Inputs, by source or step name, are records injected instead of
+	// reading the sources (dry runs and pipeline tests).
+	Inputs []Input
+	// BatchSize is how many records travel together between stages.
+	BatchSize int
+	// Progress, when set, is called every ProgressEvery with the run's
+	// progress so far, from its own goroutine.
+	Progress      func(Progress)
+	ProgressEvery time.Duration
+}
+
+// Input is a record injected at a source or step.
+type Input struct {
+	Node   string
+	Record *record.Record
+}
+
+// Progress is a snapshot of a running pipeline.
+type Progress struct {
+	Records    int64 // source records read
+	Bytes      int64 // source bytes read
+	TotalBytes int64 // bytes the sources will read, when known
+	Elapsed    time.Duration
+}
+
+// NodeStats counts what happened at one node. Every record arriving is
+// either passed on (Out), dropped (Dropped) or failed (Errored), so
+// In == Out + Dropped + Errored. Emitted counts the records leaving, which
+// differs from Out for steps that split or fan out.
+type NodeStats struct {
+	Name    string
+	Section component.Section
+	Kind    string
+	In      int64
+	Out     int64
+	Dropped int64
+	Errored int64
+	Emitted int64
+	Time    time.Duration
+}
+
+// Result is what a run did.
+type Result struct {
+	Nodes []NodeStats
+	// Unhandled are error records no node reads: each is reported, and the
+	// run exits non-zero.
+	Unhandled []*record.Record
+	// Captured, in dry runs, is what each sink would have received.
+	Captured map[string]*Captured
+	Elapsed  time.Duration
+}
+
+// Run executes a compiled plan once: every source is read to its end (or
+// the injected inputs are fed in), records flow through the DAG, sinks are
+// flushed and closed. An error is returned only when the run itself could
+// not go on (a source that cannot be read, a sink that cannot be closed);
+// failing records go to error outputs and are counted.
+func Run(ctx context.Context, plan *pipelines.Plan, opts Options) (*Result, error) {
+	start := time.Now()
+	if opts.Workers < 1 {
+		opts.Workers = 1
+	}
+	if opts.BatchSize < 1 {
+		opts.BatchSize = 256
+	}
+	if opts.Runtime == nil {
+		opts.Runtime = &component.Runtime{Clock: component.SystemClock{}}
+	}
+	rt := *opts.Runtime
+	rt.DryRun = rt.DryRun || opts.DryRun
+	g := buildGraph(plan)
+	if err := g.build(&rt, opts.DryRun || len(opts.Inputs) > 0); err != nil {
+		return nil, err
+	}
+	r := &runner{g: g, opts: opts, stats: make([]NodeStats, len(g.nodes))}
+	for i, n := range g.nodes {
+		r.stats[i] = NodeStats{Name: n.name(), Section: n.plan.Section, Kind: n.plan.Kind}
+	}
+	err := r.run(ctx)
+	res := &Result{Nodes: r.stats, Unhandled: r.unhandled, Elapsed: time.Since(start)}
+	if opts.DryRun {
+		res.Captured = map[string]*Captured{}
+		for _, n := range g.nodes {
+			if c, ok := n.sink.(*capture); ok {
+				res.Captured[n.name()] = &Captured{Records: c.records, Descriptions: c.described}
+			}
+		}
+	}
+	return res, err
+}
+
+// batch is a run of consecutive records from one source (or injected
+// input), processed by one worker, then handed to the ordered stage.
+type batch struct {
+	source *node // nil for records injected at a step
+	at     *node // the step injected records arrive at
+	seq    int
+	recs   []*record.Record
+	// ordered holds, in order, the records that reached nodes of the
+	// ordered stage (sinks, stateful steps).
+	ordered   []arrival
+	unhandled []*record.Record
+	stats     []NodeStats // deltas counted by the worker
+	srcErrs   []*record.Record
+}
+
+type arrival struct {
+	to  *node
+	rec *record.Record
+}
+
+type runner struct {
+	g         *graph
+	opts      Options
+	stats     []NodeStats
+	unhandled []*record.Record
+
+	mu        sync.Mutex
+	progress  Progress
+	sources   []component.Sized
+	seqWorker map[*node]component.StepWorker
+}
+
+func (r *runner) run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	work := make(chan *batch, r.opts.Workers*2)
+	done := make(chan *batch, r.opts.Workers*2)
+
+	var readErr error
+	var readers sync.WaitGroup
+	readers.Add(1)
+	go func() {
+		defer readers.Done()
+		defer close(work)
+		readErr = r.read(ctx, work)
+	}()
+
+	var workers sync.WaitGroup
+	for range r.opts.Workers {
+		workers.Add(1)
+		go func() {
+			defer workers.Done()
+			w := newWorker(r.g)
+			w.trace = r.opts.Trace
+			for b := range work {
+				w.process(b)
+				done <- b
+			}
+		}()
+	}
+	go func() { workers.Wait(); close(done) }()
+
+	stopProgress := r.startProgress()
+	defer stopProgress()
+
+	r.seqWorker = map[*node]component.StepWorker{}
+	seqErr := r.sequence(done)
+	if seqErr != nil {
+		cancel()
+		for range done {
+		}
+	}
+	readers.Wait()
+	if err := r.finish(); err != nil && seqErr == nil {
+		seqErr = err
+	}
+	if readErr != nil && ctx.Err() == nil || readErr != nil && seqErr == nil {
+		return readErr
+	}
+	return seqErr
+}
+
+// read feeds batches from every source (or the injected inputs), one source
+// after another.
+func (r *runner) read(ctx context.Context, work chan<- *batch) error {
+	seq := 0
+	send := func(b *batch) error {
+		b.seq = seq
+		seq++
+		select {
+		case work <- b:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if len(r.opts.Inputs) > 0 || r.opts.DryRun {
+		for _, in := range r.opts.Inputs {
+			n, ok := r.g.byName[in.Node]
+			if !ok {
+				return fmt.Errorf("no source or step named %q to feed", in.Node)
+			}
+			b := &batch{recs: []*record.Record{in.Record}}
+			if n.plan.Section == component.SourceSection {
+				b.source = n
+			} else {
+				b.at = n
+			}
+			if err := send(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	for _, n := range r.g.nodes {
+		if n.source == nil {
+			continue
+		}
+		if s, ok := n.source.(component.Sized); ok {
+			r.mu.Lock()
+			r.sources = append(r.sources, s)
+			r.mu.Unlock()
+		}
+		cur := &batch{source: n}
+		flush := func() error {
+			if len(cur.recs) == 0 && len(cur.srcErrs) == 0 {
+				return nil
+			}
+			b := cur
+			cur = &batch{source: n, recs: make([]*record.Record, 0, r.opts.BatchSize)}
+			return send(b)
+		}
+		count := int64(0)
+		emit := func(rec *record.Record) error {
+			cur.recs = append(cur.recs, rec)
+			count++
+			if len(cur.recs) >= r.opts.BatchSize {
+				r.mu.Lock()
+				r.progress.Records += int64(len(cur.recs))
+				r.mu.Unlock()
+				return flush()
+			}
+			return nil
+		}
+		emitErr := func(rec *record.Record) error {
+			cur.srcErrs = append(cur.srcErrs, rec)
+			return nil
+		}
+		if err := n.source.Read(ctx, emit, emitErr); err != nil {
+			return fmt.Errorf("source %q: %w", n.name(), err)
+		}
+		r.mu.Lock()
+		r.progress.Records += int64(len(cur.recs))
+		r.mu.Unlock()
+		if err := flush(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sequence runs the ordered stage: batches in the order they were read.
+func (r *runner) sequence(done <-chan *batch) error {
+	pending := map[int]*batch{}
+	next := 0
+	for b := range done {
+		pending[b.seq] = b
+		for {
+			b, ok := pending[next]
+			if !ok {
+				break
+			}
+			delete(pending, next)
+			next++
+			if err := r.ordered(b); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// ordered delivers a finished batch's arrivals to the ordered stage.
+func (r *runner) ordered(b *batch) error {
+	for i := range b.stats {
+		addStats(&r.stats[i], b.stats[i])
+	}
+	r.unhandled = append(r.unhandled, b.unhandled...)
+	for _, a := range b.ordered {
+		if err := r.arriveOrdered(a.to, a.rec); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func addStats(dst *NodeStats, d NodeStats) {
+	dst.In += d.In
+	dst.Out += d.Out
+	dst.Dropped += d.Dropped
+	dst.Errored += d.Errored
+	dst.Emitted += d.Emitted
+	dst.Time += d.Time
+}
+
+// arriveOrdered processes a record at a node of the ordered stage.
+func (r *runner) arriveOrdered(n *node, rec *record.Record) error {
+	st := &r.stats[n.idx]
+	st.In++
+	if r.opts.Trace {
+		rec.Trace = append(rec.Trace, n.name())
+	}
+	if n.sink != nil {
+		if err := n.sink.Write(rec); err != nil {
+			st.Errored++
+			return r.deliverError(n, component.ErrorRecord(n.name(), rec, err))
+		}
+		st.Out++
+		return nil
+	}
+	w := r.seqWorker[n]
+	if w == nil {
+		w = n.step.NewWorker()
+		r.seqWorker[n] = w
+	}
+	var out []arrival
+	var failed, emitted bool
+	var errs []*record.Record
+	w.Process(rec, func(output string, o *record.Record) {
+		if output == component.ErrorOutput {
+			failed = true
+			errs = append(errs, o)
+			return
+		}
+		if len(n.down[output]) == 0 {
+			return // an output nobody reads: the record is dropped here
+		}
+		emitted = true
+		st.Emitted++
+		for _, d := range n.down[output] {
+			out = append(out, arrival{d, o})
+		}
+	})
+	switch {
+	case failed:
+		st.Errored++
+	case emitted:
+		st.Out++
+	default:
+		st.Dropped++
+	}
+	for _, e := range errs {
+		if err := r.deliverError(n, e); err != nil {
+			return err
+		}
+	}
+	for _, a := range out {
+		if err := r.arriveOrdered(a.to, a.rec); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// deliverError sends an error record to whatever reads n's error output,
+// or keeps it as unhandled.
+func (r *runner) deliverError(n *node, rec *record.Record) error {
+	ds := n.down[component.ErrorOutput]
+	if len(ds) == 0 {
+		r.unhandled = append(r.unhandled, rec)
+		return nil
+	}
+	for _, d := range ds {
+		if err := r.arriveOrdered(d, rec); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// finish flushes holding steps and closes sinks in topological order, so a
+// sink's late failures reach the sinks reading its error output before
+// those close.
+func (r *runner) finish() error {
+	var firstErr error
+	for _, n := range r.g.topo {
+		if n.step != nil {
+			if w, ok := r.seqWorker[n].(component.Flusher); ok {
+				w.Flush(func(output string, o *record.Record) {
+					r.stats[n.idx].Emitted++
+					if output == component.ErrorOutput {
+						r.deliverError(n, o)
+						return
+					}
+					for _, d := range n.down[output] {
+						r.arriveOrdered(d, o)
+					}
+				})
+			}
+		}
+		if n.sink == nil {
+			continue
+		}
+		if err := n.sink.Close(); err != nil && firstErr == nil {
+			firstErr = fmt.Errorf("sink %q: %w", n.name(), err)
+		}
+		for _, f := range n.takeFails() {
+			st := &r.stats[n.idx]
+			st.Out--
+			st.Errored++
+			r.deliverError(n, component.ErrorRecord(n.name(), f.rec, f.err))
+		}
+	}
+	return firstErr
+}
+
+var failMu sync.Mutex
+
+func (n *node) fail(rec *record.Record, err error) {
+	failMu.Lock()
+	n.fails = append(n.fails, failed{rec, err})
+	failMu.Unlock()
+}
+
+func (n *node) takeFails() []failed {
+	failMu.Lock()
+	defer failMu.Unlock()
+	f := n.fails
+	n.fails = nil
+	return f
+}
+
+func (r *runner) startProgress() func() {
+	if r.opts.Progress == nil {
+		return func() {}
+	}
+	every := r.opts.ProgressEvery
+	if every <= 0 {
+		every = 200 * time.Millisecond
+	}
+	start := time.Now()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				r.opts.Progress(r.snapshot(start))
+				return
+			case <-t.C:
+				r.opts.Progress(r.snapshot(start))
+			}
+		}
+	}()
+	return func() { close(stop); wg.Wait() }
+}
+
+func (r *runner) snapshot(start time.Time) Progress {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p := r.progress
+	for _, s := range r.sources {
+		p.Bytes += s.BytesRead()
+		p.TotalBytes += s.Size()
+	}
+	p.Elapsed = time.Since(start)
+	return p
+}

@@ -1,0 +1,113 @@
+package engine
+
+import (
+	"time"
+
+	"github.com/pipectl/pipectl/pipelines/component"
+	"github.com/pipectl/pipectl/pipelines/record"
+)
+
+// worker runs the stateless steps of the DAG on one goroutine, with step
+// workers (and their expression VMs) of its own.
+type worker struct {
+	g *graph
+	// child accumulates the time spent in nested arrivals, so each node's
+	// time excludes the nodes after it.
+	child time.Duration
+	steps []component.StepWorker // by node index, created on first use
+	b     *batch
+	trace bool
+}
+
+func newWorker(g *graph) *worker {
+	return &worker{g: g, steps: make([]component.StepWorker, len(g.nodes))}
+}
+
+// process runs a batch through every node before the ordered stage.
+func (w *worker) process(b *batch) {
+	w.b = b
+	b.stats = make([]NodeStats, len(w.g.nodes))
+	if b.source != nil {
+		st := &b.stats[b.source.idx]
+		st.In += int64(len(b.recs) + len(b.srcErrs))
+		st.Out += int64(len(b.recs))
+		st.Emitted += int64(len(b.recs))
+		st.Errored += int64(len(b.srcErrs))
+		for _, rec := range b.recs {
+			if w.trace {
+				rec.Trace = append(rec.Trace, b.source.name())
+			}
+			for _, d := range b.source.down[""] {
+				w.arrive(d, rec)
+			}
+		}
+		for _, e := range b.srcErrs {
+			w.error(b.source, e)
+		}
+		return
+	}
+	for _, rec := range b.recs {
+		w.arrive(b.at, rec)
+	}
+}
+
+// arrive processes rec at n, or queues it for the ordered stage.
+func (w *worker) arrive(n *node, rec *record.Record) {
+	if n.ordered {
+		w.b.ordered = append(w.b.ordered, arrival{n, rec})
+		return
+	}
+	start := time.Now()
+	c0 := w.child
+	defer func() {
+		total := time.Since(start)
+		w.b.stats[n.idx].Time += total - (w.child - c0)
+		w.child = c0 + total
+	}()
+	st := &w.b.stats[n.idx]
+	st.In++
+	if w.trace {
+		rec.Trace = append(rec.Trace, n.name())
+	}
+	sw := w.steps[n.idx]
+	if sw == nil {
+		sw = n.step.NewWorker()
+		w.steps[n.idx] = sw
+	}
+	failed, emitted := false, false
+	sw.Process(rec, func(output string, o *record.Record) {
+		if output == component.ErrorOutput {
+			failed = true
+			w.error(n, o)
+			return
+		}
+		if len(n.down[output]) == 0 {
+			return // an output nobody reads: the record is dropped here
+		}
+		emitted = true
+		st.Emitted++
+		for _, d := range n.down[output] {
+			w.arrive(d, o)
+		}
+	})
+	switch {
+	case failed:
+		st.Errored++
+	case emitted:
+		st.Out++
+	default:
+		st.Dropped++
+	}
+}
+
+// error sends an error record to n's error output, or keeps it unhandled.
+func (w *worker) error(n *node, rec *record.Record) {
+	ds := n.down[component.ErrorOutput]
+	if len(ds) == 0 {
+		w.b.unhandled = append(w.b.unhandled, rec)
+		return
+	}
+	for _, d := range ds {
+		w.arrive(d, rec)
+	}
+}

@@ -1,0 +1,47 @@
+package component
+
+import (
+	"github.com/pipectl/pipectl/pipelines/record"
+)
+
+// ErrorRecord builds the record a failure sends to an error output: the
+// node that failed, the error, the record as the node received it, and
+// where it came from. The original payload is included when it differs from
+// the record, so nothing is lost however far downstream the failure was.
+func ErrorRecord(node string, in *record.Record, err error) *record.Record {
+	b := make([]byte, 0, len(in.Raw)+128)
+	b = append(b, `{"node":`...)
+	b = record.AppendString(b, node)
+	b = append(b, `,"error":`...)
+	b = record.AppendString(b, err.Error())
+	if o := in.Origin; o != nil {
+		b = append(b, `,"source":`...)
+		b = record.AppendString(b, o.Source)
+		b = append(b, `,"seq":`...)
+		b = appendInt(b, o.Seq)
+	}
+	b = append(b, `,"record":`...)
+	b = appendRaw(b, in.Raw)
+	if o := in.Origin; o != nil && len(o.Raw) > 0 && &o.Raw[0] != &in.Raw[0] {
+		b = append(b, `,"original":`...)
+		b = appendRaw(b, o.Raw)
+	}
+	b = append(b, '}')
+	out := record.New(b, in.Origin)
+	out.Failed = true
+	return out
+}
+
+// appendRaw appends a record's JSON, or the text as a string when it is
+// not JSON (a line a source could not parse).
+func appendRaw(b, raw []byte) []byte {
+	if record.Valid(raw) {
+		return append(b, raw...)
+	}
+	return record.AppendString(b, string(raw))
+}
+
+func appendInt(b []byte, n int64) []byte {
+	v, _ := record.AppendJSON(b, n)
+	return v
+}

@@ -1,0 +1,92 @@
+package component
+
+import (
+	"context"
+	"io"
+	"log/slog"
+
+	"github.com/pipectl/pipectl/pipelines/record"
+)
+
+// Runtime is what the engine hands every kind it builds: the outside world,
+// injected, so tests and dry runs can replace it.
+type Runtime struct {
+	Clock     Clock
+	Logger    *slog.Logger
+	Dir       string // the pipeline file's directory: relative paths resolve against it
+	LookupEnv func(string) (string, bool)
+	Stdin     io.Reader
+	Stdout    io.Writer
+	// DryRun is set when nothing may be changed outside the process: sinks
+	// are replaced by captures, and stateful kinds must not persist.
+	DryRun bool
+}
+
+// BuildContext is a node being built for a run.
+type BuildContext struct {
+	Name    string
+	Config  *Value
+	Input   *Type
+	Runtime *Runtime
+	// Decode is the projection to decode arriving records with: what this
+	// node reads, merged with what the steps after it read of the same
+	// records, so a chain of pass-through steps decodes each record once.
+	Decode *record.Projection
+	// Fail reports a record a sink could not deliver after it returned from
+	// Write (an HTTP request that exhausted its retries); the engine routes
+	// it to the sink's error output.
+	Fail func(rec *record.Record, err error)
+}
+
+// Emit sends a record out of a step through one of its outputs ("" is the
+// default output, ErrorOutput the error output).
+type Emit func(output string, rec *record.Record)
+
+// Step is a built step kind. It is shared by the workers of a run; each
+// worker asks it for a StepWorker of its own (its own expression VM).
+type Step interface {
+	NewWorker() StepWorker
+}
+
+// StepWorker processes records on one goroutine. Process emits zero or more
+// records; a record that fails is emitted on ErrorOutput, built with
+// ErrorRecord, never dropped silently.
+type StepWorker interface {
+	Process(rec *record.Record, emit Emit)
+}
+
+// Flusher is a StepWorker that holds records back (group) and emits them
+// when the input ends.
+type Flusher interface {
+	Flush(emit Emit)
+}
+
+// Source is a built source kind.
+type Source interface {
+	// Read emits the source's records in order until the input ends, ctx is
+	// done, or emit returns an error (which Read returns). Records that
+	// cannot be parsed are emitted with ErrorRecord as errors of the
+	// source, via emitErr.
+	Read(ctx context.Context, emit func(*record.Record) error, emitErr func(*record.Record) error) error
+}
+
+// Sized is a Source that knows how many bytes it will read, for progress
+// and ETA.
+type Sized interface {
+	Size() int64
+	BytesRead() int64
+}
+
+// Sink is a built sink kind. Write is called from one goroutine, in record
+// order; an error from Write sends that record to the sink's error output.
+// Close flushes and releases; it is called once, also after failures.
+type Sink interface {
+	Write(rec *record.Record) error
+	Close() error
+}
+
+// Describer is a Sink that can say, without doing it, what it would do
+// with a record: an HTTP sink's exact request. Dry runs print it.
+type Describer interface {
+	Describe(rec *record.Record) (any, error)
+}

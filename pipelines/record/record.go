@@ -1,0 +1,89 @@
+package record
+
+import (
+	"unsafe"
+
+	"github.com/tidwall/gjson"
+)
+
+// Record is one record: JSON bytes and the fields decoded from them so far.
+// A record is owned by one worker at a time and is not safe for concurrent
+// use; its bytes are never modified once the record exists.
+type Record struct {
+	// Raw is the record's JSON text.
+	Raw []byte
+	// Origin is the source payload this record was derived from, kept for
+	// error outputs: a record that fails anywhere is reported with it.
+	Origin *Origin
+	// Failed marks an error record (built by component.ErrorRecord).
+	Failed bool
+	// Trace lists what happened to the record, when a dry run traces.
+	Trace []string
+
+	fields  map[string]any
+	decoded *Projection
+}
+
+// Origin identifies a source payload.
+type Origin struct {
+	Source string // the source node's name
+	Seq    int64  // position of the payload in its source, from 1
+	Raw    []byte // the payload as read
+}
+
+// New returns a record holding raw, which it now owns: the caller must not
+// modify raw afterwards (decoded strings alias it).
+func New(raw []byte, origin *Origin) *Record {
+	return &Record{Raw: raw, Origin: origin}
+}
+
+// Derive returns a new record built from r: same origin and trace.
+func (r *Record) Derive(raw []byte) *Record {
+	out := &Record{Raw: raw, Origin: r.Origin}
+	if r.Trace != nil {
+		out.Trace = append([]string(nil), r.Trace...)
+	}
+	return out
+}
+
+// Valid reports whether b is one JSON value.
+func Valid(b []byte) bool { return gjson.ValidBytes(b) }
+
+// Fields decodes the fields p reads (all fields when p is nil or All) and
+// returns them as the environment expressions run against. A record that is
+// not a JSON object decodes to an empty map. The map is cached: several
+// steps reading the same record with the same projection decode it once.
+func (r *Record) Fields(p *Projection) map[string]any {
+	if r.fields != nil && (r.decoded == p || r.decoded.Covers(p)) {
+		return r.fields
+	}
+	res := gjson.Parse(bytesToString(r.Raw))
+	m := make(map[string]any, fieldCount(p))
+	if res.IsObject() {
+		decodeObject(res, p, m)
+	}
+	r.fields, r.decoded = m, p
+	return m
+}
+
+// Get returns the raw JSON of a top-level field, and whether it exists.
+func (r *Record) Get(name string) (gjson.Result, bool) {
+	v := gjson.GetBytes(r.Raw, gjson.Escape(name))
+	return v, v.Exists()
+}
+
+func fieldCount(p *Projection) int {
+	if p == nil || p.All {
+		return 16
+	}
+	return len(p.Fields)
+}
+
+// bytesToString views b as a string without copying. Safe because a
+// record's bytes are never modified.
+func bytesToString(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
+}

@@ -1,0 +1,36 @@
+package transforms
+
+import (
+	"fmt"
+
+	"github.com/expr-lang/expr/vm"
+	"github.com/pipectl/pipectl/pipelines/component"
+	"github.com/pipectl/pipectl/pipelines/exprs"
+)
+
+// program returns the compiled expression of a setting. The compiler has
+// compiled every expression before a step is built, so a missing one is a
+// bug in the caller, reported as an error rather than a panic.
+func program(v *component.Value, what string) (*exprs.Program, error) {
+	if v == nil {
+		return nil, fmt.Errorf("%s is not set", what)
+	}
+	p, ok := v.Expr.(*exprs.Program)
+	if !ok || p == nil {
+		return nil, fmt.Errorf("%s was not compiled", what)
+	}
+	return p, nil
+}
+
+// evalBool runs a condition.
+func evalBool(p *exprs.Program, machine *vm.VM, env map[string]any) (bool, error) {
+	v, err := p.Run(machine, env)
+	if err != nil {
+		return false, err
+	}
+	b, ok := v.(bool)
+	if !ok {
+		return false, fmt.Errorf("condition %q gave %T, not a boolean", p.Source(), v)
+	}
+	return b, nil
+}
