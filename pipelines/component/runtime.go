@@ -20,6 +20,9 @@ type Runtime struct {
 	// DryRun is set when nothing may be changed outside the process: sinks
 	// are replaced by captures, and stateful kinds must not persist.
 	DryRun bool
+	// Tables, by lookup step name, replace the tables those steps would
+	// load: pipeline tests mock lookups with them.
+	Tables map[string][]map[string]any
 }
 
 // BuildContext is a node being built for a run.
