@@ -126,7 +126,6 @@ type batch struct {
 	ordered   []arrival
 	unhandled []*record.Record
 	stats     []NodeStats // deltas counted by the worker
-	srcErrs   []*record.Record
 }
 
 type arrival struct {
@@ -239,7 +238,7 @@ func (r *runner) read(ctx context.Context, work chan<- *batch) error {
 		}
 		cur := &batch{source: n}
 		flush := func() error {
-			if len(cur.recs) == 0 && len(cur.srcErrs) == 0 {
+			if len(cur.recs) == 0 {
 				return nil
 			}
 			b := cur
@@ -258,10 +257,9 @@ func (r *runner) read(ctx context.Context, work chan<- *batch) error {
 			}
 			return nil
 		}
-		emitErr := func(rec *record.Record) error {
-			cur.srcErrs = append(cur.srcErrs, rec)
-			return nil
-		}
+		// Records a source could not parse travel in place, so error
+		// outputs keep the input's order too.
+		emitErr := emit
 		if err := n.source.Read(ctx, emit, emitErr); err != nil {
 			return fmt.Errorf("source %q: %w", n.name(), err)
 		}

@@ -29,20 +29,21 @@ func (w *worker) process(b *batch) {
 	b.stats = make([]NodeStats, len(w.g.nodes))
 	if b.source != nil {
 		st := &b.stats[b.source.idx]
-		st.In += int64(len(b.recs) + len(b.srcErrs))
-		st.Out += int64(len(b.recs))
-		st.Emitted += int64(len(b.recs))
-		st.Errored += int64(len(b.srcErrs))
+		st.In += int64(len(b.recs))
 		for _, rec := range b.recs {
+			if rec.Failed {
+				st.Errored++
+				w.error(b.source, rec)
+				continue
+			}
+			st.Out++
+			st.Emitted++
 			if w.trace {
 				rec.Trace = append(rec.Trace, b.source.name())
 			}
 			for _, d := range b.source.down[""] {
 				w.arrive(d, rec)
 			}
-		}
-		for _, e := range b.srcErrs {
-			w.error(b.source, e)
 		}
 		return
 	}

@@ -57,7 +57,20 @@ func (p *Program) ResultType() *component.Type { return p.result }
 // per worker, reused across records), within the library's memory budget.
 func (p *Program) Run(machine *vm.VM, env any) (any, error) {
 	machine.MemoryBudget = p.budget
-	return machine.Run(p.prog, env)
+	v, err := machine.Run(p.prog, env)
+	if err != nil {
+		return nil, runError(p.source, err)
+	}
+	return v, nil
+}
+
+// runError drops expr's quoted source and caret, which suit a terminal but
+// not an error record, and names the expression instead.
+func runError(src string, err error) error {
+	if fe, ok := err.(*file.Error); ok {
+		return fmt.Errorf("%s (in %s)", fe.Message, strings.TrimSpace(src))
+	}
+	return err
 }
 
 // Compile type-checks src against records of type env and compiles it. want,
