@@ -2,7 +2,6 @@ package record
 
 import (
 	"fmt"
-	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -69,7 +68,15 @@ func AppendJSON(b []byte, v any) ([]byte, error) {
 		return append(b, ']'), nil
 	case map[string]any:
 		b = append(b, '{')
-		for i, k := range slices.Sorted(maps.Keys(x)) {
+		// Sort the keys in a stack array when they fit: objects built by
+		// expressions are small, and this runs once per object written.
+		var arr [16]string
+		keys := arr[:0]
+		for k := range x {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for i, k := range keys {
 			if i > 0 {
 				b = append(b, ',')
 			}

@@ -57,10 +57,10 @@ func (r *Record) Fields(p *Projection) map[string]any {
 	if r.fields != nil && (r.decoded == p || r.decoded.Covers(p)) {
 		return r.fields
 	}
-	res := gjson.Parse(bytesToString(r.Raw))
 	m := make(map[string]any, fieldCount(p))
-	if res.IsObject() {
-		decodeObject(res, p, m)
+	if i := skipSpace(r.Raw, 0); i < len(r.Raw) && r.Raw[i] == '{' {
+		var bx boxer
+		scanObject(&bx, r.Raw, i, p, m)
 	}
 	r.fields, r.decoded = m, p
 	return m
