@@ -97,15 +97,18 @@ func scanValue(bx *boxer, data []byte, i int, p *Projection, float bool) (any, i
 			out = append(out, v)
 		}
 	case c == 't':
-		return true, i + 4
+		return true, skipValue(data, i)
 	case c == 'f':
-		return false, i + 5
+		return false, skipValue(data, i)
 	case c == 'n':
-		return nil, i + 4
+		return nil, skipValue(data, i)
 	default:
 		j := i
 		for j < len(data) && isNumberByte(data[j]) {
 			j++
+		}
+		if j == i {
+			return nil, len(data) // malformed: give up on the rest
 		}
 		return Number(unsafe.String(&data[i], j-i), float), j
 	}

@@ -1,0 +1,211 @@
+package record_test
+
+import (
+	"encoding/json"
+	"math"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/pipectl/pipectl/pipelines/record"
+	"github.com/shopspring/decimal"
+)
+
+// stdDecode decodes like the scanner should: integers as int, other
+// numbers as float64.
+func stdDecode(t *testing.T, raw string) map[string]any {
+	t.Helper()
+	dec := json.NewDecoder(strings.NewReader(raw))
+	dec.UseNumber()
+	var v map[string]any
+	if err := dec.Decode(&v); err != nil {
+		t.Fatal(err)
+	}
+	return fixNumbers(v).(map[string]any)
+}
+
+func fixNumbers(v any) any {
+	switch x := v.(type) {
+	case json.Number:
+		return record.Number(string(x), false)
+	case map[string]any:
+		for k, e := range x {
+			x[k] = fixNumbers(e)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = fixNumbers(e)
+		}
+	}
+	return v
+}
+
+func TestFieldsAllMatchesStandardDecoding(t *testing.T) {
+	for _, raw := range []string{
+		order,
+		`{}`,
+		` { "a" : [ 1 , 2.5 , -3e2 , true , false , null , "x" ] , "b" : { "c" : { } } } `,
+		`{"esc":"a\"b\\c\nd\u00e9\ud83d\ude00","k\"ey":1}`,
+		`{"big":820982911946154508,"min":-9223372036854775808,"over":9223372036854775808,"f":1.0}`,
+		`{"nested":[[1,[2,{"x":"]}"}]],{}],"after":"ok"}`,
+	} {
+		got := record.New([]byte(raw), nil).Fields(nil)
+		if diff := cmp.Diff(stdDecode(t, raw), got); diff != "" {
+			t.Errorf("%s (-std +scanner):\n%s", raw, diff)
+		}
+	}
+}
+
+func TestFieldsProjection(t *testing.T) {
+	p := &record.Projection{}
+	p.Field("customer").Field("first_name")
+	p.Field("line_items").Element().Field("sku")
+	p.Field("shipping_lines") // shape only: the length
+	got := record.New([]byte(order), nil).Fields(p)
+	want := map[string]any{
+		"customer":       map[string]any{"first_name": "Bo"},
+		"line_items":     []any{map[string]any{"sku": "SKU-00506"}, map[string]any{"sku": "SKU-00381"}, map[string]any{"sku": "SKU-00964"}},
+		"shipping_lines": []any{nil},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+func TestFieldsFloatHint(t *testing.T) {
+	p := &record.Projection{}
+	p.Field("weight").Float = true
+	p.Field("qty")
+	got := record.New([]byte(`{"weight": 5, "qty": 5}`), nil).Fields(p)
+	if _, ok := got["weight"].(float64); !ok {
+		t.Errorf("weight = %T, want float64 (the schema says number)", got["weight"])
+	}
+	if _, ok := got["qty"].(int); !ok {
+		t.Errorf("qty = %T, want int", got["qty"])
+	}
+}
+
+func TestFieldsCache(t *testing.T) {
+	wide := &record.Projection{}
+	wide.Field("id")
+	wide.Field("email")
+	narrow := &record.Projection{}
+	narrow.Field("id")
+	r := record.New([]byte(order), nil)
+	a := r.Fields(wide)
+	b := r.Fields(narrow)
+	if reflect.ValueOf(a).Pointer() != reflect.ValueOf(b).Pointer() {
+		t.Error("a narrower projection must reuse the decoded fields")
+	}
+	c := r.Fields(record.AllFields)
+	if _, ok := c["line_items"]; !ok {
+		t.Error("a wider projection must decode again")
+	}
+}
+
+func TestNotAnObject(t *testing.T) {
+	for _, raw := range []string{`[1,2]`, `"s"`, ``, `   `, `{"a":`, `{"a" 1}`, `{"a":[1,2`, `{"a":"unterminated`} {
+		// Must not panic; what decodes is whatever was well-formed.
+		record.New([]byte(raw), nil).Fields(nil)
+	}
+}
+
+func TestNumber(t *testing.T) {
+	tests := []struct {
+		raw   string
+		float bool
+		want  any
+	}{
+		{"820982911946154508", false, 820982911946154508},
+		{"-12", false, -12},
+		{"12", true, 12.0},
+		{"1.5", false, 1.5},
+		{"1e3", false, 1000.0},
+		{"9223372036854775808", false, 9.223372036854776e18},
+	}
+	for _, tt := range tests {
+		if got := record.Number(tt.raw, tt.float); got != tt.want {
+			t.Errorf("Number(%q, %v) = %#v, want %#v", tt.raw, tt.float, got, tt.want)
+		}
+	}
+}
+
+func TestAppendJSON(t *testing.T) {
+	tests := []struct {
+		in   any
+		want string
+	}{
+		{nil, `null`},
+		{"a\"b\\c\n\t\x01é\u2028", `"a\"b\\c\n\t\u0001é\u2028"`},
+		{"bad \xff utf8", `"bad \ufffd utf8"`},
+		{820982911946154508, `820982911946154508`},
+		{int64(-5), `-5`},
+		{3.0, `3`},
+		{tenth() + 0.2, `0.30000000000000004`},
+		{1e21, `1e+21`},
+		{decimal.RequireFromString("319.590"), `319.59`},
+		{time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC), `"2026-11-27T12:00:00Z"`},
+		{[]any{1, "x", true, nil}, `[1,"x",true,null]`},
+		{map[string]any{"b": 1, "a": map[string]any{"z": 1, "y": 2}}, `{"a":{"y":2,"z":1},"b":1}`},
+		{record.RawJSON(`{"kept":  "as is"}`), `{"kept":  "as is"}`},
+	}
+	for _, tt := range tests {
+		got, err := record.AppendJSON(nil, tt.in)
+		if err != nil || string(got) != tt.want {
+			t.Errorf("AppendJSON(%#v) = %s, %v; want %s", tt.in, got, err, tt.want)
+		}
+		if !json.Valid(got) {
+			t.Errorf("AppendJSON(%#v) = %s is not valid JSON", tt.in, got)
+		}
+	}
+	for _, bad := range []any{math.NaN(), math.Inf(1), struct{}{}} {
+		if _, err := record.AppendJSON(nil, bad); err == nil {
+			t.Errorf("AppendJSON(%v) must fail", bad)
+		}
+	}
+}
+
+func TestProjectionString(t *testing.T) {
+	p := &record.Projection{}
+	p.Field("line_items").Element().Field("sku")
+	p.Field("customer").Field("first_name")
+	p.Field("id")
+	q := &record.Projection{}
+	q.Field("customer").All = true
+	p.Merge(q)
+	if got := p.String(); got != "customer.*, id, line_items[].sku" {
+		t.Errorf("String = %q", got)
+	}
+	if !p.Covers(q) || q.Covers(p) {
+		t.Error("Covers is wrong")
+	}
+}
+
+// FuzzFields checks that the scanner never panics and, on valid JSON
+// objects, decodes what encoding/json decodes.
+func FuzzFields(f *testing.F) {
+	for _, s := range []string{order, `{}`, `{"a":[1,{"b":"c\"d"}],"e":null}`, `{"a":1e400}`, `[1]`, `{"a":"\ud800"}`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		got := record.New([]byte(raw), nil).Fields(nil)
+		var std map[string]any
+		dec := json.NewDecoder(strings.NewReader(raw))
+		dec.UseNumber()
+		if dec.Decode(&std) != nil || dec.More() || !json.Valid([]byte(raw)) {
+			return
+		}
+		want := fixNumbers(std)
+		if !cmp.Equal(want, got, cmp.Comparer(func(a, b float64) bool { return a == b || (math.IsNaN(a) && math.IsNaN(b)) })) {
+			t.Errorf("%q:\n%s", raw, cmp.Diff(want, got))
+		}
+		// What is decoded encodes back to valid JSON.
+		if out, err := record.AppendJSON(nil, got); err == nil && !json.Valid(out) {
+			t.Errorf("re-encoding %q gave invalid JSON %s", raw, out)
+		}
+	})
+}
+
+func tenth() float64 { return 0.1 }
