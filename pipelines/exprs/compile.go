@@ -45,6 +45,7 @@ type Program struct {
 	result *component.Type
 	budget uint
 	reads  *record.Projection
+	path   []string
 }
 
 // Source returns the expression's text.
@@ -103,7 +104,7 @@ func (l *Library) Compile(src string, env *component.Type, want *component.Type)
 		return nil, []Problem{l.problem(src, env, err, false)}
 	}
 	p := &Program{source: src, prog: prog, result: typeOfNode(prog.Node()), budget: l.limits.MemoryBudget,
-		reads: projectionOf(prog.Node(), env)}
+		reads: projectionOf(prog.Node(), env), path: pathOf(prog.Node())}
 	if want != nil {
 		if ok, _ := p.result.AssignableTo(want); !ok {
 			return nil, []Problem{{

@@ -109,7 +109,10 @@ func (w *projector) value(node ast.Node, ptr *record.Projection) {
 	case *ast.PredicateNode:
 		w.value(n.Node, ptr)
 	case *ast.CallNode:
-		w.value(n.Callee, ptr)
+		// The callee is a function's name, not a field.
+		if _, isName := n.Callee.(*ast.IdentifierNode); !isName {
+			w.value(n.Callee, ptr)
+		}
 		for _, a := range n.Arguments {
 			w.value(a, ptr)
 		}
@@ -222,4 +225,51 @@ func annotateFloats(p *record.Projection, t *component.Type) {
 			annotateFloats(p.Fields[f.Name], f.Type)
 		}
 	}
+}
+
+// Path returns the field path the expression is, when it is nothing but a
+// field reference (`email`, `shipping_address.city`), and nil otherwise.
+// Steps read such fields straight from the decoded record without running
+// the VM: most of a typical mapping is plain field references.
+func (p *Program) Path() []string { return p.path }
+
+// pathOf returns the field names of a pure member chain.
+func pathOf(n ast.Node) []string {
+	switch x := n.(type) {
+	case *ast.IdentifierNode:
+		if x.Value == "$env" {
+			return nil
+		}
+		return []string{x.Value}
+	case *ast.MemberNode:
+		prop, ok := x.Property.(*ast.StringNode)
+		if !ok || x.Optional {
+			return nil
+		}
+		base := pathOf(x.Node)
+		if base == nil {
+			return nil
+		}
+		return append(base, prop.Value)
+	}
+	return nil
+}
+
+// LookupPath reads a field path from decoded fields, as the expression
+// would: a missing field, or a path through something that is not an
+// object, gives nil. ok is false only when the path runs through a value
+// that is neither an object nor nil, where the expression would fail.
+func LookupPath(env map[string]any, path []string) (v any, ok bool) {
+	var cur any = env
+	for _, name := range path {
+		switch m := cur.(type) {
+		case map[string]any:
+			cur = m[name]
+		case nil:
+			return nil, true
+		default:
+			return nil, false
+		}
+	}
+	return cur, true
 }

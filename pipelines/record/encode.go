@@ -38,7 +38,7 @@ func AppendJSON(b []byte, v any) ([]byte, error) {
 	case float32:
 		return appendFloat(b, float64(x))
 	case decimal.Decimal:
-		return append(b, x.String()...), nil
+		return appendDecimal(b, x), nil
 	case time.Time:
 		return AppendString(b, x.Format(time.RFC3339Nano)), nil
 	case time.Duration:
@@ -152,4 +152,40 @@ func AppendString(b []byte, s string) []byte {
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"')
+}
+
+// appendDecimal writes a decimal's exact digits as a JSON number, without
+// trailing zeros after the point (319.590 is 319.59), like
+// decimal.Decimal.String but without its big-integer formatting for the
+// common case of at most 18 digits.
+func appendDecimal(b []byte, d decimal.Decimal) []byte {
+	exp := d.Exponent()
+	if d.NumDigits() > 18 || exp > 0 || exp < -18 {
+		return append(b, d.String()...)
+	}
+	c := d.CoefficientInt64()
+	for exp < 0 && c%10 == 0 {
+		c /= 10
+		exp++
+	}
+	if exp == 0 {
+		return strconv.AppendInt(b, c, 10)
+	}
+	if c < 0 {
+		b = append(b, '-')
+		c = -c
+	}
+	var digits [20]byte
+	s := strconv.AppendInt(digits[:0], c, 10)
+	point := len(s) + int(exp)
+	if point <= 0 {
+		b = append(b, '0', '.')
+		for ; point < 0; point++ {
+			b = append(b, '0')
+		}
+		return append(b, s...)
+	}
+	b = append(b, s[:point]...)
+	b = append(b, '.')
+	return append(b, s[point:]...)
 }

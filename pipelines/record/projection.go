@@ -83,16 +83,17 @@ func (p *Projection) Covers(q *Projection) bool {
 }
 
 // String renders the projection as sorted paths, for tests and --trace:
-// "customer.first_name, line_items[].sku".
+// "customer.first_name, line_items[].sku". A path read whole, or only for
+// its shape, ends the path; "*" is the whole record.
 func (p *Projection) String() string {
 	var paths []string
 	var walk func(q *Projection, prefix string)
 	walk = func(q *Projection, prefix string) {
-		if q == nil || q.All {
-			paths = append(paths, prefix+"*")
+		if (q == nil || q.All) && prefix == "" {
+			paths = append(paths, "*")
 			return
 		}
-		if len(q.Fields) == 0 && q.Elem == nil {
+		if q == nil || q.All || len(q.Fields) == 0 && q.Elem == nil {
 			paths = append(paths, strings.TrimSuffix(prefix, "."))
 			return
 		}

@@ -175,7 +175,7 @@ func TestProjectionString(t *testing.T) {
 	q := &record.Projection{}
 	q.Field("customer").All = true
 	p.Merge(q)
-	if got := p.String(); got != "customer.*, id, line_items[].sku" {
+	if got := p.String(); got != "customer, id, line_items[].sku" {
 		t.Errorf("String = %q", got)
 	}
 	if !p.Covers(q) || q.Covers(p) {
@@ -209,3 +209,13 @@ func FuzzFields(f *testing.F) {
 }
 
 func tenth() float64 { return 0.1 }
+
+func TestAppendDecimal(t *testing.T) {
+	for _, s := range []string{"0", "319.590", "-0.05", "0.000000001", "100", "1e3", "-1234567.8900", "123456789012345678901234.5", "0.1234567890123456789", "-0.5"} {
+		d := decimal.RequireFromString(s)
+		got, _ := record.AppendJSON(nil, d)
+		if want := d.String(); string(got) != want {
+			t.Errorf("decimal %s written as %s, want %s", s, got, want)
+		}
+	}
+}
