@@ -6,6 +6,7 @@ import (
 	"github.com/expr-lang/expr/vm"
 	"github.com/pipectl/pipectl/pipelines/component"
 	"github.com/pipectl/pipectl/pipelines/exprs"
+	"github.com/pipectl/pipectl/pipelines/record"
 )
 
 // program returns the compiled expression of a setting. The compiler has
@@ -31,6 +32,25 @@ func evalBool(p *exprs.Program, machine *vm.VM, env map[string]any) (bool, error
 	b, ok := v.(bool)
 	if !ok {
 		return false, fmt.Errorf("condition %q gave %T, not a boolean", p.Source(), v)
+	}
+	return b, nil
+}
+
+// appendKey evaluates a key (group, dedupe) and appends it to b as
+// canonical JSON text: maps with sorted keys, so equal values give equal
+// text, and the number 1 and the text "1" give different text. A null key
+// is an error: it almost always means a missing field, and would otherwise
+// lump every such record together.
+func appendKey(b []byte, p *exprs.Program, machine *vm.VM, env map[string]any) ([]byte, error) {
+	v, err := p.Run(machine, env)
+	if err != nil {
+		return b, fmt.Errorf("key %q: %w", p.Source(), err)
+	}
+	if v == nil {
+		return b, fmt.Errorf("key %q is null", p.Source())
+	}
+	if b, err = record.AppendJSON(b, v); err != nil {
+		return b, fmt.Errorf("key %q: %w", p.Source(), err)
 	}
 	return b, nil
 }

@@ -11,8 +11,10 @@ var filterSpec = &component.Spec{
 	Kind:    "filter",
 	Section: component.StepSection,
 	Summary: "Keeps the records for which a condition holds; drops the rest.",
-	Description: "The condition must be a boolean expression. Dropped records are counted in the run summary; " +
-		"a record whose condition fails to evaluate goes to the `error` output.",
+	Description: "The condition must be a boolean expression. Kept records pass through unchanged; dropped ones " +
+		"are counted in the run summary. A record whose condition fails to evaluate, or gives something other " +
+		"than true or false (a field of a record of unknown shape holding text, or missing), goes to the " +
+		"`error` output: it is never dropped silently.",
 	Config: &component.Field{Kind: component.ExprField, Required: true, Result: component.BoolType,
 		Doc: "Condition over the input record.", Examples: []any{"!test && len(line_items) > 0"}},
 	PassThrough: true,

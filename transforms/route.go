@@ -13,7 +13,10 @@ var routeSpec = &component.Spec{
 	Summary: "Sends each record to named outputs by condition.",
 	Description: "Each entry under `routes:` is a named output and its condition; downstream nodes read " +
 		"`step.name`. With `mode: first` a record takes the first route whose condition holds; with " +
-		"`mode: all` it takes every one. Records no route takes leave through `unmatched`.",
+		"`mode: all` it takes every one. Records no route takes leave through `unmatched`. Records pass through unchanged.\n\n" +
+		"Conditions are evaluated in the order written (with `mode: first`, up to the first that holds) before " +
+		"the record is sent anywhere, so a record whose condition fails to evaluate, or is not a boolean, goes to " +
+		"the `error` output only, never down some routes and not others.",
 	Config: &component.Field{Kind: component.ObjectField, Required: true, Doc: "Routing settings.",
 		Fields: []*component.Field{
 			{Name: "routes", Kind: component.MapField, Required: true,
