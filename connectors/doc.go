@@ -2,8 +2,35 @@
 // (file, stdin, event), sinks (file, stdout, http) and the triggers that
 // start sources (webhook, cron, message, manual).
 //
-// Each kind lives in its own file with its Spec. connectors imports diag,
+// Each kind lives in its own file with its Spec; the formats live beside
+// them (csv.go, xml.go, reader.go for NDJSON and JSON, writer.go for the
+// encoders the file and stdout sinks share). connectors imports diag,
 // component and exprs; it must not import engine, transforms or cmd.
+//
+// Choices made here:
+//
+//   - Reading streams. A source holds one record at a time (a CSV row, an XML
+//     record element, a JSON array element), never a whole file, and a record
+//     over 64 MiB ends the read instead of filling memory. Records are JSON
+//     built by appending; CSV rows keep header order, ints every digit and
+//     decimals their exact digits.
+//   - A record a source cannot make (a CSV row with a bad cell) goes to the
+//     source's error output with its text and file:line:column; input whose
+//     structure is lost (malformed XML, a broken JSON array) stops the run,
+//     since nothing after it can be found reliably.
+//   - Writing is deterministic and all-or-nothing per file: a file sink
+//     writes a hidden temporary file beside its path and renames it into
+//     place at Close (after fsync), so a directory poller never sees half a
+//     file, and no records still give a valid, empty document. Building a
+//     sink touches nothing: dry runs build sinks and never write them.
+//   - The http sink's URL is the `url` setting after ${VAR} interpolation,
+//     plus an optional `path` expression per record; a path may not change
+//     the scheme or host, so record data cannot send credentials elsewhere.
+//     Retries use exponential backoff with full jitter (a uniform wait in
+//     [0, backoff·2^(n-1)], capped by max_backoff), at least what
+//     Retry-After asks, also capped. Expressions run in Write on the
+//     caller's goroutine with the sink's one VM; the request goroutines do
+//     network I/O only.
 package connectors
 
 import "github.com/pipectl/pipectl/pipelines/component"

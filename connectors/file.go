@@ -2,12 +2,16 @@ package connectors
 
 import (
 	"bufio"
+	"compress/gzip"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync/atomic"
 
@@ -17,23 +21,57 @@ import (
 
 var formats = []string{"ndjson", "json", "csv", "xml"}
 
+// Settings shared by the kinds that read or write files and standard streams.
+var (
+	columnsTypedField = &component.Field{Name: "columns", Kind: component.MapField,
+		Elem: &component.Field{Kind: component.EnumField, Enum: columnTypes, Doc: "column type"},
+		Doc: "CSV column types by header name; unlisted columns are strings. int is a 64-bit integer, every digit kept; " +
+			"decimal keeps the cell's exact digits (12.50 stays 12.50); number is a floating-point number; bool takes " +
+			"true, false, 1, 0, yes and no. Typed cells are trimmed, and null when empty; a cell that does not parse " +
+			"sends its row to the source's `error` output, naming the file, line and column.",
+		Examples: []any{map[string]any{"qty": "int", "price": "decimal"}}}
+	delimiterField = &component.Field{Name: "delimiter", Kind: component.StringField, Default: ",",
+		Doc: "CSV field delimiter: one character; `tab` for tabs.", Examples: []any{";", "tab"}}
+	recordPathField = &component.Field{Name: "record_path", Kind: component.StringField,
+		Doc:      "XML: slash-separated path of the record elements from the root; `*` matches any element. Required for xml.",
+		Examples: []any{"Orders/Order"}}
+	repeatedField = &component.Field{Name: "repeated", Kind: component.ListField,
+		Elem: &component.Field{Kind: component.StringField, Doc: "an element name"},
+		Doc: "XML: child elements always read as arrays, even when a record has one. Others are arrays only " +
+			"when they repeat.", Examples: []any{[]any{"Line"}}}
+	columnsListField = &component.Field{Name: "columns", Kind: component.ListField,
+		Elem: &component.Field{Kind: component.StringField, Doc: "a field name"},
+		Doc: "CSV columns, in order: top-level fields of the records. Without it the columns are the first record's " +
+			"fields, and a later record with other fields goes to the sink's `error` output."}
+)
+
 var fileSourceSpec = &component.Spec{
 	Kind:    "file",
 	Section: component.SourceSection,
 	Summary: "Reads records from files: NDJSON, JSON arrays, CSV or XML, gzipped or not.",
-	Description: "The batch exchange with ERPs and 3PLs. `path` may be a glob; files are read in name order. " +
-		"Files ending in .gz are decompressed. CSV rows become objects keyed by the header row, with `columns` " +
-		"giving types; XML records are the elements at `record_path`.",
+	Description: "The batch exchange with ERPs and 3PLs. `path` may be a glob; files are read in name order, " +
+		"each whole before the next. Files ending in .gz are decompressed. Files are streamed: memory grows with " +
+		"the largest record, never with the file, and one record may not exceed 64 MiB.\n\n" +
+		"- ndjson: one JSON value a line; a line that is not JSON goes to the `error` output.\n" +
+		"- json: a JSON array, one record per element (or objects one after another, one record each).\n" +
+		"- csv: the header row names the fields, in order; `columns` gives types. A row that is not well-formed, " +
+		"has a different number of cells than the header, or has a cell that does not parse as its type goes to " +
+		"the `error` output with its text.\n" +
+		"- xml: each element at `record_path` is a record. Child elements are fields (text as strings; repeated " +
+		"elements are arrays; nested elements objects), attributes are `@name` fields, and text beside " +
+		"attributes or children is `#text`. ISO-8859-1 and windows-1252 files are decoded. Malformed XML stops " +
+		"the run with the line at fault.",
 	Config: &component.Field{Kind: component.ObjectField, Required: true, Shorthand: "path", Doc: "File source settings.",
 		Fields: []*component.Field{
 			{Name: "path", Kind: component.StringField, Required: true, Doc: "File path or glob, relative to the working directory; ${VAR} allowed.",
 				Examples: []any{"${ORDERS_IN}", "exports/orders-*.ndjson.gz"}},
 			{Name: "format", Kind: component.EnumField, Enum: formats, Default: "ndjson", Doc: "How records are written in the file."},
-			{Name: "columns", Kind: component.MapField, Elem: &component.Field{Kind: component.EnumField, Enum: []string{"string", "int", "number", "decimal", "bool"}, Doc: "column type"},
-				Doc: "CSV column types by header name; unlisted columns are strings.", Examples: []any{map[string]any{"qty": "int", "price": "decimal"}}},
-			{Name: "delimiter", Kind: component.StringField, Default: ",", Doc: "CSV field delimiter."},
-			{Name: "record_path", Kind: component.StringField, Doc: "XML: slash-separated path of the record elements.", Examples: []any{"Orders/Order"}},
+			columnsTypedField,
+			delimiterField,
+			recordPathField,
+			repeatedField,
 		}},
+	Validate:  validateReadSettings,
 	Triggers:  []string{"cron", "manual"},
 	NewSource: newFileSource,
 	Examples: []component.Example{{
@@ -42,30 +80,111 @@ var fileSourceSpec = &component.Spec{
   stock:
     trigger: nightly
     file: {path: /data/wms/stock-*.csv, format: csv, columns: {on_hand: int}}`,
+	}, {
+		Title: "ERP orders as XML",
+		YAML: `sources:
+  erp_orders:
+    file: {path: exports/orders-*.xml.gz, format: xml, record_path: Orders/Order, repeated: [Line]}`,
 	}},
 }
 
 var fileSinkSpec = &component.Spec{
-	Kind:        "file",
-	Section:     component.SinkSection,
-	Summary:     "Writes records to a file as NDJSON, a JSON array, CSV or XML.",
-	Description: "Output is deterministic: the same input gives byte-identical files. CSV columns follow `columns` or the first record's keys.",
+	Kind:    "file",
+	Section: component.SinkSection,
+	Summary: "Writes records to a file as NDJSON, a JSON array, CSV or XML.",
+	Description: "Output is deterministic: the same input gives byte-identical files. The file is written beside " +
+		"its path under a hidden temporary name and renamed into place when the run ends, so whoever polls the " +
+		"directory never sees half a file; no records give a valid empty file (`[]`, a CSV header when `columns` " +
+		"is set, an empty XML root).\n\n" +
+		"- csv: columns follow `columns` or the first record's fields. Strings are written as they are, numbers " +
+		"and booleans as their JSON text, null as an empty cell, objects and arrays as JSON text.\n" +
+		"- xml: records are `record_element` elements inside a `root_element`. Fields become child elements, " +
+		"arrays repeated elements, nested objects nested elements, `@name` fields attributes and `#text` text, " +
+		"as the file source reads them. A field whose name cannot be an XML name sends its record to the " +
+		"`error` output.",
 	Config: &component.Field{Kind: component.ObjectField, Required: true, Shorthand: "path", Doc: "File sink settings.",
 		Fields: []*component.Field{
-			{Name: "path", Kind: component.StringField, Required: true, Doc: "File path; ${VAR} allowed.", Examples: []any{"${ORDERS_OUT}"}},
+			{Name: "path", Kind: component.StringField, Required: true, Doc: "File path, relative to the working directory; ${VAR} allowed.", Examples: []any{"${ORDERS_OUT}"}},
 			{Name: "format", Kind: component.EnumField, Enum: formats, Default: "ndjson", Doc: "How records are written."},
-			{Name: "columns", Kind: component.ListField, Elem: &component.Field{Kind: component.StringField, Doc: "a field name"}, Doc: "CSV columns, in order."},
-			{Name: "record_element", Kind: component.StringField, Default: "record", Doc: "XML: element name of each record."},
-			{Name: "gzip", Kind: component.BoolField, Default: false, Doc: "Compress the output."},
+			columnsListField,
+			delimiterField,
+			{Name: "record_element", Kind: component.StringField, Default: "record", Doc: "XML: element name of each record.", Examples: []any{"Order"}},
+			{Name: "root_element", Kind: component.StringField, Default: "records", Doc: "XML: element name of the document's root.", Examples: []any{"Orders"}},
+			{Name: "gzip", Kind: component.BoolField, Default: false, Doc: "Compress the output with gzip; name the path .gz so a file source reads it back."},
 		}},
-	NewSink: newFileSink,
+	Validate: validateWriteSettings,
+	NewSink:  newFileSink,
 	Examples: []component.Example{{
 		Title: "Pick tickets to NDJSON",
 		YAML: `sinks:
   out:
     from: tickets
     file: {path: "${ORDERS_OUT}", format: ndjson}`,
+	}, {
+		Title: "A stock report for the ERP",
+		YAML: `sinks:
+  report:
+    from: stock
+    file: {path: out/stock.csv.gz, format: csv, columns: [sku, on_hand], gzip: true}`,
 	}},
+}
+
+// formatOnly lists settings that apply to one format only.
+var formatOnly = map[string]string{
+	"columns": "csv", "delimiter": "csv",
+	"record_path": "xml", "repeated": "xml", "record_element": "xml", "root_element": "xml",
+}
+
+// validateFormatSettings reports settings given for a format other than the
+// one chosen: `columns` on an NDJSON source is a forgotten `format: csv`.
+func validateFormatSettings(cfg *component.Value, report component.Reporter) string {
+	format := "ndjson"
+	if f := cfg.Get("format"); f != nil && f.Str != "" {
+		format = f.Str
+	}
+	for _, k := range cfg.Keys {
+		v := cfg.Map[k]
+		if want, ok := formatOnly[k]; ok && v.Set && want != format {
+			report.Errorf(v, "invalid-value", "%s applies to format %s, and the format is %s", k, want, format)
+		}
+	}
+	if d := cfg.Get("delimiter"); d != nil && d.Set {
+		if _, err := delimiter(d.Str); err != nil {
+			report.Errorf(d, "invalid-value", "%v", err)
+		}
+	}
+	return format
+}
+
+func validateReadSettings(cfg *component.Value, report component.Reporter) {
+	format := validateFormatSettings(cfg, report)
+	p := cfg.Get("record_path")
+	if format == "xml" && (p == nil || !p.Set) {
+		report.Errorf(cfg.Get("format"), "missing-field", "format xml needs `record_path`, the path of the record elements, such as Orders/Order")
+	}
+	if p != nil && p.Set && p.Str != "" {
+		if _, err := recordPath(p.Str); err != nil {
+			report.Errorf(p, "invalid-value", "%v", err)
+		}
+	}
+}
+
+func validateWriteSettings(cfg *component.Value, report component.Reporter) {
+	validateFormatSettings(cfg, report)
+	for _, k := range []string{"record_element", "root_element"} {
+		if v := cfg.Get(k); v != nil && v.Set && !validXMLName(v.Str) {
+			report.Errorf(v, "invalid-value", "%s %s is not an XML element name", k, v.Display())
+		}
+	}
+	if cols := cfg.Get("columns"); cols != nil {
+		seen := map[string]bool{}
+		for _, c := range cols.List {
+			if seen[c.Str] {
+				report.Errorf(c, "invalid-value", "columns lists %s twice", c.Display())
+			}
+			seen[c.Str] = true
+		}
+	}
 }
 
 // resolve makes a path relative to the pipeline file's directory absolute.
@@ -79,15 +198,18 @@ func resolve(rt *component.Runtime, p string) string {
 type fileSource struct {
 	name    string
 	pattern string
-	format  string
+	opts    *readOptions
 	read    atomic.Int64
 	size    int64
 	files   []string
-	cfg     *component.Value
 }
 
 func newFileSource(ctx component.BuildContext) (component.Source, error) {
-	s := &fileSource{name: ctx.Name, pattern: ctx.Config.Get("path").Str, format: ctx.Config.Get("format").Str, cfg: ctx.Config}
+	opts, err := parseReadOptions(ctx.Config)
+	if err != nil {
+		return nil, err
+	}
+	s := &fileSource{name: ctx.Name, pattern: ctx.Config.Get("path").Str, opts: opts}
 	if s.pattern == "" {
 		return nil, fmt.Errorf("path is empty: set it, or the environment variable it names")
 	}
@@ -103,11 +225,18 @@ func newFileSource(ctx component.BuildContext) (component.Source, error) {
 	}
 	sort.Strings(files)
 	for _, f := range files {
-		if info, err := os.Stat(f); err == nil {
+		info, err := os.Stat(f)
+		if err == nil && info.IsDir() {
+			continue
+		}
+		if err == nil {
 			s.size += info.Size()
 		}
+		s.files = append(s.files, f)
 	}
-	s.files = files
+	if len(s.files) == 0 {
+		return nil, fmt.Errorf("%q matches only directories", s.pattern)
+	}
 	return s, nil
 }
 
@@ -135,27 +264,23 @@ func (s *fileSource) readFile(ctx context.Context, path string, seq *int64, emit
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	defer closeZ()
-	return readFormat(ctx, s.format, s.cfg, r, s.name, path, seq, emit, emitErr)
+	return readFormat(ctx, s.opts, r, s.name, path, seq, emit, emitErr)
 }
 
-// readFormat reads records of a format from r.
-func readFormat(ctx context.Context, format string, cfg *component.Value, r io.Reader, src, where string, seq *int64, emit, emitErr func(*record.Record) error) error {
-	switch format {
-	case "", "ndjson":
-		return readNDJSON(ctx, r, src, where, seq, emit, emitErr)
-	case "json":
-		return readJSONArray(ctx, r, src, where, seq, emit, emitErr)
-	}
-	return fmt.Errorf("format %s cannot be read yet", format)
-}
-
+// fileSink writes to a hidden temporary file beside path, renamed over path
+// at Close. Nothing touches the file system before the first Write or Close,
+// so building the sink (as dry runs do) changes nothing.
 type fileSink struct {
 	path   string
-	format string
-	f      *os.File
-	w      *bufio.Writer
-	n      int
+	enc    encoder
+	gzip   bool
 	dry    bool
+	f      *os.File
+	tmp    string
+	z      *gzip.Writer
+	w      *bufio.Writer
+	err    error // why the file could not be opened
+	closed bool
 }
 
 func newFileSink(ctx component.BuildContext) (component.Sink, error) {
@@ -163,64 +288,113 @@ func newFileSink(ctx component.BuildContext) (component.Sink, error) {
 	if p == "" {
 		return nil, fmt.Errorf("path is empty: set it, or the environment variable it names")
 	}
-	return &fileSink{path: p, format: ctx.Config.Get("format").Str, dry: ctx.Runtime != nil && ctx.Runtime.DryRun}, nil
+	opts, err := parseWriteOptions(ctx.Config)
+	if err != nil {
+		return nil, err
+	}
+	gz := false
+	if v := ctx.Config.Get("gzip"); v != nil {
+		gz = v.Bool
+	}
+	return &fileSink{path: p, enc: opts.encoder(), gzip: gz, dry: ctx.Runtime != nil && ctx.Runtime.DryRun}, nil
 }
 
-// open creates the file on first use, so building the sink (as dry runs do)
-// touches nothing.
+// open creates the temporary file on first use and starts the document.
 func (s *fileSink) open() error {
-	if s.w != nil {
-		return nil
+	if s.w != nil || s.err != nil {
+		return s.err
 	}
 	if s.dry {
-		return fmt.Errorf("file sink opened during a dry run")
+		return errors.New("file sink opened during a dry run")
 	}
-	f, err := os.Create(s.path)
+	f, tmp, err := createTemp(s.path)
 	if err != nil {
+		s.err = err
 		return err
 	}
-	s.f, s.w = f, bufio.NewWriterSize(f, 1<<20)
-	if s.format == "json" {
-		s.w.WriteByte('[')
+	s.f, s.tmp = f, tmp
+	var out io.Writer = f
+	if s.gzip {
+		s.z = gzip.NewWriter(f) // no name or time in the header: same input, same bytes
+		out = s.z
+	}
+	s.w = bufio.NewWriterSize(out, 1<<16)
+	if err := s.enc.begin(s.w); err != nil {
+		s.err = err
+		return err
 	}
 	return nil
+}
+
+// createTemp creates a new file next to path, hidden from globs such as
+// *.csv that pick files up.
+func createTemp(path string) (*os.File, string, error) {
+	dir, base := filepath.Split(path)
+	for range 100 {
+		name := filepath.Join(dir, "."+base+"."+strconv.FormatUint(rand.Uint64(), 36)+".tmp")
+		f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
+		if errors.Is(err, os.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return nil, "", fmt.Errorf("cannot create %s: %w", path, unwrapPath(err))
+		}
+		return f, name, nil
+	}
+	return nil, "", fmt.Errorf("cannot create a temporary file beside %s", path)
+}
+
+// unwrapPath drops the temporary name from an *os.PathError.
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
 
 func (s *fileSink) Write(rec *record.Record) error {
 	if err := s.open(); err != nil {
 		return err
 	}
-	switch s.format {
-	case "json":
-		if s.n > 0 {
-			s.w.WriteByte(',')
-		}
-		s.w.WriteString("\n")
-		s.w.Write(rec.Raw)
-	default:
-		s.w.Write(rec.Raw)
-		s.w.WriteByte('\n')
-	}
-	s.n++
-	return nil
+	return s.enc.write(s.w, rec)
 }
 
+// Close ends the document and renames the file into place. An input with
+// no records still gives a valid, empty document.
 func (s *fileSink) Close() error {
-	if s.dry {
+	if s.closed || s.dry {
 		return nil
 	}
+	s.closed = true
 	if err := s.open(); err != nil {
-		return err
-	}
-	if s.format == "json" {
-		if s.n > 0 {
-			s.w.WriteByte('\n')
+		if s.f != nil {
+			s.f.Close()
+			os.Remove(s.tmp)
 		}
-		s.w.WriteString("]\n")
-	}
-	if err := s.w.Flush(); err != nil {
-		s.f.Close()
 		return err
 	}
-	return s.f.Close()
+	err := s.enc.end(s.w)
+	if e := s.w.Flush(); err == nil {
+		err = e
+	}
+	if s.z != nil {
+		if e := s.z.Close(); err == nil {
+			err = e
+		}
+	}
+	if e := s.f.Sync(); err == nil {
+		err = e
+	}
+	if e := s.f.Close(); err == nil {
+		err = e
+	}
+	if err == nil {
+		err = os.Rename(s.tmp, s.path)
+	}
+	if err != nil {
+		os.Remove(s.tmp)
+		return fmt.Errorf("%s: %w", s.path, err)
+	}
+	return nil
 }

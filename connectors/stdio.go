@@ -15,59 +15,107 @@ var stdinSpec = &component.Spec{
 	Kind:        "stdin",
 	Section:     component.SourceSection,
 	Summary:     "Reads records from standard input.",
-	Description: "For shell pipelines and quick tries: `cat orders.ndjson | pipectl run p.yaml`.",
+	Description: "For shell pipelines and quick tries: `cat orders.ndjson | pipectl run p.yaml`. Formats read as the file source reads them.",
 	Config: &component.Field{Kind: component.ObjectField, Doc: "Standard input settings.", Fields: []*component.Field{
-		{Name: "format", Kind: component.EnumField, Enum: []string{"ndjson", "json", "csv"}, Default: "ndjson", Doc: "How records are written."},
+		{Name: "format", Kind: component.EnumField, Enum: formats, Default: "ndjson", Doc: "How records are written."},
+		columnsTypedField,
+		delimiterField,
+		recordPathField,
+		repeatedField,
 	}},
+	Validate: validateReadSettings,
 	Triggers: []string{"manual"},
 	NewSource: func(ctx component.BuildContext) (component.Source, error) {
+		opts, err := parseReadOptions(ctx.Config)
+		if err != nil {
+			return nil, err
+		}
 		var in io.Reader = os.Stdin
 		if ctx.Runtime != nil && ctx.Runtime.Stdin != nil {
 			in = ctx.Runtime.Stdin
 		}
-		return &stdinSource{name: ctx.Name, in: in, cfg: ctx.Config}, nil
+		return &stdinSource{name: ctx.Name, in: in, opts: opts}, nil
 	},
 }
 
 type stdinSource struct {
 	name string
 	in   io.Reader
-	cfg  *component.Value
+	opts *readOptions
 }
 
 func (s *stdinSource) Read(ctx context.Context, emit, emitErr func(*record.Record) error) error {
 	var seq int64
-	return readFormat(ctx, s.cfg.Get("format").Str, s.cfg, s.in, s.name, "stdin", &seq, emit, emitErr)
+	return readFormat(ctx, s.opts, s.in, s.name, "stdin", &seq, emit, emitErr)
 }
+
+var stdoutFormats = []string{"ndjson", "json", "csv"}
 
 var stdoutSpec = &component.Spec{
 	Kind:        "stdout",
 	Section:     component.SinkSection,
 	Summary:     "Writes records to standard output.",
-	Description: "Records are written one JSON object a line unless `format` says otherwise.",
+	Description: "Records are written one JSON object a line unless `format` says otherwise; json and csv are written as the file sink writes them.",
 	Config: &component.Field{Kind: component.ObjectField, Doc: "Standard output settings.", Fields: []*component.Field{
-		{Name: "format", Kind: component.EnumField, Enum: []string{"ndjson", "json", "csv"}, Default: "ndjson", Doc: "How records are written."},
+		{Name: "format", Kind: component.EnumField, Enum: stdoutFormats, Default: "ndjson", Doc: "How records are written."},
+		columnsListField,
+		delimiterField,
 	}},
+	Validate: validateWriteSettings,
 	NewSink: func(ctx component.BuildContext) (component.Sink, error) {
+		opts, err := parseWriteOptions(ctx.Config)
+		if err != nil {
+			return nil, err
+		}
+		if !contains(stdoutFormats, opts.format) {
+			return nil, fmt.Errorf("stdout cannot write format %s", opts.format)
+		}
 		var out io.Writer = os.Stdout
 		if ctx.Runtime != nil && ctx.Runtime.Stdout != nil {
 			out = ctx.Runtime.Stdout
 		}
-		if f := ctx.Config.Get("format").Str; f != "ndjson" && f != "" {
-			return nil, fmt.Errorf("stdout format %s cannot be written yet", f)
-		}
-		return &stdoutSink{w: bufio.NewWriter(out)}, nil
+		return &stdoutSink{w: bufio.NewWriter(out), enc: opts.encoder()}, nil
 	},
 }
 
-type stdoutSink struct{ w *bufio.Writer }
-
-func (s *stdoutSink) Write(rec *record.Record) error {
-	s.w.Write(rec.Raw)
-	return s.w.WriteByte('\n')
+// stdoutSink writes nothing until the first record or Close, when it starts
+// the document (a JSON array's bracket, a CSV header).
+type stdoutSink struct {
+	w       *bufio.Writer
+	enc     encoder
+	started bool
+	closed  bool
 }
 
-func (s *stdoutSink) Close() error { return s.w.Flush() }
+func (s *stdoutSink) start() error {
+	if s.started {
+		return nil
+	}
+	s.started = true
+	return s.enc.begin(s.w)
+}
+
+func (s *stdoutSink) Write(rec *record.Record) error {
+	if err := s.start(); err != nil {
+		return err
+	}
+	return s.enc.write(s.w, rec)
+}
+
+func (s *stdoutSink) Close() error {
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	if err := s.start(); err != nil {
+		return err
+	}
+	err := s.enc.end(s.w)
+	if e := s.w.Flush(); err == nil {
+		err = e
+	}
+	return err
+}
 
 var eventSpec = &component.Spec{
 	Kind:    "event",

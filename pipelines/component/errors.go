@@ -22,7 +22,7 @@ func ErrorRecord(node string, in *record.Record, err error) *record.Record {
 	}
 	b = append(b, `,"record":`...)
 	b = appendRaw(b, in.Raw)
-	if o := in.Origin; o != nil && len(o.Raw) > 0 && &o.Raw[0] != &in.Raw[0] {
+	if o := in.Origin; o != nil && len(o.Raw) > 0 && (len(in.Raw) == 0 || &o.Raw[0] != &in.Raw[0]) {
 		b = append(b, `,"original":`...)
 		b = appendRaw(b, o.Raw)
 	}
