@@ -187,13 +187,6 @@ func validateWriteSettings(cfg *component.Value, report component.Reporter) {
 	}
 }
 
-// resolve makes a path relative to the pipeline file's directory absolute.
-func resolve(rt *component.Runtime, p string) string {
-	if filepath.IsAbs(p) || rt == nil || rt.Dir == "" {
-		return p
-	}
-	return filepath.Join(rt.Dir, p)
-}
 
 type fileSource struct {
 	name    string

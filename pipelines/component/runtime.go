@@ -11,9 +11,13 @@ import (
 // Runtime is what the engine hands every kind it builds: the outside world,
 // injected, so tests and dry runs can replace it.
 type Runtime struct {
-	Clock     Clock
-	Logger    *slog.Logger
-	Dir       string // the pipeline file's directory: relative paths resolve against it
+	Clock  Clock
+	Logger *slog.Logger
+	// Dir is the pipeline file's directory. What a pipeline ships with
+	// (lookup tables, schema files) resolves against it; the data a run
+	// reads and writes (file sources and sinks) resolves against the
+	// working directory, as in a shell.
+	Dir       string
 	LookupEnv func(string) (string, bool)
 	Stdin     io.Reader
 	Stdout    io.Writer
