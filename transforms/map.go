@@ -208,8 +208,10 @@ func keptFields(k *keep, mapping *component.Value, input *component.Type) ([]com
 // and its expression or nested fields.
 type mapField struct {
 	name   string
+	full   string // dotted path from the top, for error messages
 	key    []byte // `"name":`
 	prog   *exprs.Program
+	path   []string // the field path prog is, when it is a plain reference
 	nested []mapField
 }
 
@@ -222,7 +224,7 @@ type mapStep struct {
 }
 
 func newMap(ctx component.BuildContext) (component.Step, error) {
-	fields, err := mapFields(ctx.Config, true)
+	fields, err := mapFields(ctx.Config, "")
 	if err != nil {
 		return nil, err
 	}
@@ -239,25 +241,25 @@ func newMap(ctx component.BuildContext) (component.Step, error) {
 	return s, nil
 }
 
-func mapFields(v *component.Value, top bool) ([]mapField, error) {
+func mapFields(v *component.Value, prefix string) ([]mapField, error) {
 	var out []mapField
 	for _, k := range v.Keys {
 		if isDirective(k) {
-			if k != keepDirective || !top {
+			if k != keepDirective || prefix != "" {
 				return nil, fmt.Errorf("mapping directive %s is not allowed here", k)
 			}
 			continue
 		}
 		child := v.Map[k]
-		f := mapField{name: k, key: append(record.AppendString(nil, k), ':')}
+		f := mapField{name: k, full: prefix + k, key: append(record.AppendString(nil, k), ':')}
 		if child.IsExpr {
 			p, err := program(child, "field "+k)
 			if err != nil {
 				return nil, err
 			}
-			f.prog = p
+			f.prog, f.path = p, p.Path()
 		} else {
-			nested, err := mapFields(child, false)
+			nested, err := mapFields(child, prefix+k+".")
 			if err != nil {
 				return nil, err
 			}
@@ -288,7 +290,7 @@ func (w *mapWorker) Process(rec *record.Record, emit component.Emit) {
 	if w.step.keep != nil {
 		b, n = w.step.appendKept(b, rec.Raw)
 	}
-	b, err := w.appendFields(b, n, w.step.fields, env, "")
+	b, err := w.appendFields(b, n, w.step.fields, env)
 	if err != nil {
 		emit(component.ErrorOutput, component.ErrorRecord(w.step.name, rec, err))
 		return
@@ -327,7 +329,7 @@ func (s *mapStep) appendKept(b, raw []byte) ([]byte, int) {
 
 // appendFields appends the fields of an object whose '{' and first n
 // fields are written already, and closes it.
-func (w *mapWorker) appendFields(b []byte, n int, fields []mapField, env map[string]any, path string) ([]byte, error) {
+func (w *mapWorker) appendFields(b []byte, n int, fields []mapField, env map[string]any) ([]byte, error) {
 	for _, f := range fields {
 		if n > 0 {
 			b = append(b, ',')
@@ -337,17 +339,27 @@ func (w *mapWorker) appendFields(b []byte, n int, fields []mapField, env map[str
 		if f.nested != nil {
 			var err error
 			b = append(b, '{')
-			if b, err = w.appendFields(b, 0, f.nested, env, path+f.name+"."); err != nil {
+			if b, err = w.appendFields(b, 0, f.nested, env); err != nil {
 				return b, err
 			}
 			continue
 		}
-		v, err := f.prog.Run(&w.vm, env)
-		if err != nil {
-			return b, fmt.Errorf("field %s%s: %w", path, f.name, err)
+		// A plain field reference is read directly; the VM runs only for
+		// real expressions, and for a path it cannot follow, to report
+		// the error it would.
+		var v any
+		var err error
+		ok := false
+		if f.path != nil {
+			v, ok = exprs.LookupPath(env, f.path)
+		}
+		if !ok {
+			if v, err = f.prog.Run(&w.vm, env); err != nil {
+				return b, fmt.Errorf("field %s: %w", f.full, err)
+			}
 		}
 		if b, err = record.AppendJSON(b, v); err != nil {
-			return b, fmt.Errorf("field %s%s: %w", path, f.name, err)
+			return b, fmt.Errorf("field %s: %w", f.full, err)
 		}
 	}
 	return append(b, '}'), nil
