@@ -118,6 +118,24 @@ func buildGraph(p *pipelines.Plan) *graph {
 	for _, n := range g.nodes {
 		n.decode = g.chainReads(n, map[*node]bool{})
 	}
+	// Steps after a pass-through step get the very projection it decoded
+	// with when it covers theirs, so the decoded fields are found by
+	// pointer, without comparing projections on every record.
+	for _, n := range g.topo {
+		if spec := n.plan.Spec; spec == nil || !spec.PassThrough {
+			continue
+		}
+		for out, ds := range n.down {
+			if out == component.ErrorOutput {
+				continue
+			}
+			for _, d := range ds {
+				if n.decode.Covers(d.decode) {
+					d.decode = n.decode
+				}
+			}
+		}
+	}
 	return g
 }
 

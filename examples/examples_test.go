@@ -1,7 +1,8 @@
 // Package examples_test holds every example pipeline to the standard a
 // consultant copying one would expect: it validates with no errors and no
 // warnings against the kinds and schemas pipectl ships, the editor's JSON
-// Schema accepts it, and its checked-in graph is the one pipectl draws.
+// Schema accepts it, its checked-in graph is the one pipectl draws, and its
+// pipeline tests pass.
 package examples_test
 
 import (
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/pipectl/pipectl/connectors"
+	"github.com/pipectl/pipectl/engine/pipelinetest"
 	"github.com/pipectl/pipectl/pipelines"
 	"github.com/pipectl/pipectl/pipelines/component"
 	"github.com/pipectl/pipectl/pipelines/diag"
@@ -244,4 +246,50 @@ func jsonValue(v any) any {
 		return float64(x)
 	}
 	return v
+}
+
+// TestPipelineTests runs every example's pipeline tests (*_test.yaml), as
+// `pipectl test examples/` does. A test file whose `requires:` path is
+// absent (fixtures read in place from ../shared) is skipped with the
+// reason, unless PIPECTL_REQUIRE_SERVICES=1 makes that a failure.
+func TestPipelineTests(t *testing.T) {
+	var files []string
+	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && path != "." && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata") {
+			return filepath.SkipDir
+		}
+		if !d.IsDir() && strings.HasSuffix(path, "_test.yaml") {
+			files = append(files, path)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) == 0 {
+		t.Fatal("no pipeline tests found under examples/")
+	}
+	opts := pipelinetest.Options{Registry: registry(), Schema: schemas.Lookup, SchemaNames: schemas.Names()}
+	for _, path := range files {
+		t.Run(filepath.ToSlash(path), func(t *testing.T) {
+			rep, err := pipelinetest.RunFile(path, opts)
+			var out strings.Builder
+			rep.WriteText(&out)
+			if err != nil {
+				t.Fatalf("%v\n%s", err, out.String())
+			}
+			if rep.Skipped != "" {
+				t.Skipf("skipping %s: %s", path, rep.Skipped)
+			}
+			if rep.Failed() {
+				t.Errorf("pipeline tests failed:\n%s", out.String())
+			}
+			if n := rep.Count(pipelinetest.Pass); n == 0 {
+				t.Errorf("no test passed:\n%s", out.String())
+			}
+		})
+	}
 }

@@ -42,6 +42,8 @@ func commands() []command {
 	return []command{
 		{"validate", "check pipeline files and report every mistake", runValidate},
 		{"run", "run a pipeline once over its sources", runRun},
+		{"dry-run", "show what a pipeline would send for sample records, touching nothing", runDryRun},
+		{"test", "run pipeline tests (*_test.yaml) and report coverage", runTest},
 		{"graph", "print a pipeline's DAG as Graphviz dot or Mermaid", runGraph},
 		{"schema", "print the JSON Schema of pipeline or rules files", runSchema},
 		{"version", "print pipectl's version", runVersion},

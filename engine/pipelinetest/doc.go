@@ -1,0 +1,61 @@
+// Package pipelinetest runs pipeline tests: YAML files beside a pipeline
+// that feed it records and say what its sinks and steps must produce. It is
+// what `pipectl test` and `pipectl dry-run` run on, and what Go tests call
+// (RunFile) so that `go test` runs every example's pipeline tests.
+//
+// A test file (pipeline_test.yaml tests pipeline.yaml beside it):
+//
+//	pipeline_file: pipeline.yaml       # optional: NAME_test.yaml tests NAME.yaml
+//	env: {WMS_URL: http://wms.test}    # the only environment ${VAR} sees
+//	clock: 2026-11-27T12:00:00Z        # now(); DefaultClock when absent
+//	requires: [../fixtures]            # skip the file when a path is absent
+//	lookups: {sku_map: [{store_sku: A, wms: X}]}  # tables of lookup steps
+//	tests:
+//	  - name: express orders go to the express sink
+//	    input:
+//	      orders:                      # a source or step
+//	        - {id: 1, shipping_lines: [{code: EXPRESS}]}
+//	        - {file: testdata/order.json, unwrap: order}
+//	    expect:
+//	      express_wms:                 # a sink, source, step, or step.output
+//	        count: 1
+//	        subset: [{order_id: "1"}]
+//	      by_speed.international: 0    # shorthand for {count: 0}
+//	      tickets: [{order_id: "1"}]   # shorthand for {records: [...]}
+//	    unhandled_errors: {count: 1, subset: [{node: ticket}]}
+//
+// Every test runs the pipeline afresh as a dry run: sinks are captured,
+// nothing is sent or written. Expectations combine `count`; `records`
+// (exact, in order); `subset` (each expected record contained in the
+// actual one in its place: objects by their keys, arrays elementwise); and
+// `assert`, expressions over `records` and `count` type-checked against the
+// records' type. Numbers compare as exact decimals: 10 matches 10.0, not
+// "10". A test without `unhandled_errors` fails when a record fails with
+// nothing reading the error output it went to.
+//
+// Decisions, written down:
+//   - The pipeline under test is `pipeline_file:`, not `pipeline:`: a
+//     top-level `pipeline:` key is what marks a pipeline file, so `pipectl
+//     validate DIR` and the examples' tests never take a test for one.
+//   - Tests are hermetic: the process environment is not read, the clock
+//     is fixed, lookups may be mocked. The same test passes on every machine.
+//   - Expectations at a step's outputs are captured by taps: extra capturing
+//     sinks added to a copy of the plan. A tap on a step's error output
+//     handles those errors, as a sink reading it would.
+//   - A step whose kind cannot run yet (allocate, until its issue) is
+//     replaced by a capture, with the nodes only it feeds left out; tests
+//     may check everything before it, and coverage says what was not run.
+//   - Coverage counts the steps that ran a record, every named output
+//     (route branches, allocate's shipments and backorders; a kind's fixed
+//     outputs such as `unmatched` only when the pipeline reads them) and the
+//     sinks that received records, over all the tests run.
+//   - --update rewrites the failing expectations with what the pipeline
+//     gives now: records replace records, subsets keep their keys with
+//     today's values, counts are recounted; assertions are left to people.
+//     Only the changed entries' lines are written again, so comments and
+//     layout elsewhere survive.
+//
+// pipelinetest imports engine and the compiler; like engine, it must not
+// import transforms, connectors or cmd: the kinds reach it through
+// Options.Registry.
+package pipelinetest
