@@ -171,10 +171,10 @@ func (g *graph) build(rt *component.Runtime, dryRun bool) error {
 		var err error
 		switch n.plan.Section {
 		case component.SourceSection:
-			if spec.NewSource == nil {
-				return fmt.Errorf("source %q: kind %s cannot run yet", n.name(), spec.Kind)
-			}
 			if !dryRun {
+				if spec.NewSource == nil {
+					return fmt.Errorf("source %q: kind %s cannot run yet", n.name(), spec.Kind)
+				}
 				n.source, err = spec.NewSource(ctx)
 			}
 		case component.StepSection:

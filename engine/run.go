@@ -351,8 +351,8 @@ func (r *runner) arriveOrdered(n *node, rec *record.Record) error {
 		}
 		emitted = true
 		st.Emitted++
-		for _, d := range n.down[output] {
-			out = append(out, arrival{d, o})
+		for i, d := range n.down[output] {
+			out = append(out, arrival{d, branch(o, n, output, i, r.opts.Trace)})
 		}
 	})
 	switch {
@@ -483,4 +483,20 @@ func (r *runner) snapshot(start time.Time) Progress {
 	}
 	p.Elapsed = time.Since(start)
 	return p
+}
+
+// branch is the record as it leaves n through output towards its i-th
+// reader. When tracing, each branch gets its own copy of the trace, and a
+// named output is written into it (`by_speed.express`), so a record that fans
+// out shows each path separately.
+func branch(rec *record.Record, n *node, output string, i int, trace bool) *record.Record {
+	if !trace {
+		return rec
+	}
+	cp := *rec
+	cp.Trace = append([]string(nil), rec.Trace...)
+	if output != "" && len(cp.Trace) > 0 && cp.Trace[len(cp.Trace)-1] == n.name() {
+		cp.Trace[len(cp.Trace)-1] = n.name() + "." + output
+	}
+	return &cp
 }

@@ -87,8 +87,8 @@ func (w *worker) arrive(n *node, rec *record.Record) {
 		}
 		emitted = true
 		st.Emitted++
-		for _, d := range n.down[output] {
-			w.arrive(d, o)
+		for i, d := range n.down[output] {
+			w.arrive(d, branch(o, n, output, i, w.trace))
 		}
 	})
 	switch {

@@ -256,10 +256,7 @@ func buildDryRunReport(plan *pipelines.Plan, path, node string, feed []engine.In
 				addError(r, n.Name)
 			}
 			if trace {
-				it.Path = tracePath(plan, r.Trace, n.Name)
-				if r.Failed {
-					it.Path = errorPath(plan, r, fed[r.Origin], n.Name)
-				}
+				it.Path = r.Trace
 			}
 			if i < len(c.Descriptions) {
 				it.Request = viewRequest(c.Descriptions[i])
@@ -299,61 +296,6 @@ func originOf(r *record.Record) *origin {
 		return nil
 	}
 	return &origin{Node: r.Origin.Source, Seq: r.Origin.Seq}
-}
-
-// tracePath turns the nodes a record passed (record.Trace) into its path
-// to a sink, labelled with the outputs it took: orders → by_speed.express
-// → express_wms. The engine appends to one trace for every branch a
-// record fans out to, so the path is rebuilt backwards from the sink,
-// each step to a node feeding the one after it.
-func tracePath(plan *pipelines.Plan, trace []string, sink string) []string {
-	end := slices.Index(trace, sink)
-	if end < 0 {
-		return nil
-	}
-	path := []string{sink}
-	cur, _ := plan.Node(sink)
-	for i := end - 1; i >= 0 && cur != nil; i-- {
-		var outs []string
-		for _, e := range cur.Inputs {
-			if e.From.Name == trace[i] {
-				outs = append(outs, e.Output)
-			}
-		}
-		if len(outs) == 0 {
-			continue
-		}
-		label := trace[i]
-		switch {
-		case len(outs) > 1:
-			label += ".{" + strings.Join(outs, "|") + "}"
-		case outs[0] != "":
-			label += "." + outs[0]
-		}
-		path = append([]string{label}, path...)
-		cur, _ = plan.Node(trace[i])
-	}
-	return path
-}
-
-// errorPath is the path of an error record to the sink that caught it.
-// Error records start a trace of their own, so the path up to the node
-// that failed is the fed record's: orders → real_orders → ticket.error →
-// failed.
-func errorPath(plan *pipelines.Plan, r, fed *record.Record, sink string) []string {
-	var v struct {
-		Node string `json:"node"`
-	}
-	json.Unmarshal(r.Raw, &v)
-	var path []string
-	if fed != nil && v.Node != "" {
-		path = tracePath(plan, fed.Trace, v.Node)
-	}
-	if len(path) == 0 {
-		path = []string{v.Node}
-	}
-	path[len(path)-1] += ".error"
-	return append(path, sink)
 }
 
 func (rep *dryRunReport) writeText(w io.Writer, trace bool) {

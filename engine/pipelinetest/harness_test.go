@@ -151,7 +151,7 @@ sinks:
 			t.Errorf("held's stats are not a hold step's: %+v", st)
 		}
 	}
-	if got := res.Records("small", "")[0].Trace; !cmp.Equal(got, []string{"orders", "by_size", "small"}) {
+	if got := res.Records("small", "")[0].Trace; !cmp.Equal(got, []string{"orders", "by_size.unmatched", "small"}) {
 		t.Errorf("trace = %v", got)
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) > 0 {

@@ -29,6 +29,16 @@ func ErrorRecord(node string, in *record.Record, err error) *record.Record {
 	b = append(b, '}')
 	out := record.New(b, in.Origin)
 	out.Failed = true
+	if in.Trace != nil {
+		// The failing node is the last on the trace: it is left through
+		// its error output.
+		out.Trace = append([]string(nil), in.Trace...)
+		if n := len(out.Trace); n > 0 && out.Trace[n-1] == node {
+			out.Trace[n-1] = node + ".error"
+		} else {
+			out.Trace = append(out.Trace, node+".error")
+		}
+	}
 	return out
 }
 
