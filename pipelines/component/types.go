@@ -37,7 +37,10 @@ type Type struct {
 	Elem   *Type      // element type of an Array
 	Fields []Property // fields of an Object, in order
 	Open   bool       // an Object that may hold unlisted fields
-	Doc    string     // where the type came from, for messages ("the Shopify order")
+	// Nullable values may be null as well: real payloads send null for
+	// many fields their documentation types as strings.
+	Nullable bool
+	Doc      string // where the type came from, for messages ("the Shopify order")
 }
 
 // Property is one field of an object type.
@@ -143,6 +146,9 @@ func (t *Type) write(b *strings.Builder, depth int) {
 		b.WriteString("}")
 	default:
 		b.WriteString(t.Kind.String())
+		if t.Nullable {
+			b.WriteString("?")
+		}
 	}
 }
 

@@ -105,6 +105,11 @@ func (l *Library) Compile(src string, env *component.Type, want *component.Type)
 	}
 	p := &Program{source: src, prog: prog, result: typeOfNode(prog.Node()), budget: l.limits.MemoryBudget,
 		reads: projectionOf(prog.Node(), env), path: pathOf(prog.Node())}
+	// A plain field reference has exactly its field's type, nullable
+	// scalars included, which the checker sees only as any.
+	if t := typeOfPath(env, p.path); t != nil {
+		p.result = t
+	}
 	if want != nil {
 		if ok, _ := p.result.AssignableTo(want); !ok {
 			return nil, []Problem{{
@@ -356,4 +361,20 @@ func (r *resolver) typeOf(node ast.Node, ptr *component.Type) (*component.Type, 
 		}
 	}
 	return nil, ""
+}
+
+// typeOfPath is the record type of a field path, or nil when unknown.
+func typeOfPath(env *component.Type, path []string) *component.Type {
+	if path == nil {
+		return nil
+	}
+	t := env
+	for _, name := range path {
+		ft, ok := t.Field(name)
+		if !ok || ft == nil {
+			return nil
+		}
+		t = ft
+	}
+	return t
 }

@@ -66,16 +66,19 @@ func (c *schemaConv) convert(s map[string]any, depth int) *component.Type {
 	for _, key := range []string{"anyOf", "oneOf"} {
 		if alts, ok := s[key].([]any); ok {
 			var ts []*component.Type
+			null := false
 			for _, a := range alts {
 				if m, ok := a.(map[string]any); ok {
 					t := c.convert(m, depth+1)
 					if t.Kind != component.Null {
 						ts = append(ts, t)
+					} else {
+						null = true
 					}
 				}
 			}
 			if len(ts) == 1 {
-				return ts[0]
+				return nullable(ts[0], null)
 			}
 			return component.AnyType
 		}
@@ -86,6 +89,7 @@ func (c *schemaConv) convert(s map[string]any, depth int) *component.Type {
 		}
 	}
 	var kinds []string
+	null := false
 	switch t := s["type"].(type) {
 	case string:
 		kinds = []string{t}
@@ -93,6 +97,8 @@ func (c *schemaConv) convert(s map[string]any, depth int) *component.Type {
 		for _, k := range t {
 			if ks, ok := k.(string); ok && ks != "null" {
 				kinds = append(kinds, ks)
+			} else if ok {
+				null = true
 			}
 		}
 		if len(kinds) == 0 {
@@ -111,13 +117,13 @@ func (c *schemaConv) convert(s map[string]any, depth int) *component.Type {
 	}
 	switch kinds[0] {
 	case "string":
-		return component.StringType
+		return nullable(component.StringType, null)
 	case "integer":
-		return component.IntType
+		return nullable(component.IntType, null)
 	case "number":
-		return component.NumberType
+		return nullable(component.NumberType, null)
 	case "boolean":
-		return component.BoolType
+		return nullable(component.BoolType, null)
 	case "null":
 		return component.NullType
 	case "array":
@@ -162,4 +168,14 @@ func (c *schemaConv) resolve(ref string) map[string]any {
 	}
 	m, _ := cur.(map[string]any)
 	return m
+}
+
+// nullable marks a scalar type as one that may be null.
+func nullable(t *component.Type, null bool) *component.Type {
+	if !null || t.Nullable {
+		return t
+	}
+	cp := *t
+	cp.Nullable = true
+	return &cp
 }

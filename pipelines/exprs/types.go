@@ -25,6 +25,12 @@ func exprType(t *component.Type) types.Type {
 	if t == nil {
 		return types.Any
 	}
+	// A scalar that may be null is checked as any: expr would otherwise
+	// compile `code == "EXPRESS"` to a string comparison that fails on
+	// null at run time. Its field is still checked to exist.
+	if t.Nullable && t.Kind != component.Object && t.Kind != component.Array {
+		return types.Any
+	}
 	switch t.Kind {
 	case component.String:
 		return types.String
