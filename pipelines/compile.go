@@ -617,6 +617,9 @@ func (c *compiler) unused() {
 		}
 		if n.Spec != nil && n.Spec.OutputsFrom != "" {
 			routes := n.Config.Get(n.Spec.OutputsFrom)
+			if routes == nil {
+				continue // the setting is missing or malformed, and reported
+			}
 			for _, k := range routes.Keys {
 				if !read[k] {
 					d := c.diags.Warnf(routes.Map[k].Range, CodeUnusedOutput, "nothing reads output %s.%s: its records would be dropped", n.Name, k)

@@ -2,6 +2,7 @@ package pipelines
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -56,7 +57,7 @@ func (l *loader) decode(fl *srcFile, n *yaml.Node, f *component.Field, at diag.R
 			return v
 		}
 		x, err := strconv.ParseFloat(s, 64)
-		if err != nil {
+		if err != nil || math.IsNaN(x) || math.IsInf(x, 0) { // ParseFloat takes "nan" and "inf"
 			l.diags.Errorf(v.Range, CodeWrongType, "%s must be a number, got %s", settingName(f), shown(v, s))
 		}
 		v.Num, v.Str = x, s
@@ -276,7 +277,9 @@ func (l *loader) exprValue(fl *srcFile, n *yaml.Node, v *component.Value) {
 	start := diag.Pos{File: fl.path, Line: n.Line, Col: n.Column}
 	pos, ok := scalarPositions(fl.lines, n)
 	v.Locate = func(offset, length int) diag.Range {
-		if !ok || offset < 0 || offset >= len(pos) {
+		// An empty expression has no characters to point at: point at
+		// the whole scalar (its quotes, or its block header).
+		if !ok || offset < 0 || offset >= len(pos) || len(pos) == 1 {
 			return v.Range
 		}
 		s := pos[offset]
@@ -285,10 +288,11 @@ func (l *loader) exprValue(fl *srcFile, n *yaml.Node, v *component.Value) {
 		// A span running onto the next line is underlined to the end of
 		// its first line.
 		if e.line != s.line || e.col <= s.col {
-			e = linecol{s.line, s.col + max(length, 1)}
-			if end-1 >= offset && pos[end-1].line == s.line {
-				e = linecol{s.line, pos[end-1].col + 1}
+			last := offset
+			for j := offset; j < end && pos[j].line == s.line; j++ {
+				last = j
 			}
+			e = linecol{s.line, pos[last].col + 1}
 		}
 		return diag.Range{
 			Start: diag.Pos{File: fl.path, Line: s.line, Col: s.col},

@@ -155,6 +155,59 @@ func TestDiagnosticsGolden(t *testing.T) {
 	}
 }
 
+// TestDiagnosticsLineEndings runs every golden archive again with its files
+// rewritten with CRLF line endings, and with a byte order mark starting the
+// pipeline file: positions must not move. Windows editors write both.
+func TestDiagnosticsLineEndings(t *testing.T) {
+	reg := fullRegistry()
+	opts := testOptions(reg)
+	checker := pipelines.NewSchemaChecker(reg)
+	variants := map[string]func(name string, data []byte) []byte{
+		"crlf": func(_ string, data []byte) []byte {
+			return bytes.ReplaceAll(data, []byte("\n"), []byte("\r\n"))
+		},
+		"bom": func(name string, data []byte) []byte {
+			if name != "pipeline.yaml" {
+				return data
+			}
+			return append([]byte("\uFEFF"), data...)
+		},
+	}
+	for _, file := range goldenFiles(t) {
+		ar, err := txtar.ParseFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want string
+		for _, f := range ar.Files {
+			if f.Name == "want" {
+				want = string(f.Data)
+			}
+		}
+		for vname, rewrite := range variants {
+			t.Run(strings.TrimSuffix(filepath.Base(file), ".txtar")+"/"+vname, func(t *testing.T) {
+				dir := t.TempDir()
+				for _, f := range ar.Files {
+					if f.Name == "want" {
+						continue
+					}
+					p := filepath.Join(dir, filepath.FromSlash(f.Name))
+					if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+						t.Fatal(err)
+					}
+					if err := os.WriteFile(p, rewrite(f.Name, f.Data), 0o644); err != nil {
+						t.Fatal(err)
+					}
+				}
+				got := formatDiagnostics(t, dir, validate(filepath.Join(dir, "pipeline.yaml"), opts, checker))
+				if diff := cmp.Diff(strings.Split(want, "\n"), strings.Split(got, "\n")); diff != "" {
+					t.Errorf("diagnostics differ from the golden file's (-want +got):\n%s", diff)
+				}
+			})
+		}
+	}
+}
+
 // checkSorted asserts that the diagnostics of the pipeline file come out in
 // position order, as validate prints them.
 func checkSorted(t *testing.T, got string) {

@@ -56,7 +56,9 @@ func interpolate(s string, lookup func(string) (string, bool)) interpolation {
 		}
 		ref := s[i+2 : i+end]
 		name, def, hasDef := strings.Cut(ref, ":-")
-		if !validVarName(name) {
+		// A default holding a reference (${A:-${B}}) would end at the
+		// inner '}' and leave a stray one: reject it rather than guess.
+		if !validVarName(name) || strings.Contains(def, "${") {
 			res.bad = s[i : i+end+1]
 			return res
 		}

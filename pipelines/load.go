@@ -1,7 +1,9 @@
 package pipelines
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -96,21 +98,104 @@ func (l *loader) parse(path string, src []byte) *yaml.Node {
 		l.files = map[string]*srcFile{}
 	}
 	l.files[path] = &srcFile{path: path, lines: splitLines(src)}
+	dec := yaml.NewDecoder(bytes.NewReader(src))
 	var doc yaml.Node
-	if err := yaml.Unmarshal(src, &doc); err != nil {
+	if err := dec.Decode(&doc); err != nil && err != io.EOF {
 		l.syntaxError(path, err)
 		return nil
 	}
-	if doc.Kind == 0 || len(doc.Content) == 0 {
+	// A second document (after `---`) would be silently ignored.
+	var next yaml.Node
+	switch err := dec.Decode(&next); {
+	case err == io.EOF:
+	case err != nil:
+		l.syntaxError(path, err)
+		return nil
+	case len(next.Content) > 0 && next.Content[0].Tag != "!!null":
+		d := l.diags.Errorf(diag.At(diag.Pos{File: path, Line: next.Line, Col: max(next.Column, 1)}, 1), CodeYAMLSyntax, "a second YAML document: a pipeline file holds one")
+		d.Hint = "remove the `---` line, or move the second document to its own file"
+	}
+	// "---" alone makes a document holding an empty scalar, placed on
+	// the line after the marker.
+	if doc.Kind == 0 || len(doc.Content) == 0 || doc.Content[0].Tag == "!!null" && doc.Content[0].Value == "" {
 		l.diags.Errorf(diag.At(diag.Pos{File: path, Line: 1, Col: 1}, 1), CodeWrongType, "file is empty: a pipeline file is a mapping with at least `pipeline:` and a sink")
 		return nil
 	}
 	root := doc.Content[0]
+	if at, ok := aliasesExplode(root); ok {
+		d := l.diags.Errorf(l.rangeOf(path, at), CodeYAMLSyntax, "YAML aliases here expand the file beyond %d times its size, or into themselves", aliasGrowth)
+		d.Hint = "write the repeated settings out, or anchor smaller pieces"
+		return nil
+	}
 	if root.Kind != yaml.MappingNode {
 		l.diags.Errorf(l.rangeOf(path, root), CodeWrongType, "expected a mapping at the top of the file, got %s", nodeKind(root))
 		return nil
 	}
 	return root
+}
+
+// aliasGrowth bounds how much larger than its text aliases may make a file
+// (past a floor of aliasFloor nodes). Everything after the parser follows
+// aliases, so without a bound a few lines of anchors referring to anchors
+// expand into billions of nodes, and an anchor containing its own alias
+// into infinitely many.
+const (
+	aliasGrowth = 10
+	aliasFloor  = 10_000
+)
+
+// aliasesExplode reports whether following the aliases under root would
+// visit more than aliasGrowth times its nodes (plus aliasFloor), or loop;
+// at is the alias where the expansion passes the bound.
+func aliasesExplode(root *yaml.Node) (at *yaml.Node, explodes bool) {
+	count := 0
+	var countNodes func(n *yaml.Node)
+	countNodes = func(n *yaml.Node) {
+		count++
+		for _, c := range n.Content {
+			countNodes(c)
+		}
+	}
+	countNodes(root)
+	limit := aliasGrowth*count + aliasFloor
+	memo := map[*yaml.Node]int{}
+	active := map[*yaml.Node]bool{}
+	var size func(n *yaml.Node) int
+	size = func(n *yaml.Node) int {
+		if n == nil {
+			return 0
+		}
+		if v, ok := memo[n]; ok {
+			return v
+		}
+		if active[n] {
+			return limit + 1 // an anchor containing its own alias
+		}
+		active[n] = true
+		total := 1
+		if n.Kind == yaml.AliasNode {
+			total += size(n.Alias)
+			if total > limit && at == nil {
+				at = n
+			}
+		}
+		for _, c := range n.Content {
+			if total += size(c); total > limit {
+				break
+			}
+		}
+		total = min(total, limit+1)
+		delete(active, n)
+		memo[n] = total
+		return total
+	}
+	if size(root) <= limit {
+		return nil, false
+	}
+	if at == nil {
+		at = root
+	}
+	return at, true
 }
 
 var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
@@ -121,10 +206,35 @@ func (l *loader) syntaxError(path string, err error) {
 	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
 		line, _ = strconv.Atoi(m[1])
 		msg = m[2]
+		// yaml.v3 numbers the lines of parser errors from 0 (those of
+		// scanner errors from 1).
+		if isYAMLParserProblem(msg) {
+			line++
+		}
 	} else {
 		msg = strings.TrimPrefix(msg, "yaml: ")
 	}
+	// An error at the end of a file without a final line break is on
+	// its last line, not on the parser's next one.
+	if fl := l.files[path]; fl != nil {
+		line = max(1, min(line, len(fl.lines)))
+	}
 	l.diags.Errorf(diag.At(diag.Pos{File: path, Line: line, Col: 1}, 1), CodeYAMLSyntax, "YAML syntax error: %s", msg)
+}
+
+// isYAMLParserProblem tells yaml.v3's parser errors from its scanner errors
+// by their text, the only thing its error values expose.
+func isYAMLParserProblem(msg string) bool {
+	switch msg {
+	case "did not find expected <stream-start>", "did not find expected <document start>",
+		"found undefined tag handle", "did not find expected node content",
+		"did not find expected '-' indicator", "did not find expected key",
+		"did not find expected ',' or ']'", "did not find expected ',' or '}'",
+		"found duplicate %YAML directive", "found incompatible YAML document",
+		"found duplicate %TAG directive":
+		return true
+	}
+	return strings.HasPrefix(msg, "expected ") && strings.Contains(msg, " event but got ")
 }
 
 // topKeys are the keys a pipeline file may have at its top level.
@@ -280,10 +390,13 @@ func (l *loader) entry(fl *srcFile, e *Entry, key, v *yaml.Node) {
 	var kindKeys []*yaml.Node
 	var kindVals []*yaml.Node
 	var unknown []*yaml.Node
+	badFrom := false // `from:` is there but malformed, and reported
 	for i := 0; i+1 < len(v.Content); i += 2 {
 		k, cv := v.Content[i], resolveAlias(v.Content[i+1])
 		if k.Value == "from" && (sec == component.StepSection || sec == component.SinkSection) {
+			before := len(l.diags)
 			e.From = l.from(fl, cv)
+			badFrom = len(l.diags) > before
 			continue
 		}
 		if cf := fieldNamed(common, k.Value); cf != nil {
@@ -339,7 +452,7 @@ func (l *loader) entry(fl *srcFile, e *Entry, key, v *yaml.Node) {
 			}
 		}
 	}
-	if (sec == component.StepSection || sec == component.SinkSection) && len(e.From) == 0 {
+	if (sec == component.StepSection || sec == component.SinkSection) && len(e.From) == 0 && !badFrom {
 		code, what := CodeStepNoInput, "step"
 		if sec == component.SinkSection {
 			code, what = CodeSinkNoInput, "sink"
@@ -367,7 +480,15 @@ func (l *loader) overrides(fl *srcFile, e *Entry, key, v *yaml.Node) {
 
 type reporter struct{ ds *diag.Diagnostics }
 
+// Errorf reports a kind's own check, unless the value already has an error:
+// a setting that failed to decode reads as its zero value, which the kind
+// would only complain about again ("must be positive").
 func (r reporter) Errorf(v *component.Value, code, format string, args ...any) {
+	for _, d := range *r.ds {
+		if d.Severity == diag.Error && d.Subject.Start == v.Range.Start {
+			return
+		}
+	}
 	r.ds.Errorf(v.Range, code, format, args...)
 }
 
@@ -434,6 +555,11 @@ func (l *loader) plainString(fl *srcFile, k, v *yaml.Node, what string) string {
 // character for collections.
 func (l *loader) rangeOf(path string, n *yaml.Node) diag.Range {
 	start := diag.Pos{File: path, Line: n.Line, Col: n.Column}
+	// The parser places an empty node that ends the file on the line after
+	// the last: point at the end of the last line instead.
+	if fl := l.files[path]; fl != nil && len(fl.lines) > 0 && start.Line > len(fl.lines) {
+		start.Line, start.Col = len(fl.lines), len(fl.lines[len(fl.lines)-1])+1
+	}
 	if n.Kind != yaml.ScalarNode {
 		return diag.At(start, 1)
 	}

@@ -25,12 +25,21 @@ func scalarPositions(lines [][]rune, node *yaml.Node) (pos []linecol, ok bool) {
 	case yaml.DoubleQuotedStyle, yaml.SingleQuotedStyle:
 		s.next() // opening quote
 	case yaml.LiteralStyle, yaml.FoldedStyle:
+		if node.Value == "" {
+			// Nothing to map; the header stands for the empty value.
+			return []linecol{{node.Line, node.Column}}, true
+		}
 		// Content starts on the line after the header (| or > with
 		// indicators and perhaps a comment), indented by the first
 		// non-empty line's indentation; deeper indentation is content.
+		// An indentation indicator (|2) makes part of that indentation
+		// content, which the value's first line shows.
 		s.line++
 		s.col = 0
-		s.indent = blockIndent(lines, s.line)
+		s.indent = blockIndent(lines, s.line) - leadingSpaces(node.Value)
+		if s.indent < 1 {
+			return nil, false
+		}
 		s.skipIndent()
 	}
 	quote := rune(0)
@@ -112,6 +121,17 @@ func blockIndent(lines [][]rune, line int) int {
 			n++
 		}
 		if n < len(lines[line]) {
+			return n
+		}
+	}
+	return 0
+}
+
+// leadingSpaces counts the spaces starting the first non-empty line of a
+// block scalar's value.
+func leadingSpaces(value string) int {
+	for _, l := range strings.Split(value, "\n") {
+		if n := len(l) - len(strings.TrimLeft(l, " ")); n < len(l) {
 			return n
 		}
 	}
@@ -205,13 +225,25 @@ func (s *scalarScanner) escape() (r rune, width int, lineCont bool) {
 	return rune(v), 2 + digits, false
 }
 
-// splitLines splits a file into lines of runes, dropping line endings.
+// splitLines splits a file into lines of runes, dropping line endings. It
+// breaks lines where the YAML parser does (\r\n, \n, \r, and the Unicode
+// breaks NEL, LS and PS), so its line numbers are the nodes'.
 func splitLines(src []byte) [][]rune {
-	text := strings.ReplaceAll(string(src), "\r\n", "\n")
-	parts := strings.Split(text, "\n")
-	out := make([][]rune, len(parts))
-	for i, p := range parts {
-		out[i] = []rune(p)
+	out := [][]rune{}
+	var cur []rune
+	// The parser skips a byte order mark; columns do not count it.
+	rs := []rune(strings.TrimPrefix(string(src), "\uFEFF"))
+	for i := 0; i < len(rs); i++ {
+		switch r := rs[i]; r {
+		case '\r', '\n', '\u0085', '\u2028', '\u2029':
+			if r == '\r' && i+1 < len(rs) && rs[i+1] == '\n' {
+				i++
+			}
+			out = append(out, cur)
+			cur = nil
+		default:
+			cur = append(cur, r)
+		}
 	}
-	return out
+	return append(out, cur)
 }

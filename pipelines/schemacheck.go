@@ -2,9 +2,13 @@ package pipelines
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
+	"math"
 	"math/big"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -42,8 +46,11 @@ func (c *SchemaChecker) compile() {
 	c.schema, c.err = comp.Compile("pipeline.schema.json")
 }
 
-// Check validates a pipeline file's text and returns schema violations at
-// lines where known holds no error yet.
+// Check validates a pipeline file's text and returns schema violations in
+// the entries (or top-level keys) where known holds no error yet: the
+// loader's diagnostic for a mistake is more precise than the schema's, which
+// often lands on another line of the same entry (a oneOf failure is reported
+// at the entry's first setting, a missing kind where the kind key is absent).
 func (c *SchemaChecker) Check(path string, src []byte, known diag.Diagnostics) diag.Diagnostics {
 	c.once.Do(c.compile)
 	if c.err != nil {
@@ -55,23 +62,39 @@ func (c *SchemaChecker) Check(path string, src []byte, known diag.Diagnostics) d
 	if err := yaml.Unmarshal(src, &doc); err != nil || len(doc.Content) == 0 {
 		return nil // the loader reports syntax errors
 	}
+	if _, bomb := aliasesExplode(doc.Content[0]); bomb {
+		return nil // and aliases it will not follow
+	}
 	idx := map[string]*yaml.Node{}
-	value := toJSONValue(doc.Content[0], "", idx, 0)
+	keys := map[string]*yaml.Node{}
+	value := toJSONValue(doc.Content[0], "", idx, keys, 0)
 	err := c.schema.Validate(value)
 	verr, ok := err.(*jsonschema.ValidationError)
 	if !ok {
 		return nil
 	}
-	busy := map[int]bool{}
+	var errLines []int
 	for _, d := range known {
 		if d.Severity == diag.Error && d.Subject.Start.File == path {
-			busy[d.Subject.Start.Line] = true
+			errLines = append(errLines, d.Subject.Start.Line)
 		}
 	}
+	busy := map[int]bool{}
+	lines := splitLines(src)
 	var ds diag.Diagnostics
-	for _, leaf := range leaves(verr) {
-		n := nearest(idx, leaf.InstanceLocation)
+	ls := leaves(verr)
+	// The validator collects errors while ranging over maps; sort them so
+	// the same file always yields the same report.
+	slices.SortStableFunc(ls, func(a, b *jsonschema.ValidationError) int {
+		return cmp.Or(cmp.Compare(a.InstanceLocation, b.InstanceLocation), cmp.Compare(a.KeywordLocation, b.KeywordLocation), cmp.Compare(a.Message, b.Message))
+	})
+	for _, leaf := range ls {
+		ptr, n := locate(idx, keys, leaf)
 		if n == nil || busy[n.Line] {
+			continue
+		}
+		first, last := scopeLines(idx, keys, ptr)
+		if slices.ContainsFunc(errLines, func(l int) bool { return l >= first && l <= last }) {
 			continue
 		}
 		busy[n.Line] = true
@@ -79,7 +102,11 @@ func (c *SchemaChecker) Check(path string, src []byte, known diag.Diagnostics) d
 		if where == "" {
 			where = "the file"
 		}
-		d := ds.Errorf(diag.At(diag.Pos{File: path, Line: n.Line, Col: n.Column}, 1), CodeSchemaViolation, "%s: %s", strings.ReplaceAll(where, "/", "."), leaf.Message)
+		at := diag.Pos{File: path, Line: n.Line, Col: n.Column}
+		if at.Line > len(lines) { // an empty node ending the file
+			at.Line, at.Col = len(lines), len(lines[len(lines)-1])+1
+		}
+		d := ds.Errorf(diag.At(at, 1), CodeSchemaViolation, "%s: %s", strings.ReplaceAll(where, "/", "."), leaf.Message)
 		d.Detail = "reported by the pipeline JSON Schema (" + leaf.KeywordLocation + ")"
 	}
 	return ds
@@ -98,22 +125,83 @@ func leaves(e *jsonschema.ValidationError) []*jsonschema.ValidationError {
 	return out
 }
 
-func nearest(idx map[string]*yaml.Node, loc string) *yaml.Node {
+// locate returns the JSON pointer and the node a violation is about. An
+// unknown or badly named key is reported at the key, not at the start of the
+// mapping holding it (additionalProperties) or at its value (propertyNames).
+func locate(idx, keys map[string]*yaml.Node, leaf *jsonschema.ValidationError) (string, *yaml.Node) {
+	loc := leaf.InstanceLocation
+	switch {
+	case strings.Contains(leaf.KeywordLocation, "/propertyNames/"):
+		if kn := keys[loc]; kn != nil {
+			return loc, kn
+		}
+	case strings.HasSuffix(leaf.KeywordLocation, "/additionalProperties"):
+		if m := idx[loc]; m != nil && m.Kind == yaml.MappingNode {
+			for i := 0; i+1 < len(m.Content); i += 2 {
+				k := m.Content[i]
+				p := loc + "/" + pointerToken(k.Value)
+				if kn := keys[p]; kn != nil && strings.Contains(leaf.Message, validatorQuote(k.Value)) {
+					return p, kn
+				}
+			}
+		}
+	}
 	for {
 		if n, ok := idx[loc]; ok {
-			return n
+			return loc, n
 		}
 		i := strings.LastIndexByte(loc, '/')
 		if i < 0 {
-			return idx[""]
+			return "", idx[""]
 		}
 		loc = loc[:i]
 	}
 }
 
+// scopeLines returns the lines of the entry (/steps/name) or top-level key
+// holding the node at ptr: from its key to its last line. The whole file
+// when ptr is the root.
+func scopeLines(idx, keys map[string]*yaml.Node, ptr string) (first, last int) {
+	parts := strings.SplitN(strings.TrimPrefix(ptr, "/"), "/", 3)
+	scope := "/" + parts[0]
+	switch {
+	case ptr == "":
+		return 1, math.MaxInt
+	case len(parts) > 1 && slices.Contains([]string{"triggers", "sources", "steps", "sinks", "rules"}, parts[0]):
+		scope += "/" + parts[1]
+	}
+	n, k := idx[scope], keys[scope]
+	if n == nil || k == nil {
+		return 1, math.MaxInt
+	}
+	return k.Line, lastLine(n)
+}
+
+// lastLine is the last line a node's text reaches (aliases not followed).
+func lastLine(n *yaml.Node) int {
+	l := n.Line
+	for _, c := range n.Content {
+		l = max(l, lastLine(c))
+	}
+	return l
+}
+
+// validatorQuote quotes a property name as the validator's messages do.
+func validatorQuote(s string) string {
+	q := strconv.Quote(s)
+	q = strings.ReplaceAll(q[1:len(q)-1], `\"`, `"`)
+	return "'" + strings.ReplaceAll(q, `'`, `\'`) + "'"
+}
+
+// pointerToken escapes a key as the validator does in instance locations.
+func pointerToken(k string) string {
+	return url.PathEscape(strings.ReplaceAll(strings.ReplaceAll(k, "~", "~0"), "/", "~1"))
+}
+
 // toJSONValue converts a YAML node into the value jsonschema validates,
-// recording each node under its JSON pointer.
-func toJSONValue(n *yaml.Node, ptr string, idx map[string]*yaml.Node, depth int) any {
+// recording each node under its JSON pointer in idx, and each mapping key in
+// keys.
+func toJSONValue(n *yaml.Node, ptr string, idx, keys map[string]*yaml.Node, depth int) any {
 	n = resolveAlias(n)
 	if n == nil || depth > 100 {
 		return nil
@@ -124,15 +212,16 @@ func toJSONValue(n *yaml.Node, ptr string, idx map[string]*yaml.Node, depth int)
 		m := map[string]any{}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k := n.Content[i].Value
-			p := ptr + "/" + strings.ReplaceAll(strings.ReplaceAll(k, "~", "~0"), "/", "~1")
+			p := ptr + "/" + pointerToken(k)
 			idx[p] = n.Content[i]
-			m[k] = toJSONValue(n.Content[i+1], p, idx, depth+1)
+			keys[p] = n.Content[i]
+			m[k] = toJSONValue(n.Content[i+1], p, idx, keys, depth+1)
 		}
 		return m
 	case yaml.SequenceNode:
 		out := make([]any, len(n.Content))
 		for i, c := range n.Content {
-			out[i] = toJSONValue(c, ptr+"/"+strconv.Itoa(i), idx, depth+1)
+			out[i] = toJSONValue(c, ptr+"/"+strconv.Itoa(i), idx, keys, depth+1)
 		}
 		return out
 	case yaml.ScalarNode:
