@@ -187,7 +187,6 @@ func validateWriteSettings(cfg *component.Value, report component.Reporter) {
 	}
 }
 
-
 type fileSource struct {
 	name    string
 	pattern string

@@ -192,7 +192,16 @@ func (c *compiler) edges() {
 			src, ok := c.plan.byName[r.Node]
 			if !ok {
 				d := c.diags.Errorf(r.Range, CodeUnknownReference, "no source or step named %q", r.Node)
-				d.Hint = diag.DidYouMean(r.Node, c.names(component.SourceSection, component.StepSection, component.SinkSection))
+				names := c.names(component.SourceSection, component.StepSection, component.SinkSection)
+				d.Hint = diag.DidYouMean(r.Node, names)
+				// The node meant is read, as far as warnings go: one typo,
+				// one diagnostic.
+				if s := diag.Suggest(r.Node, names); s != "" {
+					if c.read[s] == nil {
+						c.read[s] = map[string]bool{}
+					}
+					c.read[s][r.Output] = true
+				}
 				continue
 			}
 			switch src.Section {
@@ -470,7 +479,11 @@ func (c *compiler) compileExprs(v *component.Value, env *component.Type) {
 			if x.Locate != nil {
 				r = x.Locate(p.Offset, p.Len)
 			}
-			c.diags.Add(diag.Diagnostic{Severity: diag.Error, Code: p.Code, Summary: p.Summary, Hint: p.Hint, Subject: r})
+			hint := p.Hint
+			if p.Code == exprs.CodeSyntax && strings.HasPrefix(x.Comment, "#") {
+				hint = "the expression was cut at ` " + truncate(x.Comment, 20) + "`: a space and # start a YAML comment, so quote the whole expression"
+			}
+			c.diags.Add(diag.Diagnostic{Severity: diag.Error, Code: p.Code, Summary: p.Summary, Hint: hint, Subject: r})
 		}
 		if prog != nil {
 			x.Expr = prog
@@ -485,6 +498,9 @@ func (c *compiler) refs(n *Node) {
 			return
 		}
 		target, ok := c.plan.byName[x.Str]
+		if !ok && x.Field.RefTo == component.RuleSection && c.file.RulesFailed {
+			return // the rules file's own error says it all
+		}
 		if !ok || target.Section != x.Field.RefTo {
 			d := c.diags.Errorf(x.Range, CodeUnknownReference, "no %s named %q", x.Field.RefTo, x.Str)
 			d.Hint = diag.DidYouMean(x.Str, c.names(x.Field.RefTo))

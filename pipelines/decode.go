@@ -25,6 +25,7 @@ func ParseCron(spec string) (cron.Schedule, error) { return cronParser.Parse(spe
 // and defaults, for overrides that set only some settings.
 func (l *loader) decode(fl *srcFile, n *yaml.Node, f *component.Field, at diag.Range, partial bool) *component.Value {
 	n = resolveAlias(n)
+	partial = partial || f.Partial
 	v := &component.Value{Field: f, Range: l.rangeOf(fl.path, n), Set: true}
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" && f.Kind != component.ObjectField && f.Kind != component.MappingField {
 		if f.Required && !partial {
@@ -238,6 +239,9 @@ func (l *loader) scalarString(fl *srcFile, n *yaml.Node, v *component.Value, f *
 	for _, name := range in.unset {
 		d := l.diags.Warnf(v.Range, CodeEnvUnset, "environment variable %s is not set and has no default", name)
 		d.Hint = fmt.Sprintf("set it before running, or give a default: ${%s:-value}", name)
+		if isSecretName(name) {
+			d.Hint = "set it in the environment before running; a secret has no default in the file"
+		}
 	}
 	v.Secret = f.Secret || in.secret
 	return in.value, len(in.unset) == 0
@@ -274,6 +278,7 @@ func (l *loader) checkScalar(v *component.Value, f *component.Field) {
 func (l *loader) exprValue(fl *srcFile, n *yaml.Node, v *component.Value) {
 	v.Str = n.Value
 	v.IsExpr = true
+	v.Comment = n.LineComment
 	start := diag.Pos{File: fl.path, Line: n.Line, Col: n.Column}
 	pos, ok := scalarPositions(fl.lines, n)
 	v.Locate = func(offset, length int) diag.Range {
@@ -313,6 +318,16 @@ func (l *loader) mapping(fl *srcFile, n *yaml.Node, v *component.Value) {
 			continue
 		}
 		child := &component.Value{Field: v.Field, Range: l.rangeOf(fl.path, cv), Set: true}
+		if strings.HasPrefix(k.Value, "$") {
+			// A directive ($keep), not an output field: its value is a
+			// string or a list of field names, never an expression.
+			if !l.directive(fl, k, cv, child) {
+				continue
+			}
+			v.Keys = append(v.Keys, k.Value)
+			v.Map[k.Value] = child
+			continue
+		}
 		switch cv.Kind {
 		case yaml.ScalarNode:
 			if cv.Tag == "!!null" {
@@ -333,6 +348,27 @@ func (l *loader) mapping(fl *srcFile, n *yaml.Node, v *component.Value) {
 	}
 }
 
+// directive decodes the value of a mapping directive.
+func (l *loader) directive(fl *srcFile, k, n *yaml.Node, v *component.Value) bool {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		v.Str = n.Value
+		return true
+	case yaml.SequenceNode:
+		for _, it := range n.Content {
+			it = resolveAlias(it)
+			if it.Kind != yaml.ScalarNode {
+				l.diags.Errorf(l.rangeOf(fl.path, it), CodeWrongType, "directive %q lists field names, got %s", k.Value, nodeKind(it))
+				return false
+			}
+			v.List = append(v.List, &component.Value{Field: v.Field, Range: l.rangeOf(fl.path, it), Str: it.Value, Set: true})
+		}
+		return true
+	}
+	l.diags.Errorf(v.Range, CodeWrongType, "directive %q must be a string or a list of field names, got %s", k.Value, nodeKind(n))
+	return false
+}
+
 // shown quotes a setting's value for a message, or redacts it when it is,
 // or came from, a secret.
 func shown(v *component.Value, s string) string {
@@ -351,8 +387,11 @@ func redact(v *component.Value, err error) string {
 }
 
 func settingName(f *component.Field) string {
-	if f.Name == "" {
+	switch {
+	case f.Name == "":
 		return "the value"
+	case strings.Contains(f.Name, " "):
+		return "the " + f.Name // a kind's settings: the stdout sink "out"
 	}
 	return fmt.Sprintf("`%s`", f.Name)
 }

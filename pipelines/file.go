@@ -16,6 +16,9 @@ type File struct {
 	// RulesPath is the rules file the pipeline named, if any; its rule sets
 	// are in Entries like inline ones.
 	RulesPath string
+	// RulesFailed is set when the rules file could not be read, so the
+	// compiler does not also report every reference to its rule sets.
+	RulesFailed bool
 	Entries   []*Entry // in file order, triggers, sources, steps, sinks, rules
 	// Sources holds the text of the pipeline file and every file it pulled
 	// in, for rendering diagnostics.

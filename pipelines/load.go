@@ -54,7 +54,7 @@ func Load(path string, opts LoadOptions) (*File, diag.Diagnostics) {
 	src, err := os.ReadFile(path)
 	if err != nil {
 		var ds diag.Diagnostics
-		ds.Errorf(diag.Range{Start: diag.Pos{File: path}}, "file-unreadable", "cannot read pipeline file: %v", err)
+		ds.Errorf(diag.Range{Start: diag.Pos{File: path}}, "file-unreadable", "cannot read pipeline file: %v", unwrapPathError(err))
 		return nil, ds
 	}
 	return LoadBytes(path, src, opts)
@@ -306,6 +306,7 @@ func (l *loader) rules(fl *srcFile, f *File, v *yaml.Node, names map[string]diag
 		src, err := l.opts.ReadFile(p)
 		if err != nil {
 			l.diags.Errorf(l.rangeOf(fl.path, v), CodeRulesFile, "cannot read rules file %q: %v", rel, unwrapPathError(err))
+			f.RulesFailed = true
 			return
 		}
 		f.Sources[p] = src
@@ -440,7 +441,12 @@ func (l *loader) entry(fl *srcFile, e *Entry, key, v *yaml.Node) {
 		e.Kind = kindKeys[0].Value
 		e.KindRange = l.rangeOf(fl.path, kindKeys[0])
 		e.Spec, _ = l.opts.Registry.Lookup(sec, e.Kind)
-		e.Config = l.decode(fl, kindVals[0], e.Spec.Config, e.KindRange, false)
+		// The kind's settings are named after the entry in messages:
+		// `unknown setting "formt" in the stdout sink "out"`.
+		cfg := *e.Spec.Config
+		cfg.Name = fmt.Sprintf("%s %s %q", e.Kind, sec, e.Name)
+		e.Config = l.decode(fl, kindVals[0], &cfg, e.KindRange, false)
+		e.Config.Field = e.Spec.Config
 		if e.Spec.Validate != nil && e.Config != nil {
 			e.Spec.Validate(e.Config, reporter{&l.diags})
 		}
@@ -472,10 +478,10 @@ func (l *loader) overrides(fl *srcFile, e *Entry, key, v *yaml.Node) {
 		Kind: component.ObjectField,
 		Fields: []*component.Field{
 			{Name: "when", Kind: component.ExprField, Required: true, Result: component.BoolType, Doc: "condition"},
-			{Name: "set", Kind: component.ObjectField, Required: true, Fields: e.Spec.Config.Fields, Doc: "settings"},
+			{Name: "set", Kind: component.ObjectField, Required: true, Partial: true, Fields: e.Spec.Config.Fields, Doc: "settings"},
 		},
 	}}
-	e.Common["overrides"] = l.decode(fl, v, f, l.rangeOf(fl.path, key), true)
+	e.Common["overrides"] = l.decode(fl, v, f, l.rangeOf(fl.path, key), false)
 }
 
 type reporter struct{ ds *diag.Diagnostics }

@@ -20,7 +20,12 @@ func PipelineSchema(reg *component.Registry) []byte {
 	defs := map[string]any{
 		"env":     map[string]any{"type": "string", "pattern": envPattern, "description": "An environment reference: ${NAME} or ${NAME:-default}."},
 		"expr":    map[string]any{"type": []string{"string", "number", "boolean"}, "description": "An expression (expr-lang) over the record's fields."},
-		"mapping": map[string]any{"type": "object", "description": "Output field -> expression, or -> a nested mapping.", "additionalProperties": map[string]any{"anyOf": []any{ref("expr"), ref("mapping")}}},
+		"mapping": map[string]any{"type": "object", "description": "Output field -> expression, or -> a nested mapping.",
+			"properties": map[string]any{"$keep": map[string]any{
+				"description": "Carry input fields through as raw bytes: `all`, or a list of field names.",
+				"anyOf":       []any{map[string]any{"type": "string"}, map[string]any{"type": "array", "items": map[string]any{"type": "string"}}},
+			}},
+			"additionalProperties": map[string]any{"anyOf": []any{ref("expr"), ref("mapping")}}},
 	}
 	for _, sec := range component.Sections {
 		defs[sec.String()] = entrySchema(reg, sec)

@@ -4,8 +4,8 @@ import "github.com/pipectl/pipectl/pipelines/component"
 
 // allocateLine is what allocate needs of each order line.
 var allocateLine = component.ObjectOf(
-	component.Property{Name: "sku", Type: component.StringType},
-	component.Property{Name: "quantity", Type: component.NumberType},
+	component.Required("sku", component.StringType),
+	component.Required("quantity", component.NumberType),
 )
 
 var (

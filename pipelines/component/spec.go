@@ -70,6 +70,9 @@ type Field struct {
 	// Shorthand, on an ObjectField, names the sub-setting a plain scalar sets:
 	// `schema: shopify/order` instead of `schema: {name: shopify/order}`.
 	Shorthand string
+	// Partial, on an ObjectField, makes every setting under it optional and
+	// default-free: the `set` of a rule override changes only what it names.
+	Partial bool
 	// Result is what an ExprField must evaluate to; nil accepts anything.
 	Result *Type
 	// RefTo is the section a RefField names, and RefKind, when set, the

@@ -43,11 +43,17 @@ type Type struct {
 	Doc      string // where the type came from, for messages ("the Shopify order")
 }
 
-// Property is one field of an object type.
+// Property is one field of an object type. Required matters where the type
+// says what a consumer needs (a sink's schema, a kind's input): a record
+// without a required field does not fit; one without an optional field does.
 type Property struct {
-	Name string
-	Type *Type
+	Name     string
+	Type     *Type
+	Required bool
 }
+
+// Required returns a property that must be present.
+func Required(name string, t *Type) Property { return Property{Name: name, Type: t, Required: true} }
 
 // Basic types, shared because they carry no fields.
 var (
@@ -186,6 +192,9 @@ func (t *Type) AssignableTo(want *Type) (bool, string) {
 		for _, wp := range want.Fields {
 			got, ok := t.Field(wp.Name)
 			if !ok {
+				if !wp.Required {
+					continue
+				}
 				return false, wp.Name
 			}
 			if ok, p := got.AssignableTo(wp.Type); !ok {

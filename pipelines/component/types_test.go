@@ -12,7 +12,7 @@ func prop(name string, t *component.Type) component.Property {
 }
 
 func TestAssignableTo(t *testing.T) {
-	line := obj(prop("sku", component.StringType), prop("quantity", component.NumberType))
+	line := obj(component.Required("sku", component.StringType), component.Required("quantity", component.NumberType), prop("note", component.StringType))
 	tests := []struct {
 		name     string
 		got      *component.Type
@@ -25,7 +25,9 @@ func TestAssignableTo(t *testing.T) {
 		{"any fits everything", component.AnyType, line, true, ""},
 		{"null fits everything", component.NullType, component.StringType, true, ""},
 		{"extra fields are fine", obj(prop("sku", component.StringType), prop("quantity", component.IntType), prop("x", component.BoolType)), line, true, ""},
-		{"missing field", obj(prop("sku", component.StringType)), line, false, "quantity"},
+		{"missing required field", obj(prop("sku", component.StringType)), line, false, "quantity"},
+		{"missing optional field", obj(prop("sku", component.StringType), prop("quantity", component.IntType)), line, true, ""},
+		{"optional field of the wrong type", obj(prop("sku", component.StringType), prop("quantity", component.IntType), prop("note", component.IntType)), line, false, "note"},
 		{"wrong field type", obj(prop("sku", component.IntType), prop("quantity", component.IntType)), line, false, "sku"},
 		{"nested in arrays", component.ArrayOf(obj(prop("sku", component.StringType))), component.ArrayOf(line), false, "[]quantity"},
 		{"open objects have every field", component.OpenObject(), line, true, ""},

@@ -33,6 +33,10 @@ type Value struct {
 	// IsExpr marks a MappingField leaf (an expression) as opposed to a nested
 	// mapping.
 	IsExpr bool
+	// Comment is the YAML comment after an expression scalar on its line.
+	// An unquoted ` #` ends a plain scalar, so a comment there usually
+	// means an expression was cut short, which the compiler points out.
+	Comment string
 	// Locate maps a span of an expression's text (rune offset and length)
 	// to where it is in the file, through quotes, escapes and block scalars.
 	// Set by the loader on expression values.

@@ -141,7 +141,7 @@ func (l *Library) problem(src string, env *component.Type, err error, parse bool
 		p.Offset, p.Len = 0, len([]rune(src))
 	case parse:
 		p.Code = CodeSyntax
-		if strings.Contains(msg, `unexpected token Operator(":")`) {
+		if strings.Contains(msg, `unexpected token Operator(":")`) && strings.Contains(src, "{") {
 			p.Hint = `an object literal right after a comma in map() or filter() reads as a closure: wrap it in parentheses, map(items, ({"sku": #.sku}))`
 		}
 	case strings.HasPrefix(msg, "unknown name "):

@@ -143,9 +143,17 @@ func (c *schemaConv) convert(s map[string]any, depth int) *component.Type {
 			names = append(names, k)
 		}
 		slices.Sort(names)
+		required := map[string]bool{}
+		if req, ok := s["required"].([]any); ok {
+			for _, r := range req {
+				if name, ok := r.(string); ok {
+					required[name] = true
+				}
+			}
+		}
 		for _, k := range names {
 			m, _ := props[k].(map[string]any)
-			obj.Fields = append(obj.Fields, component.Property{Name: k, Type: c.convert(m, depth+1)})
+			obj.Fields = append(obj.Fields, component.Property{Name: k, Type: c.convert(m, depth+1), Required: required[k]})
 		}
 		return obj
 	}
