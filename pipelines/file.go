@@ -19,7 +19,7 @@ type File struct {
 	// RulesFailed is set when the rules file could not be read, so the
 	// compiler does not also report every reference to its rule sets.
 	RulesFailed bool
-	Entries   []*Entry // in file order, triggers, sources, steps, sinks, rules
+	Entries     []*Entry // in file order, triggers, sources, steps, sinks, rules
 	// Sources holds the text of the pipeline file and every file it pulled
 	// in, for rendering diagnostics.
 	Sources diag.Sources

@@ -18,8 +18,8 @@ const envPattern = `^.*\$\{[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\}.*$`
 // files against. The output is deterministic.
 func PipelineSchema(reg *component.Registry) []byte {
 	defs := map[string]any{
-		"env":     map[string]any{"type": "string", "pattern": envPattern, "description": "An environment reference: ${NAME} or ${NAME:-default}."},
-		"expr":    map[string]any{"type": []string{"string", "number", "boolean"}, "description": "An expression (expr-lang) over the record's fields."},
+		"env":  map[string]any{"type": "string", "pattern": envPattern, "description": "An environment reference: ${NAME} or ${NAME:-default}."},
+		"expr": map[string]any{"type": []string{"string", "number", "boolean"}, "description": "An expression (expr-lang) over the record's fields."},
 		"mapping": map[string]any{"type": "object", "description": "Output field -> expression, or -> a nested mapping.",
 			"properties": map[string]any{"$keep": map[string]any{
 				"description": "Carry input fields through as raw bytes: `all`, or a list of field names.",
