@@ -446,7 +446,9 @@ func (l *loader) entry(fl *srcFile, e *Entry, key, v *yaml.Node) {
 		cfg := *e.Spec.Config
 		cfg.Name = fmt.Sprintf("%s %s %q", e.Kind, sec, e.Name)
 		e.Config = l.decode(fl, kindVals[0], &cfg, e.KindRange, false)
-		e.Config.Field = e.Spec.Config
+		if e.Config != nil {
+			e.Config.Field = e.Spec.Config
+		}
 		if e.Spec.Validate != nil && e.Config != nil {
 			e.Spec.Validate(e.Config, reporter{&l.diags})
 		}
