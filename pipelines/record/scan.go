@@ -2,6 +2,7 @@ package record
 
 import (
 	"encoding/json"
+	"unicode/utf8"
 	"unsafe"
 )
 
@@ -122,15 +123,22 @@ func isNumberByte(c byte) bool {
 // its closing quote.
 func scanString(data []byte, i int) (string, int) {
 	start := i + 1
+	high := false
 	for j := start; j < len(data); j++ {
-		switch data[j] {
-		case '"':
+		switch c := data[j]; {
+		case c == '"':
 			if j == start {
 				return "", j + 1
 			}
+			// Invalid UTF-8 decodes to U+FFFD, as encoding/json does.
+			if high && !utf8.Valid(data[start:j]) {
+				return scanEscaped(data, i)
+			}
 			return unsafe.String(&data[start], j-start), j + 1
-		case '\\':
+		case c == '\\':
 			return scanEscaped(data, i)
+		case c >= utf8.RuneSelf:
+			high = true
 		}
 	}
 	return "", len(data)
