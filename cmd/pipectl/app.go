@@ -5,6 +5,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/pipectl/pipectl/connectors"
@@ -102,3 +106,43 @@ func writeDiagnostics(w io.Writer, format string, ds diag.Diagnostics, src diag.
 }
 
 func suggest(name string, names []string) string { return diag.Suggest(name, names) }
+
+// findFiles expands directories into the files under them that match, in
+// lexical order, skipping hidden and testdata directories; a file named
+// explicitly is always taken. A directory with no match is an error naming
+// what was looked for.
+func findFiles(paths []string, what string, match func(path string) bool) ([]string, error) {
+	var out []string
+	for _, p := range paths {
+		info, err := os.Stat(p)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", p, unwrap(err))
+		}
+		if !info.IsDir() {
+			out = append(out, p)
+			continue
+		}
+		var found []string
+		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if d.IsDir() && path != p && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata") {
+				return filepath.SkipDir
+			}
+			if !d.IsDir() && match(path) {
+				found = append(found, path)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		if len(found) == 0 {
+			return nil, fmt.Errorf("%s: no %s", p, what)
+		}
+		slices.Sort(found)
+		out = append(out, found...)
+	}
+	return out, nil
+}

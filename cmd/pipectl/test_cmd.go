@@ -3,11 +3,8 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strings"
 
 	"github.com/pipectl/pipectl/engine/pipelinetest"
@@ -198,37 +195,7 @@ func writeTestJSON(c *cli, reports []*pipelinetest.Report, coverage []*pipelinet
 // (*_test.yaml, *_test.yml), in lexical order. A file named explicitly is
 // always run.
 func testFiles(paths []string) ([]string, error) {
-	var out []string
-	for _, p := range paths {
-		info, err := os.Stat(p)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", p, unwrap(err))
-		}
-		if !info.IsDir() {
-			out = append(out, p)
-			continue
-		}
-		var found []string
-		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			if d.IsDir() && path != p && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata") {
-				return filepath.SkipDir
-			}
-			if !d.IsDir() && (strings.HasSuffix(path, "_test.yaml") || strings.HasSuffix(path, "_test.yml")) {
-				found = append(found, path)
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, err
-		}
-		if len(found) == 0 {
-			return nil, fmt.Errorf("%s: no pipeline tests (*_test.yaml)", p)
-		}
-		slices.Sort(found)
-		out = append(out, found...)
-	}
-	return out, nil
+	return findFiles(paths, "pipeline tests (*_test.yaml)", func(path string) bool {
+		return strings.HasSuffix(path, "_test.yaml") || strings.HasSuffix(path, "_test.yml")
+	})
 }

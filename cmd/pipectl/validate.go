@@ -2,11 +2,8 @@ package main
 
 import (
 	"fmt"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"regexp"
-	"slices"
 	"strings"
 
 	"github.com/pipectl/pipectl/pipelines"
@@ -91,39 +88,9 @@ func plural(n int, word string) string {
 // pipelineFiles expands directories into the pipeline files under them, in
 // lexical order. A file named explicitly is always validated.
 func pipelineFiles(paths []string) ([]string, error) {
-	var out []string
-	for _, p := range paths {
-		info, err := os.Stat(p)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", p, unwrap(err))
-		}
-		if !info.IsDir() {
-			out = append(out, p)
-			continue
-		}
-		var found []string
-		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			if d.IsDir() && path != p && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata") {
-				return filepath.SkipDir
-			}
-			if !d.IsDir() && (strings.HasSuffix(path, ".yaml") || strings.HasSuffix(path, ".yml")) && isPipelineFile(path) {
-				found = append(found, path)
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, err
-		}
-		if len(found) == 0 {
-			return nil, fmt.Errorf("%s: no pipeline files (YAML with a top-level `pipeline:` key)", p)
-		}
-		slices.Sort(found)
-		out = append(out, found...)
-	}
-	return out, nil
+	return findFiles(paths, "pipeline files (YAML with a top-level `pipeline:` key)", func(path string) bool {
+		return (strings.HasSuffix(path, ".yaml") || strings.HasSuffix(path, ".yml")) && isPipelineFile(path)
+	})
 }
 
 // isPipelineFile tells pipeline files from rules files and pipeline tests in
