@@ -25,6 +25,7 @@ var forbidden = map[string][]string{
 	"transforms":          {"connectors", "engine", "cmd", "pipelines"},
 	"connectors":          {"transforms", "engine", "cmd", "pipelines"},
 	"engine":              {"transforms", "connectors", "cmd"},
+	"engine/state":        {"transforms", "connectors", "cmd"},
 	"schemas":             {"pipelines", "transforms", "connectors", "engine", "cmd"},
 }
 

@@ -1,5 +1,5 @@
 // Package connectors holds the kinds that touch the outside world: sources
-// (file, stdin, event), sinks (file, stdout, http) and the triggers that
+// (file, stdin, event), sinks (file, stdout, http, inventory) and the triggers that
 // start sources (webhook, cron, message, manual).
 //
 // Each kind lives in its own file with its Spec; the formats live beside
@@ -31,6 +31,11 @@
 //     Retry-After asks, also capped. Expressions run in Write on the
 //     caller's goroutine with the sink's one VM; the request goroutines do
 //     network I/O only.
+//   - The inventory sink writes through Runtime.Inventory, the store the
+//     engine opened (it never opens or closes one itself), one idempotent
+//     update per record; a set without a key is applied each time, an
+//     adjust must have one, since counting a movement twice is the one
+//     mistake a replay must never make.
 package connectors
 
 import "github.com/pipectl/pipectl/pipelines/component"
@@ -39,7 +44,7 @@ import "github.com/pipectl/pipectl/pipelines/component"
 func Register(r *component.Registry) {
 	for _, s := range []*component.Spec{
 		fileSourceSpec, stdinSpec, eventSpec,
-		fileSinkSpec, stdoutSpec, httpSinkSpec,
+		fileSinkSpec, stdoutSpec, httpSinkSpec, inventorySinkSpec,
 		webhookTriggerSpec, cronTriggerSpec, messageTriggerSpec, manualTriggerSpec,
 	} {
 		r.Add(s)

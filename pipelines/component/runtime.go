@@ -27,6 +27,9 @@ type Runtime struct {
 	// Tables, by lookup step name, replace the tables those steps would
 	// load: pipeline tests mock lookups with them.
 	Tables map[string][]map[string]any
+	// Inventory is the stock state the allocate step and inventory sink
+	// read and change; nil when the run has none.
+	Inventory Inventory
 }
 
 // BuildContext is a node being built for a run.

@@ -1,0 +1,52 @@
+// Package state holds pipectl's inventory state: stock levels per (sku,
+// location), reservations, locations, SKU settings, the ledger of stock
+// movements, the rule audit log and allocation explanations. It implements
+// component.Inventory twice, on SQLite (the embedded default: a file in
+// ./.pipectl/, nothing to install) and on PostgreSQL (state shared by
+// several processes), and one conformance suite runs against both.
+//
+// state imports the component contract; like the rest of engine it must not
+// import transforms, connectors or cmd, which see the store only as
+// component.Inventory.
+//
+// Choices made here:
+//
+//   - Quantities are stored as integers of ten-thousandths (DOMAIN.md §2.1
+//     fixes the scale at 4), in both databases, so every sum and comparison
+//     in SQL is exact integer arithmetic and the two implementations cannot
+//     disagree on rounding. A quantity with more than 4 decimal places is
+//     refused (component.ErrInvalidQuantity), never rounded.
+//   - Apply is one transaction. On SQLite every write transaction starts
+//     with BEGIN IMMEDIATE on the one writer connection, so writers are
+//     serialized (also across processes sharing the file, through
+//     busy_timeout) and the snapshot decide sees cannot change under it. On
+//     PostgreSQL the stock rows of the request's SKUs are locked with
+//     SELECT … ORDER BY sku, location FOR UPDATE: every transaction takes
+//     row locks in the same order, so concurrent orders queue on the rows
+//     they share instead of deadlocking, and reading committed rows after
+//     the lock gives each order the stock its predecessors left. A row that
+//     did not exist when locked and was created by a concurrent transaction
+//     makes the insert fail; the whole transaction is retried, decide
+//     included, as it is after a deadlock or serialization failure.
+//   - The guards (available, on-hand and committed not below zero unless
+//     an adjustment allows it) are checked on the locked rows in Go, on the
+//     net change per row, so a shipment (on_hand −q, committed −q) that
+//     leaves available unchanged never fails on its first half.
+//   - Idempotency: the key of an Apply is claimed first (an insert that
+//     waits, on PostgreSQL, for a concurrent transaction holding the same
+//     key), so a replay running beside the original waits for it and
+//     returns its stored outcome; nothing runs twice. The outcome is stored
+//     as JSON with the records as bytes, so a replay reproduces them
+//     exactly. Feed updates have their own key table.
+//   - Reservations are rows with an expiry; a stock row keeps the total of
+//     its reservation rows (held) so that reading a row with none costs no
+//     second query. Expired reservations stop counting at once and are
+//     deleted by ExpireReservations.
+//   - SQLite runs in WAL mode with synchronous=NORMAL: a commit survives a
+//     crash of the process, and the last commits before a power loss may
+//     be lost, which the at-least-once delivery with idempotency keys
+//     around the store recovers from.
+//   - Schema migrations are numbered SQL files per database under
+//     migrations/, applied at Open in one transaction and recorded in
+//     schema_migrations; a database newer than this binary is refused.
+package state

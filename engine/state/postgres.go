@@ -1,0 +1,701 @@
+package state
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/pipectl/pipectl/pipelines/component"
+)
+
+// pgStore is the shared store: every process using the same database sees
+// and changes the same stock. Transactions run at READ COMMITTED; what must
+// not change under a decision is locked (stock rows FOR UPDATE in a fixed
+// order, idempotency keys by inserting them first).
+type pgStore struct {
+	pool  *pgxpool.Pool
+	clock component.Clock
+}
+
+// migrationLock is the advisory lock that serializes migrations of one
+// database by several processes starting at once.
+const migrationLock = 0x70697065 // "pipe"
+
+// maxAttempts bounds the retries of a transaction that lost a race.
+const maxAttempts = 20
+
+func openPostgres(ctx context.Context, url string, opts Options) (_ Store, err error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("state url %s: %w", redactURL(url), err)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", redactURL(url), err)
+	}
+	s := &pgStore{pool: pool, clock: opts.Clock}
+	defer func() {
+		if err != nil {
+			pool.Close()
+		}
+	}()
+	if err := pool.Ping(ctx); err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", redactURL(url), err)
+	}
+	if err := s.migrate(ctx); err != nil {
+		return nil, fmt.Errorf("migrate %s: %w", redactURL(url), err)
+	}
+	return s, nil
+}
+
+func (s *pgStore) migrate(ctx context.Context) error {
+	all, err := migrations("postgres")
+	if err != nil {
+		return err
+	}
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(migrationLock)); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+			version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL)`); err != nil {
+			return err
+		}
+		var applied int
+		if err := tx.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&applied); err != nil {
+			return err
+		}
+		todo, err := pending(all, applied)
+		if err != nil {
+			return err
+		}
+		for _, m := range todo {
+			if _, err := tx.Exec(ctx, m.sql); err != nil {
+				return fmt.Errorf("migration %d %s: %w", m.version, m.name, err)
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`,
+				m.version, m.name, s.clock.Now()); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// retryable reports whether a transaction failed only because it lost a
+// race: a deadlock, a serialization failure, or a row it meant to create
+// created meanwhile by another.
+func retryable(err error) bool {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch pe.Code {
+		case "40001", "40P01", "23505":
+			return true
+		}
+	}
+	return false
+}
+
+// retry runs fn until it succeeds, fails for good, or has lost
+// maxAttempts races, waiting a little, at random, between attempts.
+func retry(ctx context.Context, fn func() error) error {
+	for attempt := 1; ; attempt++ {
+		err := fn()
+		if err == nil || !retryable(err) || attempt == maxAttempts {
+			return err
+		}
+		wait := time.Duration(rand.Int64N(int64(time.Millisecond) << min(attempt, 6)))
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+	}
+}
+
+const pgReserved = `SELECT sku, location, SUM(qty)::bigint FROM reservations
+	WHERE sku = ANY($1) AND expires_at > $2 AND NOT (ref = $3 AND $3 <> '') GROUP BY sku, location`
+
+func (s *pgStore) Apply(ctx context.Context, req component.ApplyRequest, decide func(component.Snapshot) (component.Outcome, error)) (component.Outcome, bool, error) {
+	skus, err := requestSKUs(req)
+	if err != nil {
+		return component.Outcome{}, false, err
+	}
+	var out component.Outcome
+	var replayed bool
+	var decideErr error
+	err = retry(ctx, func() error {
+		out, replayed, decideErr = component.Outcome{}, false, nil
+		return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			now := s.clock.Now()
+			// One round trip: claim the key (waiting for a transaction
+			// holding it), lock the rows in order if the key is ours,
+			// then, in a statement that starts after the locks are
+			// held, read the reservations on them.
+			b := &pgx.Batch{}
+			b.Queue(`INSERT INTO applied (key, ref, applied_at) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING`, req.IdempotencyKey, req.Ref, now)
+			b.Queue(`SELECT s.sku, s.location, s.on_hand, s.committed, s.safety_stock FROM stock s
+				WHERE s.sku = ANY($1) AND EXISTS (SELECT 1 FROM applied a WHERE a.key = $2 AND a.outcome IS NULL)
+				ORDER BY s.sku, s.location FOR UPDATE OF s`, skus, req.IdempotencyKey)
+			b.Queue(pgReserved, skus, now, req.Ref)
+			br := tx.SendBatch(ctx, b)
+			claim, err := br.Exec()
+			if err != nil {
+				br.Close()
+				return err
+			}
+			rows, err := scanStock(br)
+			if err != nil {
+				br.Close()
+				return err
+			}
+			if err := addReserved(br, rows); err != nil {
+				br.Close()
+				return err
+			}
+			if err := br.Close(); err != nil {
+				return err
+			}
+			if claim.RowsAffected() == 0 {
+				var stored, explanation []byte
+				if err := tx.QueryRow(ctx, `SELECT outcome, explanation FROM applied WHERE key = $1`, req.IdempotencyKey).Scan(&stored, &explanation); err != nil {
+					return err
+				}
+				if stored == nil {
+					return fmt.Errorf("the key is claimed by a transaction that wrote no outcome")
+				}
+				replayed = true
+				out, err = decodeOutcome(stored, explanation)
+				return err
+			}
+			if out, decideErr = decide(snapshot(now, rows)); decideErr != nil {
+				return decideErr
+			}
+			changes, moves, err := plan(req, skus, rows, out)
+			if err != nil {
+				return err
+			}
+			enc, err := encodeOutcome(out)
+			if err != nil {
+				return err
+			}
+			b = &pgx.Batch{}
+			for _, c := range changes {
+				if c.before.exists {
+					b.Queue(`UPDATE stock SET on_hand = on_hand + $1, committed = committed + $2, updated_at = $3 WHERE sku = $4 AND location = $5`,
+						c.dOnHand, c.dCommitted, now, c.before.sku, c.before.location)
+				} else {
+					b.Queue(`INSERT INTO stock (sku, location, on_hand, committed, safety_stock, updated_at) VALUES ($1, $2, $3, $4, 0, $5)`,
+						c.before.sku, c.before.location, c.dOnHand, c.dCommitted, now)
+				}
+			}
+			if len(moves) > 0 {
+				queueMovements(b, moves, req.IdempotencyKey, now)
+			}
+			if out.ReleaseReservations && req.Ref != "" {
+				b.Queue(`DELETE FROM reservations WHERE ref = $1`, req.Ref)
+			}
+			var expl []byte
+			if len(out.Explanation) > 0 {
+				expl = out.Explanation
+			}
+			b.Queue(`UPDATE applied SET outcome = $2, explanation = $3 WHERE key = $1`, req.IdempotencyKey, enc, expl)
+			return tx.SendBatch(ctx, b).Close()
+		})
+	})
+	switch {
+	case decideErr != nil:
+		return component.Outcome{}, false, decideErr
+	case err != nil:
+		return component.Outcome{}, false, fmt.Errorf("apply %s: %w", req.IdempotencyKey, err)
+	}
+	return out, replayed, nil
+}
+
+func scanStock(br pgx.BatchResults) ([]stockRow, error) {
+	rows, err := br.Query()
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []stockRow
+	for rows.Next() {
+		r := stockRow{exists: true}
+		if err := rows.Scan(&r.sku, &r.location, &r.onHand, &r.committed, &r.safety); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// addReserved reads the reservation sums of a batch and adds them to rows.
+func addReserved(br pgx.BatchResults, rows []stockRow) error {
+	res, err := br.Query()
+	if err != nil {
+		return err
+	}
+	defer res.Close()
+	for res.Next() {
+		var sku, loc string
+		var n int64
+		if err := res.Scan(&sku, &loc, &n); err != nil {
+			return err
+		}
+		for i := range rows {
+			if rows[i].sku == sku && rows[i].location == loc {
+				rows[i].reserved = n
+			}
+		}
+	}
+	return res.Err()
+}
+
+func queueMovements(b *pgx.Batch, moves []movement, key string, now time.Time) {
+	n := len(moves)
+	skus, locs, buckets, reasons, refs := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	deltas := make([]int64, n)
+	for i, m := range moves {
+		skus[i], locs[i], buckets[i], deltas[i], reasons[i], refs[i] = m.sku, m.location, m.bucket, m.delta, m.reason, m.ref
+	}
+	b.Queue(`INSERT INTO movements (sku, location, bucket, delta, reason, ref, key, at)
+		SELECT u.sku, u.location, u.bucket, u.delta, u.reason, u.ref, $7, $8
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[]) WITH ORDINALITY
+			AS u(sku, location, bucket, delta, reason, ref, n) ORDER BY u.n`,
+		skus, locs, buckets, deltas, reasons, refs, key, now)
+}
+
+// lockRow locks one stock row, creating it at zero if missing, and reads
+// it with its reservations.
+func (s *pgStore) lockRow(ctx context.Context, tx pgx.Tx, sku, location string, now time.Time, create bool) (stockRow, error) {
+	if create {
+		if _, err := tx.Exec(ctx, `INSERT INTO stock (sku, location, updated_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, sku, location, now); err != nil {
+			return stockRow{}, err
+		}
+	}
+	r := stockRow{sku: sku, location: location, exists: true}
+	err := tx.QueryRow(ctx, `SELECT on_hand, committed, safety_stock FROM stock WHERE sku = $1 AND location = $2 FOR UPDATE`, sku, location).
+		Scan(&r.onHand, &r.committed, &r.safety)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return stockRow{sku: sku, location: location}, nil
+	}
+	if err != nil {
+		return r, err
+	}
+	err = tx.QueryRow(ctx, `SELECT COALESCE(SUM(qty), 0)::bigint FROM reservations WHERE sku = $1 AND location = $2 AND expires_at > $3`, sku, location, now).
+		Scan(&r.reserved)
+	return r, err
+}
+
+func (s *pgStore) qtyDecimal(ctx context.Context, q interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}, sku string) (bool, error) {
+	var d bool
+	err := q.QueryRow(ctx, `SELECT qty_decimal FROM skus WHERE sku = $1`, sku).Scan(&d)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	return d, err
+}
+
+func (s *pgStore) SetLevel(ctx context.Context, u component.LevelUpdate) (bool, error) {
+	return s.feed(ctx, u, true)
+}
+
+func (s *pgStore) AdjustLevel(ctx context.Context, u component.LevelUpdate) (bool, error) {
+	return s.feed(ctx, u, false)
+}
+
+func (s *pgStore) feed(ctx context.Context, u component.LevelUpdate, set bool) (bool, error) {
+	f, err := checkUpdate(u, set)
+	if err != nil {
+		return false, err
+	}
+	applied := false
+	err = retry(ctx, func() error {
+		applied = false
+		return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			now := s.clock.Now()
+			if f.Key != "" {
+				tag, err := tx.Exec(ctx, `INSERT INTO feed_applied (key, applied_at) VALUES ($1, $2) ON CONFLICT DO NOTHING`, f.Key, now)
+				if err != nil || tag.RowsAffected() == 0 {
+					return err
+				}
+			}
+			dec, err := s.qtyDecimal(ctx, tx, f.SKU)
+			if err != nil {
+				return err
+			}
+			r, err := s.lockRow(ctx, tx, f.SKU, f.Location, now, true)
+			if err != nil {
+				return err
+			}
+			onHand, safety := r.onHand, r.safety
+			old := &onHand
+			if f.Bucket == component.SafetyStock {
+				old = &safety
+			}
+			v, err := feedResult(f, set, *old, dec)
+			if err != nil {
+				return err
+			}
+			delta := v - *old
+			*old = v
+			if _, err := tx.Exec(ctx, `UPDATE stock SET on_hand = $3, safety_stock = $4, updated_at = $5 WHERE sku = $1 AND location = $2`,
+				f.SKU, f.Location, onHand, safety, now); err != nil {
+				return err
+			}
+			if delta != 0 {
+				if _, err := tx.Exec(ctx, `INSERT INTO movements (sku, location, bucket, delta, reason, ref, key, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+					f.SKU, f.Location, string(f.Bucket), delta, feedReason(f, set), f.Ref, f.Key, now); err != nil {
+					return err
+				}
+			}
+			applied = true
+			return nil
+		})
+	})
+	if err != nil {
+		return false, fmt.Errorf("update level of %s at %s: %w", f.SKU, f.Location, err)
+	}
+	return applied, nil
+}
+
+func (s *pgStore) Levels(ctx context.Context, skus []string) ([]component.Level, error) {
+	now := s.clock.Now()
+	rows, err := s.pool.Query(ctx, `SELECT s.sku, s.location, s.on_hand, s.committed, s.safety_stock,
+		(SELECT COALESCE(SUM(r.qty), 0)::bigint FROM reservations r WHERE r.sku = s.sku AND r.location = s.location AND r.expires_at > $2)
+		FROM stock s WHERE cardinality($1::text[]) = 0 OR s.sku = ANY($1) ORDER BY s.sku, s.location`, nonNil(skus), now)
+	if err != nil {
+		return nil, fmt.Errorf("read levels: %w", err)
+	}
+	defer rows.Close()
+	var out []component.Level
+	for rows.Next() {
+		r := stockRow{exists: true}
+		if err := rows.Scan(&r.sku, &r.location, &r.onHand, &r.committed, &r.safety, &r.reserved); err != nil {
+			return nil, fmt.Errorf("read levels: %w", err)
+		}
+		out = append(out, r.level())
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read levels: %w", err)
+	}
+	return out, nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func (s *pgStore) Reserve(ctx context.Context, r component.Reservation) (bool, error) {
+	n, err := checkReservation(r)
+	if err != nil {
+		return false, err
+	}
+	created := false
+	err = retry(ctx, func() error {
+		created = false
+		return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			var one int
+			switch err := tx.QueryRow(ctx, `SELECT 1 FROM reservations WHERE id = $1`, r.ID).Scan(&one); {
+			case err == nil:
+				return nil
+			case !errors.Is(err, pgx.ErrNoRows):
+				return err
+			}
+			dec, err := s.qtyDecimal(ctx, tx, r.SKU)
+			if err != nil {
+				return err
+			}
+			now := s.clock.Now()
+			row, err := s.lockRow(ctx, tx, r.SKU, r.Location, now, false)
+			if err != nil {
+				return err
+			}
+			if err := reserveGuard(r, row, n, dec); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO reservations (id, sku, location, qty, expires_at, ref, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+				r.ID, r.SKU, r.Location, n, r.ExpiresAt, r.Ref, now); err != nil {
+				return err
+			}
+			created = true
+			return nil
+		})
+	})
+	if err != nil && !errors.Is(err, component.ErrInsufficientStock) && !errors.Is(err, component.ErrInvalidQuantity) {
+		err = fmt.Errorf("reserve %s: %w", r.ID, err)
+	}
+	return created, err
+}
+
+func (s *pgStore) Release(ctx context.Context, id string) (bool, error) {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM reservations WHERE id = $1`, id)
+	if err != nil {
+		return false, fmt.Errorf("release %s: %w", id, err)
+	}
+	return tag.RowsAffected() > 0, nil
+}
+
+func (s *pgStore) Reservations(ctx context.Context, ref string) ([]component.Reservation, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, sku, location, qty, expires_at, ref FROM reservations WHERE ref = $1 ORDER BY id`, ref)
+	if err != nil {
+		return nil, fmt.Errorf("reservations of %s: %w", ref, err)
+	}
+	defer rows.Close()
+	var out []component.Reservation
+	for rows.Next() {
+		var r component.Reservation
+		var qty int64
+		if err := rows.Scan(&r.ID, &r.SKU, &r.Location, &qty, &r.ExpiresAt, &r.Ref); err != nil {
+			return nil, fmt.Errorf("reservations of %s: %w", ref, err)
+		}
+		r.Quantity, r.ExpiresAt = fromUnits(qty), r.ExpiresAt.UTC()
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+func (s *pgStore) ExpireReservations(ctx context.Context) (int, error) {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM reservations WHERE expires_at <= $1`, s.clock.Now())
+	if err != nil {
+		return 0, fmt.Errorf("expire reservations: %w", err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+func (s *pgStore) Locations(ctx context.Context) ([]component.Location, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+locationColumns+` FROM locations ORDER BY priority, id`)
+	if err != nil {
+		return nil, fmt.Errorf("locations: %w", err)
+	}
+	defer rows.Close()
+	var out []component.Location
+	for rows.Next() {
+		l, err := scanPGLocation(rows)
+		if err != nil {
+			return nil, fmt.Errorf("locations: %w", err)
+		}
+		out = append(out, l)
+	}
+	return out, rows.Err()
+}
+
+func scanPGLocation(row pgx.Row) (component.Location, error) {
+	var l component.Location
+	var lat, lng *float64
+	if err := row.Scan(&l.ID, &l.Name, &l.Priority, &l.Market, &lat, &lng, &l.Pickup, &l.Disabled); err != nil {
+		return l, err
+	}
+	if lat != nil && lng != nil {
+		l.Coords = &component.LatLng{Lat: *lat, Lng: *lng}
+	}
+	return l, nil
+}
+
+// lockRule serializes changes of one rule, so two writers cannot both
+// record the same old value.
+func lockRule(ctx context.Context, tx pgx.Tx, rule string) error {
+	_, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext($1))`, rule)
+	return err
+}
+
+func (s *pgStore) SetLocation(ctx context.Context, l component.Location, by component.Change) error {
+	if err := checkLocation(l); err != nil {
+		return err
+	}
+	if by.Actor == "" {
+		return fmt.Errorf("set location %s: who changes it is required", l.ID)
+	}
+	rule := "location/" + l.ID
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := lockRule(ctx, tx, rule); err != nil {
+			return err
+		}
+		var old *component.Location
+		switch o, err := scanPGLocation(tx.QueryRow(ctx, `SELECT `+locationColumns+` FROM locations WHERE id = $1`, l.ID)); {
+		case err == nil:
+			old = &o
+		case !errors.Is(err, pgx.ErrNoRows):
+			return err
+		}
+		before, after := locationJSON(old), locationJSON(&l)
+		if before == after {
+			return nil
+		}
+		var lat, lng *float64
+		if l.Coords != nil {
+			lat, lng = &l.Coords.Lat, &l.Coords.Lng
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO locations (`+locationColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+			ON CONFLICT (id) DO UPDATE SET name = excluded.name, priority = excluded.priority, market = excluded.market,
+			lat = excluded.lat, lng = excluded.lng, pickup = excluded.pickup, disabled = excluded.disabled`,
+			l.ID, l.Name, l.Priority, l.Market, lat, lng, l.Pickup, l.Disabled); err != nil {
+			return err
+		}
+		return s.audit(ctx, tx, component.RuleChange{Rule: rule, Actor: by.Actor, Old: before, New: after, Reason: by.Reason})
+	})
+	if err != nil {
+		return fmt.Errorf("set location %s: %w", l.ID, err)
+	}
+	return nil
+}
+
+func (s *pgStore) SKUs(ctx context.Context, skus []string) (map[string]component.SKU, error) {
+	out := map[string]component.SKU{}
+	rows, err := s.pool.Query(ctx, `SELECT sku, tracked, qty_decimal, components FROM skus WHERE sku = ANY($1)`, nonNil(skus))
+	if err != nil {
+		return nil, fmt.Errorf("SKU settings: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var c component.SKU
+		var comps string
+		if err := rows.Scan(&c.SKU, &c.Tracked, &c.QtyDecimal, &comps); err != nil {
+			return nil, fmt.Errorf("SKU settings: %w", err)
+		}
+		if c.Components, err = parseComponents(comps); err != nil {
+			return nil, fmt.Errorf("settings of %s: %w", c.SKU, err)
+		}
+		out[c.SKU] = c
+	}
+	return out, rows.Err()
+}
+
+func (s *pgStore) SetSKU(ctx context.Context, c component.SKU, by component.Change) error {
+	if c.SKU == "" {
+		return errors.New("set SKU: the SKU is empty")
+	}
+	if by.Actor == "" {
+		return fmt.Errorf("set SKU %s: who changes it is required", c.SKU)
+	}
+	comps, err := componentsJSON(c.Components)
+	if err != nil {
+		return fmt.Errorf("set SKU %s: %w", c.SKU, err)
+	}
+	rule := "sku/" + c.SKU
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := lockRule(ctx, tx, rule); err != nil {
+			return err
+		}
+		var old *component.SKU
+		var o component.SKU
+		var oc string
+		switch err := tx.QueryRow(ctx, `SELECT sku, tracked, qty_decimal, components FROM skus WHERE sku = $1`, c.SKU).
+			Scan(&o.SKU, &o.Tracked, &o.QtyDecimal, &oc); {
+		case err == nil:
+			if o.Components, err = parseComponents(oc); err != nil {
+				return err
+			}
+			old = &o
+		case !errors.Is(err, pgx.ErrNoRows):
+			return err
+		}
+		before, after := skuJSON(old), skuJSON(&c)
+		if before == after {
+			return nil
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO skus (sku, tracked, qty_decimal, components) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (sku) DO UPDATE SET tracked = excluded.tracked, qty_decimal = excluded.qty_decimal, components = excluded.components`,
+			c.SKU, c.Tracked, c.QtyDecimal, comps); err != nil {
+			return err
+		}
+		return s.audit(ctx, tx, component.RuleChange{Rule: rule, Actor: by.Actor, Old: before, New: after, Reason: by.Reason})
+	})
+	if err != nil {
+		return fmt.Errorf("set SKU %s: %w", c.SKU, err)
+	}
+	return nil
+}
+
+func (s *pgStore) audit(ctx context.Context, tx pgx.Tx, c component.RuleChange) error {
+	if c.At.IsZero() {
+		c.At = s.clock.Now()
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO rule_changes (rule, actor, at, old_value, new_value, reason) VALUES ($1, $2, $3, $4, $5, $6)`,
+		c.Rule, c.Actor, c.At, c.Old, c.New, c.Reason)
+	return err
+}
+
+func (s *pgStore) RecordRuleChange(ctx context.Context, c component.RuleChange) error {
+	if err := checkChange(c); err != nil {
+		return err
+	}
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return s.audit(ctx, tx, c) })
+	if err != nil {
+		return fmt.Errorf("record change of %s: %w", c.Rule, err)
+	}
+	return nil
+}
+
+func (s *pgStore) RuleHistory(ctx context.Context, rule string) ([]component.RuleChange, error) {
+	rows, err := s.pool.Query(ctx, `SELECT seq, rule, actor, at, old_value, new_value, reason FROM rule_changes
+		WHERE rule = $1 OR $1 = '' ORDER BY seq`, rule)
+	if err != nil {
+		return nil, fmt.Errorf("history of %s: %w", rule, err)
+	}
+	defer rows.Close()
+	var out []component.RuleChange
+	for rows.Next() {
+		var c component.RuleChange
+		if err := rows.Scan(&c.Seq, &c.Rule, &c.Actor, &c.At, &c.Old, &c.New, &c.Reason); err != nil {
+			return nil, fmt.Errorf("history of %s: %w", rule, err)
+		}
+		c.At = c.At.UTC()
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+func (s *pgStore) Explanations(ctx context.Context, ref string) ([]component.Explanation, error) {
+	rows, err := s.pool.Query(ctx, `SELECT ref, key, applied_at, explanation FROM applied
+		WHERE ref = $1 AND explanation IS NOT NULL ORDER BY seq`, ref)
+	if err != nil {
+		return nil, fmt.Errorf("explanations of %s: %w", ref, err)
+	}
+	defer rows.Close()
+	var out []component.Explanation
+	for rows.Next() {
+		var e component.Explanation
+		if err := rows.Scan(&e.Ref, &e.IdempotencyKey, &e.At, &e.Data); err != nil {
+			return nil, fmt.Errorf("explanations of %s: %w", ref, err)
+		}
+		e.At = e.At.UTC()
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+func (s *pgStore) Movements(ctx context.Context, sku string) ([]component.Movement, error) {
+	rows, err := s.pool.Query(ctx, `SELECT seq, sku, location, bucket, delta, reason, ref, key, at FROM movements WHERE sku = $1 ORDER BY seq`, sku)
+	if err != nil {
+		return nil, fmt.Errorf("movements of %s: %w", sku, err)
+	}
+	defer rows.Close()
+	var out []component.Movement
+	for rows.Next() {
+		var m component.Movement
+		var delta int64
+		var bucket string
+		if err := rows.Scan(&m.Seq, &m.SKU, &m.Location, &bucket, &delta, &m.Reason, &m.Ref, &m.Key, &m.At); err != nil {
+			return nil, fmt.Errorf("movements of %s: %w", sku, err)
+		}
+		m.Bucket, m.Delta, m.At = component.Bucket(bucket), fromUnits(delta), m.At.UTC()
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+func (s *pgStore) Close() error {
+	s.pool.Close()
+	return nil
+}
