@@ -103,7 +103,7 @@ func (l *Library) Compile(src string, env *component.Type, want *component.Type)
 	if err != nil {
 		return nil, []Problem{l.problem(src, env, err, false)}
 	}
-	p := &Program{source: src, prog: prog, result: typeOfNode(prog.Node()), budget: l.limits.MemoryBudget,
+	p := &Program{source: src, prog: prog, result: l.typeOfNode(prog.Node()), budget: l.limits.MemoryBudget,
 		reads: projectionOf(prog.Node(), env), path: pathOf(prog.Node())}
 	// A plain field reference has exactly its field's type, nullable
 	// scalars included, which the checker sees only as any.

@@ -58,6 +58,7 @@ type Library struct {
 	limits    Limits
 	options   []expr.Option
 	names     []string // our functions and expr's builtins, for did-you-mean
+	byName    map[string]*Function
 }
 
 // NewLibrary returns the standard function library, reading the time from
@@ -72,8 +73,9 @@ func (l *Library) WithLimits(lim Limits) *Library {
 }
 
 func newLibrary(funcs []*Function, ops []Operator, lim Limits) *Library {
-	l := &Library{funcs: funcs, operators: ops, limits: lim}
+	l := &Library{funcs: funcs, operators: ops, limits: lim, byName: map[string]*Function{}}
 	for _, f := range funcs {
+		l.byName[f.Name] = f
 		l.options = append(l.options, expr.Function(f.Name, f.Fn, f.Types...))
 		l.names = append(l.names, f.Name)
 	}

@@ -122,7 +122,7 @@ func typeOfReflect(t reflect.Type) *component.Type {
 // so `map(line_items, ({"sku": #.sku, "qty": #.quantity}))` is known to be
 // an array of {sku: string, qty: int} and steps downstream are checked
 // against it.
-func typeOfNode(n ast.Node) *component.Type {
+func (l *Library) typeOfNode(n ast.Node) *component.Type {
 	switch x := n.(type) {
 	case *ast.MapNode:
 		obj := &component.Type{Kind: component.Object}
@@ -140,7 +140,7 @@ func typeOfNode(n ast.Node) *component.Type {
 			default:
 				return component.OpenObject() // computed keys
 			}
-			obj.Fields = append(obj.Fields, component.Property{Name: key, Type: typeOfNode(pair.Value)})
+			obj.Fields = append(obj.Fields, component.Property{Name: key, Type: l.typeOfNode(pair.Value)})
 		}
 		return obj
 	case *ast.ArrayNode:
@@ -149,7 +149,7 @@ func typeOfNode(n ast.Node) *component.Type {
 		}
 		elems := make([]*component.Type, len(x.Nodes))
 		for i, e := range x.Nodes {
-			elems[i] = typeOfNode(e)
+			elems[i] = l.typeOfNode(e)
 		}
 		return component.ArrayOf(component.Common(elems...))
 	case *ast.BuiltinNode:
@@ -157,14 +157,18 @@ func typeOfNode(n ast.Node) *component.Type {
 			if pred, ok := x.Arguments[1].(*ast.PredicateNode); ok {
 				switch x.Name {
 				case "map":
-					return component.ArrayOf(typeOfNode(pred.Node))
+					return component.ArrayOf(l.typeOfNode(pred.Node))
 				case "filter", "sortBy":
-					return typeOfNode(x.Arguments[0])
+					return l.typeOfNode(x.Arguments[0])
 				}
 			}
 		}
+	case *ast.CallNode:
+		if t := l.typeOfCall(x); t != nil {
+			return t
+		}
 	case *ast.ConditionalNode:
-		a, b := typeOfNode(x.Exp1), typeOfNode(x.Exp2)
+		a, b := l.typeOfNode(x.Exp1), l.typeOfNode(x.Exp2)
 		switch {
 		case a.Kind == component.Null:
 			return b
@@ -174,4 +178,65 @@ func typeOfNode(n ast.Node) *component.Type {
 		return component.Common(a, b)
 	}
 	return typeOfNature(n.Nature())
+}
+
+// typeOfCall picks the overload of one of our functions that a call's
+// argument types select, and returns its result type. expr's checker can
+// keep the first overload's result for a call whose argument is an
+// overloaded operator (round(price * qty) would be typed number, though
+// price * qty is a decimal), so the choice is made again here from the
+// arguments' own types.
+func (l *Library) typeOfCall(call *ast.CallNode) *component.Type {
+	name, ok := call.Callee.(*ast.IdentifierNode)
+	if !ok {
+		return nil
+	}
+	f := l.byName[name.Value]
+	if f == nil || len(f.Types) < 2 {
+		return nil
+	}
+	args := make([]reflect.Type, len(call.Arguments))
+	for i, a := range call.Arguments {
+		if args[i] = a.Type(); args[i] == nil {
+			return nil // an argument of unknown type: keep the checker's answer
+		}
+	}
+	for _, sig := range f.Types {
+		ft := reflect.TypeOf(sig).Elem()
+		if ft.Kind() != reflect.Func || ft.NumOut() < 1 || !acceptsArgs(ft, args) {
+			continue
+		}
+		return typeOfReflect(ft.Out(0))
+	}
+	return nil
+}
+
+// acceptsArgs reports whether a function type takes arguments of these types.
+func acceptsArgs(ft reflect.Type, args []reflect.Type) bool {
+	n := ft.NumIn()
+	if ft.IsVariadic() {
+		if len(args) < n-1 {
+			return false
+		}
+	} else if len(args) != n {
+		return false
+	}
+	for i, a := range args {
+		var in reflect.Type
+		if ft.IsVariadic() && i >= n-1 {
+			in = ft.In(n - 1).Elem()
+		} else {
+			in = ft.In(i)
+		}
+		if in.Kind() == reflect.Interface {
+			if !a.Implements(in) && a.Kind() != reflect.Interface {
+				return false
+			}
+			continue
+		}
+		if a.Kind() == reflect.Interface || !a.AssignableTo(in) {
+			return false
+		}
+	}
+	return true
 }
