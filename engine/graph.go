@@ -161,13 +161,20 @@ func (g *graph) chainReads(n *node, seen map[*node]bool) *record.Projection {
 }
 
 // build constructs every node's run-time part.
-func (g *graph) build(rt *component.Runtime, dryRun bool) error {
+func (g *graph) build(p *pipelines.Plan, rt *component.Runtime, dryRun bool) error {
+	ruleSet := func(name string) (config, when, overrides *component.Value, ok bool) {
+		r, ok := p.Node(name)
+		if !ok || r.Section != component.RuleSection {
+			return nil, nil, nil, false
+		}
+		return r.Config, r.Common["when"], r.Common["overrides"], true
+	}
 	for _, n := range g.nodes {
 		spec := n.plan.Spec
 		if spec == nil {
 			return fmt.Errorf("%s %q has no kind", n.plan.Section, n.name())
 		}
-		ctx := component.BuildContext{Name: n.name(), Config: n.plan.Config, Input: n.plan.Input, Runtime: rt, Decode: n.decode}
+		ctx := component.BuildContext{Name: n.name(), Config: n.plan.Config, Input: n.plan.Input, Runtime: rt, Decode: n.decode, RuleSet: ruleSet}
 		var err error
 		switch n.plan.Section {
 		case component.SourceSection:

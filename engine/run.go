@@ -94,7 +94,7 @@ func Run(ctx context.Context, plan *pipelines.Plan, opts Options) (*Result, erro
 	rt := *opts.Runtime
 	rt.DryRun = rt.DryRun || opts.DryRun
 	g := buildGraph(plan)
-	if err := g.build(&rt, opts.DryRun || len(opts.Inputs) > 0); err != nil {
+	if err := g.build(plan, &rt, opts.DryRun || len(opts.Inputs) > 0); err != nil {
 		return nil, err
 	}
 	r := &runner{g: g, opts: opts, stats: make([]NodeStats, len(g.nodes))}

@@ -8,34 +8,42 @@ var allocateLine = component.ObjectOf(
 	component.Required("quantity", component.NumberType),
 )
 
+// The output records (DOMAIN.md §2.6). They must match, field for field,
+// what allocate_records.go emits; a test checks every emitted record
+// against these types.
 var (
+	allocatedLine = component.ObjectOf(
+		component.Property{Name: "line_id", Type: component.StringType},
+		component.Property{Name: "parent_line_id", Type: component.StringType},
+		component.Property{Name: "sku", Type: component.StringType},
+		component.Property{Name: "qty", Type: component.DecimalType},
+	)
 	allocationRecord = component.ObjectOf(
 		component.Property{Name: "order_id", Type: component.StringType},
 		component.Property{Name: "line_id", Type: component.StringType},
+		component.Property{Name: "parent_line_id", Type: component.StringType},
 		component.Property{Name: "sku", Type: component.StringType},
 		component.Property{Name: "location_id", Type: component.StringType},
 		component.Property{Name: "qty", Type: component.DecimalType},
 		component.Property{Name: "strategy", Type: component.StringType},
 		component.Property{Name: "rank", Type: component.IntType},
+		component.Property{Name: "tracked", Type: component.BoolType},
 		component.Property{Name: "idempotency_key", Type: component.StringType},
 	)
 	shipmentRecord = component.ObjectOf(
 		component.Property{Name: "shipment_id", Type: component.StringType},
 		component.Property{Name: "order_id", Type: component.StringType},
 		component.Property{Name: "location_id", Type: component.StringType},
+		component.Property{Name: "seq", Type: component.IntType},
 		component.Property{Name: "status", Type: component.StringType},
-		component.Property{Name: "lines", Type: component.ArrayOf(component.ObjectOf(
-			component.Property{Name: "line_id", Type: component.StringType},
-			component.Property{Name: "sku", Type: component.StringType},
-			component.Property{Name: "qty", Type: component.DecimalType},
-			component.Property{Name: "parent_line_id", Type: component.StringType},
-		))},
+		component.Property{Name: "lines", Type: component.ArrayOf(allocatedLine)},
 		component.Property{Name: "order", Type: component.AnyType},
 		component.Property{Name: "idempotency_key", Type: component.StringType},
 	)
 	backorderRecord = component.ObjectOf(
 		component.Property{Name: "order_id", Type: component.StringType},
 		component.Property{Name: "line_id", Type: component.StringType},
+		component.Property{Name: "parent_line_id", Type: component.StringType},
 		component.Property{Name: "sku", Type: component.StringType},
 		component.Property{Name: "qty", Type: component.DecimalType},
 		component.Property{Name: "location_id", Type: component.StringType},
@@ -47,6 +55,7 @@ var (
 	cancellationRecord = component.ObjectOf(
 		component.Property{Name: "order_id", Type: component.StringType},
 		component.Property{Name: "line_id", Type: component.StringType},
+		component.Property{Name: "parent_line_id", Type: component.StringType},
 		component.Property{Name: "sku", Type: component.StringType},
 		component.Property{Name: "qty", Type: component.DecimalType},
 		component.Property{Name: "reason", Type: component.StringType},
@@ -55,7 +64,8 @@ var (
 	holdRecord = component.ObjectOf(
 		component.Property{Name: "order_id", Type: component.StringType},
 		component.Property{Name: "reason", Type: component.StringType},
-		component.Property{Name: "lines", Type: component.ArrayOf(allocateLine)},
+		component.Property{Name: "allocated", Type: component.BoolType},
+		component.Property{Name: "lines", Type: component.ArrayOf(allocatedLine)},
 		component.Property{Name: "idempotency_key", Type: component.StringType},
 	)
 	adjustmentRecord = component.ObjectOf(
@@ -63,16 +73,20 @@ var (
 		component.Property{Name: "location_id", Type: component.StringType},
 		component.Property{Name: "bucket", Type: component.StringType},
 		component.Property{Name: "delta", Type: component.DecimalType},
+		component.Property{Name: "allow_negative", Type: component.BoolType},
 		component.Property{Name: "reason", Type: component.StringType},
 		component.Property{Name: "ref", Type: component.StringType},
 		component.Property{Name: "idempotency_key", Type: component.StringType},
 	)
 	notificationRecord = component.ObjectOf(
 		component.Property{Name: "type", Type: component.StringType},
+		component.Property{Name: "order_id", Type: component.StringType},
+		component.Property{Name: "line_id", Type: component.StringType},
 		component.Property{Name: "sku", Type: component.StringType},
 		component.Property{Name: "location_id", Type: component.StringType},
-		component.Property{Name: "order_id", Type: component.StringType},
 		component.Property{Name: "qty", Type: component.DecimalType},
+		component.Property{Name: "reason", Type: component.StringType},
+		component.Property{Name: "idempotency_key", Type: component.StringType},
 	)
 )
 
@@ -96,7 +110,10 @@ var allocateSpec = &component.Spec{
 				Doc:      "Expression giving the order lines; each needs `sku` and `quantity`.",
 				Examples: []any{"line_items", `map(lines, {"sku": #.sku, "quantity": #.qty})`}},
 			{Name: "destination", Kind: component.ExprField, Default: "nil",
-				Doc: "Expression giving the shipping address (country, latitude, longitude) for the closest strategy and market rules."},
+				Doc: "Expression giving the shipping address (country, market, latitude, longitude) for the closest strategy and market rules."},
+			{Name: "date", Kind: component.ExprField, Default: "nil",
+				Doc:      "Expression giving when the order was placed (RFC 3339 text); it dates promised backorders. Null uses the run's clock.",
+				Examples: []any{"created_at"}},
 		}},
 	Outputs: []component.Output{
 		{Name: "allocations", Doc: "One record per line and location stock was allocated from."},
@@ -119,6 +136,8 @@ var allocateSpec = &component.Spec{
 			"notifications":         notificationRecord,
 		}
 	},
+	Stateful: true,
+	NewStep:  newAllocate,
 	Examples: []component.Example{{
 		Title: "Allocate Shopify orders",
 		YAML: `steps:

@@ -29,6 +29,28 @@
 //   - Files (lookup tables, schema files) are read when the step is built,
 //     relative to Runtime.Dir; what can be checked without I/O is checked in
 //     the spec's Validate, when the file is loaded.
+//   - allocate (allocate_run.go) wires transforms/allocation to the
+//     inventory store: per order it settles the rules (DefaultRules, then
+//     the rule set's settings, then the `set` of each override whose
+//     `when` holds, in order, each merged setting by setting as JSON), reads
+//     the lines ({sku, quantity, id|line_id?, parent_line_id?, variant_id?,
+//     virtual?}; a line without an id is numbered from 1), and calls
+//     Inventory.Apply with the key "allocate:" + order id, so a replayed
+//     order emits the stored records byte for byte and moves no stock. An
+//     order the rule set's own `when` excludes is an error record ("does
+//     not apply"), not a hold: nothing else could allocate it. Line errors
+//     (unknown SKU, insufficient stock under deny) are error records of the
+//     order, stored with the outcome so replays repeat them; the rest of
+//     the order is still allocated. Locations are read once per run;
+//     disabled ones are left out; a store with no location configured at
+//     all offers every location holding stock (priority 0), so a store fed
+//     only by the inventory sink can allocate. SKU settings are read per
+//     order outside the transaction. backorder.max_depth counts only the
+//     order's own backorders: the store does not yet report what other
+//     orders have outstanding. In dry runs allocate reads the store and
+//     commits nothing (dryRunInventory), keeping the run's own movements in
+//     memory. Shipments carry the input record as `order`, so a pick
+//     ticket has the address.
 //
 // transforms imports diag, component, exprs, record and schemas (the
 // embedded payload schemas validate names). It must not import engine,

@@ -23,7 +23,7 @@ import (
 )
 
 func runDryRun(c *cli, args []string) int {
-	fs := newFlags(c, "dry-run", "FILE --input SAMPLE... [--at NODE] [--unwrap PATH] [--trace] [--format text|json]", `
+	fs := newFlags(c, "dry-run", "FILE --input SAMPLE... [--at NODE] [--unwrap PATH] [--trace] [--format text|json] [--state URL]", `
 Dry-run runs a pipeline on sample records and shows what every sink would
 receive, without sending, writing or changing anything: each sink is
 replaced by a capture. For an HTTP sink the exact requests are shown, with
@@ -33,6 +33,11 @@ A SAMPLE file holds one JSON object, a JSON array of records, or NDJSON. The
 samples are fed to the pipeline's source (name it with --at when there are
 several; --at may also name a step, to start the run there). --unwrap takes
 the record out of an envelope, such as Shopify API responses' {"order": ...}.
+
+Steps that allocate stock read it from the state store (--state, by
+default ./.pipectl/state.db when it exists, else an empty inventory) and
+commit nothing: later samples see what earlier ones took, the store does
+not.
 
 Records that fail are listed with the node and the error. --trace adds each
 record's path through the pipeline (route outputs included) and the
@@ -47,6 +52,7 @@ the pipeline does not compile.`, `  pipectl dry-run examples/shopify-orders-to-w
 	unwrap := fs.String("unwrap", "", "dot path of the record inside each sample, e.g. order")
 	trace := fs.Bool("trace", false, "show each record's path and the per-node counts")
 	format := fs.String("format", "text", "output format: text or json")
+	stateURL := fs.String("state", "", stateFlagDoc+"; read, never changed")
 	paths, code, ok := parseFlags(c, fs, args)
 	if !ok {
 		return code
@@ -91,6 +97,18 @@ the pipeline does not compile.`, `  pipectl dry-run examples/shopify-orders-to-w
 		Stdin:     strings.NewReader(""),
 		Stdout:    io.Discard,
 		Logger:    slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	}
+	st, closeState, note, err := openDryRunState(context.Background(), plan, *stateURL)
+	if err != nil {
+		fmt.Fprintf(c.stderr, "pipectl dry-run: %v\n", err)
+		return exitError
+	}
+	defer closeState()
+	if st != nil {
+		rt.Inventory = st
+	}
+	if note != "" {
+		fmt.Fprintf(c.stderr, "pipectl dry-run: %s\n", note)
 	}
 	res, err := pipelinetest.DryRun(context.Background(), plan, pipelinetest.DryRunOptions{Runtime: rt, Inputs: feed, Trace: *trace})
 	if err != nil {

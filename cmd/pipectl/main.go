@@ -45,6 +45,8 @@ func commands() []command {
 		{"dry-run", "show what a pipeline would send for sample records, touching nothing", runDryRun},
 		{"test", "run pipeline tests (*_test.yaml) and report coverage", runTest},
 		{"graph", "print a pipeline's DAG as Graphviz dot or Mermaid", runGraph},
+		{"rules", "show, change, compare and audit a pipeline's rule settings", runRules},
+		{"explain", "print why a past order was allocated, split, backordered or held", runExplain},
 		{"schema", "print the JSON Schema of pipeline or rules files", runSchema},
 		{"version", "print pipectl's version", runVersion},
 	}

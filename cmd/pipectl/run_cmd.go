@@ -19,13 +19,17 @@ import (
 )
 
 func runRun(c *cli, args []string) int {
-	fs := newFlags(c, "run", "FILE [--workers N] [--quiet]", `
+	fs := newFlags(c, "run", "FILE [--workers N] [--quiet] [--state URL]", `
 Run compiles a pipeline and runs it once over its sources: file and stdin
 sources are read to their end, records flow through every step, and sinks
 are flushed and closed. On a terminal a progress line shows records per
 second, bytes and the time left; otherwise progress is logged every few
 seconds. At the end a summary gives, per node, the records in, out,
 dropped and errored, and the time spent.
+
+Pipelines that allocate stock or feed inventory keep it in the state
+store --state names: by default SQLite in ./.pipectl/state.db, created on
+first use; postgres://… shares it between machines.
 
 A record that fails goes to the error output of the node it failed at. If
 nothing reads that output, the record, its error and its original payload
@@ -34,6 +38,7 @@ are printed and the run exits 1: nothing is dropped silently.`, `  ORDERS_IN=ord
   cat orders.ndjson | pipectl run --quiet stdin-pipeline.yaml > out.ndjson`)
 	workers := fs.Int("workers", 1, "goroutines running the steps; each source's order is kept")
 	quiet := fs.Bool("quiet", false, "print no progress and no summary")
+	stateURL := fs.String("state", "", stateFlagDoc)
 	paths, code, ok := parseFlags(c, fs, args)
 	if !ok {
 		return code
@@ -57,6 +62,15 @@ are printed and the run exits 1: nothing is dropped silently.`, `  ORDERS_IN=ord
 	opts := engine.Options{
 		Workers: *workers,
 		Runtime: &component.Runtime{Clock: component.SystemClock{}, Dir: filepath.Dir(paths[0]), Stdin: c.stdin, Stdout: c.stdout},
+	}
+	st, err := openState(ctx, plan, *stateURL)
+	if err != nil {
+		fmt.Fprintf(c.stderr, "pipectl run: %v\n", err)
+		return exitError
+	}
+	if st != nil {
+		defer st.Close()
+		opts.Runtime.Inventory = st
 	}
 	var bar *progressBar
 	if !*quiet {

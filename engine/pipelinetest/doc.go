@@ -10,6 +10,10 @@
 //	clock: 2026-11-27T12:00:00Z        # now(); DefaultClock when absent
 //	requires: [../fixtures]            # skip the file when a path is absent
 //	lookups: {sku_map: [{store_sku: A, wms: X}]}  # tables of lookup steps
+//	inventory:                         # stock the allocate step sees
+//	  locations: [{id: wh-east, priority: 1, market: US, coords: {lat: 40.7, lng: -74}}]
+//	  levels: {SKU-1: {wh-east: 5, wh-west: {on_hand: 3, safety_stock: 1}}}
+//	  skus: [{sku: GIFT, tracked: false}]
 //	tests:
 //	  - name: express orders go to the express sink
 //	    input:
@@ -42,7 +46,16 @@
 //   - Expectations at a step's outputs are captured by taps: extra capturing
 //     sinks added to a copy of the plan. A tap on a step's error output
 //     handles those errors, as a sink reading it would.
-//   - A step whose kind cannot run yet (allocate, until its issue) is
+//   - Stock is per test: each test of a pipeline that reads inventory
+//     (allocate, the inventory sink) gets a fresh SQLite store in a
+//     temporary directory, seeded with the test's `inventory:` (else the
+//     file's, else nothing), and removed afterwards. The run is a dry run,
+//     so allocate commits nothing to it (it keeps the run's own movements
+//     in memory): no test sees another's, and within a test later orders
+//     see what earlier ones took and a repeated order replays.
+//     `locations` and `skus` take the store's field names; SKUs are
+//     tracked unless they say otherwise.
+//   - A step whose kind cannot run yet (it has no run-time part) is
 //     replaced by a capture, with the nodes only it feeds left out; tests
 //     may check everything before it, and coverage says what was not run.
 //   - Coverage counts the steps that ran a record, every named output
@@ -55,7 +68,7 @@
 //     Only the changed entries' lines are written again, so comments and
 //     layout elsewhere survive.
 //
-// pipelinetest imports engine and the compiler; like engine, it must not
+// pipelinetest imports engine, engine/state and the compiler; like engine, it must not
 // import transforms, connectors or cmd: the kinds reach it through
 // Options.Registry.
 package pipelinetest

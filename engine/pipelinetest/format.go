@@ -45,7 +45,8 @@ type file struct {
 	env      map[string]string
 	clock    time.Time
 	lookups  map[string]table
-	skip     string // why the whole file is skipped (a required path is absent)
+	stock    *inventory // nil: an empty store, if the pipeline needs one
+	skip     string     // why the whole file is skipped (a required path is absent)
 	cases    []*testCase
 }
 
@@ -61,6 +62,7 @@ type testCase struct {
 	skip    string
 	inputs  []input
 	lookups map[string]table
+	stock   *inventory // the file's unless the case gives its own
 	env     map[string]string
 	clock   time.Time
 	expect  []*expectation
@@ -220,7 +222,7 @@ func loadFile(path string) (*file, diag.Diagnostics) {
 		return nil, l.ds
 	}
 	dir := filepath.Dir(path)
-	known := []string{"pipeline_file", "description", "env", "clock", "requires", "lookups", "tests"}
+	known := []string{"pipeline_file", "description", "env", "clock", "requires", "lookups", "inventory", "tests"}
 	var tests *yaml.Node
 	l.pairs(top, func(k, v *yaml.Node) {
 		switch k.Value {
@@ -242,6 +244,8 @@ func loadFile(path string) (*file, diag.Diagnostics) {
 			f.skip = l.requires(v, dir)
 		case "lookups":
 			f.lookups = l.lookups(v)
+		case "inventory":
+			f.stock = l.inventory(v)
 		case "tests":
 			tests = v
 		case "pipeline":
@@ -394,13 +398,13 @@ func (l *loader) lookups(v *yaml.Node) map[string]table {
 	return out
 }
 
-var caseKeys = []string{"name", "description", "skip", "input", "lookups", "env", "clock", "expect", "unhandled_errors"}
+var caseKeys = []string{"name", "description", "skip", "input", "lookups", "inventory", "env", "clock", "expect", "unhandled_errors"}
 
 func (l *loader) testCase(n *yaml.Node, f *file, dir string) *testCase {
 	if !l.mapping(n, "a test") {
 		return nil
 	}
-	c := &testCase{node: n, env: f.env, clock: f.clock, lookups: f.lookups}
+	c := &testCase{node: n, env: f.env, clock: f.clock, lookups: f.lookups, stock: f.stock}
 	var nameNode *yaml.Node
 	l.pairs(n, func(k, v *yaml.Node) {
 		switch k.Value {
@@ -428,6 +432,8 @@ func (l *loader) testCase(n *yaml.Node, f *file, dir string) *testCase {
 				merged[k] = t
 			}
 			c.lookups = merged
+		case "inventory":
+			c.stock = l.inventory(v)
 		case "env":
 			merged := map[string]string{}
 			for k, e := range f.env {

@@ -21,8 +21,8 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the want files inside testdata/*.txtar from the actual output")
 
-// holdSpec is a step kind with no run-time part, as allocate is until its
-// issue: what tests of pipelines using such kinds can and cannot check.
+// holdSpec is a step kind with no run-time part: what tests of pipelines
+// using such kinds can and cannot check.
 var holdSpec = &component.Spec{
 	Kind:    "hold",
 	Section: component.StepSection,

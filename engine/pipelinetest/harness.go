@@ -74,7 +74,7 @@ func (r *DryRunResult) Records(node, output string) []*record.Record {
 // by a capture: nothing outside the process changes.
 //
 // Two things the engine does not do yet are done here, on a copy of the
-// plan: steps whose kind has no run-time part (allocate, until its issue)
+// plan: steps whose kind has no run-time part
 // are replaced by captures, so a pipeline can be dry-run and tested up to
 // them, with the nodes only they feed left out (DryRunResult.NotRun says
 // which); and taps are added as extra capturing sinks.

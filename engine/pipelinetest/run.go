@@ -292,6 +292,15 @@ func (r *runner) runCase(c *testCase) (*TestResult, []update) {
 		Stdout:    io.Discard,
 		Tables:    tables,
 	}
+	if needsInventory(plan, c.stock) {
+		inv, closeInv, err := openInventory(context.Background(), c.stock, c.clock)
+		if err != nil {
+			res.Status, res.Reason = Error, err.Error()
+			return res, nil
+		}
+		defer closeInv()
+		rt.Inventory = inv
+	}
 	out, err := DryRun(context.Background(), plan, DryRunOptions{Runtime: rt, Inputs: inputs, Taps: taps})
 	if err != nil {
 		res.Status, res.Reason = Error, err.Error()
@@ -629,7 +638,7 @@ func relax(t *component.Type) *component.Type {
 }
 
 // notRunSummary says, per step whose kind cannot run, what the tests left
-// out: "step allocate (kind allocate cannot run yet), and after it wms".
+// out: "step hold (kind hold cannot run yet), and after it wms".
 func notRunSummary(c *Coverage) []string {
 	var out []string
 	all := append(slices.Clone(c.Steps), c.Sinks...)

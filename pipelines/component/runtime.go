@@ -46,6 +46,11 @@ type BuildContext struct {
 	// Write (an HTTP request that exhausted its retries); the engine routes
 	// it to the sink's error output.
 	Fail func(rec *record.Record, err error)
+	// RuleSet returns the rule set a node names (a RefField into the rules
+	// section): its settings, its `when` condition and its `overrides`, each
+	// nil when absent; ok is false when the plan has no such rule set. Nil
+	// when the engine has no plan to read them from.
+	RuleSet func(name string) (config, when, overrides *Value, ok bool)
 }
 
 // Emit sends a record out of a step through one of its outputs ("" is the

@@ -1,0 +1,548 @@
+package transforms
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/expr-lang/expr/vm"
+	"github.com/pipectl/pipectl/pipelines/component"
+	"github.com/pipectl/pipectl/pipelines/exprs"
+	"github.com/pipectl/pipectl/pipelines/record"
+	"github.com/pipectl/pipectl/transforms/allocation"
+	"github.com/shopspring/decimal"
+)
+
+// allocateStep is the run-time part of `allocate`: it reads an order
+// through its expressions, settles the rule set for it, and lets the
+// inventory store run allocation.Allocate inside one transaction, keyed by
+// "allocate:" + the order id, so a replayed order emits what it emitted the
+// first time, byte for byte.
+type allocateStep struct {
+	name      string
+	rulesName string
+	base      []byte // the rule set's settings as JSON, keys = setting names
+	when      *exprs.Program
+	overrides []ruleOverride
+	orderID   *exprs.Program
+	lines     *exprs.Program
+	dest      *exprs.Program
+	date      *exprs.Program // nil: the run's clock
+	inv       component.Inventory
+	clock     component.Clock
+	decode    *record.Projection
+
+	locOnce sync.Once
+	locs    []allocation.Location
+	locErr  error
+}
+
+// ruleOverride is one entry of the rule set's `overrides`.
+type ruleOverride struct {
+	when *exprs.Program
+	set  []byte
+}
+
+// allocateApplyPrefix prefixes an order id to make the store's idempotency
+// key: one Apply per order, whatever the run.
+const allocateApplyPrefix = "allocate:"
+
+func newAllocate(ctx component.BuildContext) (component.Step, error) {
+	s := &allocateStep{name: ctx.Name, decode: ctx.Decode, clock: component.SystemClock{}}
+	if ctx.Runtime != nil {
+		if ctx.Runtime.Clock != nil {
+			s.clock = ctx.Runtime.Clock
+		}
+		s.inv = ctx.Runtime.Inventory
+	}
+	if s.inv == nil {
+		return nil, errors.New("allocate needs an inventory store, and the run has none (pipectl run --state URL)")
+	}
+	if ctx.Runtime.DryRun {
+		s.inv = newDryRunInventory(s.inv, s.clock)
+	}
+	rv := ctx.Config.Get("rules")
+	if rv == nil || rv.Str == "" {
+		return nil, errors.New("rules is not set")
+	}
+	s.rulesName = rv.Str
+	if ctx.RuleSet == nil {
+		return nil, fmt.Errorf("rule set %q: the engine gave no rule sets", s.rulesName)
+	}
+	cfg, when, overrides, ok := ctx.RuleSet(s.rulesName)
+	if !ok {
+		return nil, fmt.Errorf("rule set %q does not exist", s.rulesName)
+	}
+	var err error
+	if s.base, err = json.Marshal(settingsJSON(cfg)); err != nil {
+		return nil, fmt.Errorf("rule set %q: %w", s.rulesName, err)
+	}
+	// The rule set as written must be valid on its own; an override is
+	// checked when it applies.
+	if _, err := s.rulesFor(nil, nil); err != nil {
+		return nil, err
+	}
+	if when != nil && when.Str != "" {
+		if s.when, err = program(when, "rule set "+s.rulesName+" when"); err != nil {
+			return nil, err
+		}
+	}
+	if overrides != nil {
+		for i, o := range overrides.List {
+			p, err := program(o.Get("when"), fmt.Sprintf("rule set %s overrides[%d].when", s.rulesName, i))
+			if err != nil {
+				return nil, err
+			}
+			set, err := json.Marshal(settingsJSON(o.Get("set")))
+			if err != nil {
+				return nil, fmt.Errorf("rule set %s overrides[%d]: %w", s.rulesName, i, err)
+			}
+			s.overrides = append(s.overrides, ruleOverride{when: p, set: set})
+		}
+	}
+	if s.orderID, err = program(ctx.Config.Get("order_id"), "order_id"); err != nil {
+		return nil, err
+	}
+	if s.lines, err = program(ctx.Config.Get("lines"), "lines"); err != nil {
+		return nil, err
+	}
+	if v := ctx.Config.Get("destination"); v != nil && v.Str != "" && v.Str != "nil" {
+		if s.dest, err = program(v, "destination"); err != nil {
+			return nil, err
+		}
+	}
+	if v := ctx.Config.Get("date"); v != nil && v.Str != "" && v.Str != "nil" {
+		if s.date, err = program(v, "date"); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// settingsJSON turns a settings Value into the JSON tree json.Unmarshal
+// reads into allocation.Rules: keys are the setting names. Settings that
+// only carry their default are left out, so DefaultRules supplies them and
+// an override's `set` changes only what it states.
+func settingsJSON(v *component.Value) any {
+	if v == nil {
+		return map[string]any{}
+	}
+	out, _ := valueJSON(v)
+	if out == nil {
+		return map[string]any{}
+	}
+	return out
+}
+
+func valueJSON(v *component.Value) (any, bool) {
+	if v == nil {
+		return nil, false
+	}
+	kind := component.ObjectField
+	if v.Field != nil {
+		kind = v.Field.Kind
+	} else if v.Map == nil && v.List == nil {
+		kind = component.StringField
+	}
+	switch kind {
+	case component.ObjectField, component.MapField, component.MappingField:
+		m := map[string]any{}
+		for _, k := range v.Keys {
+			if x, ok := valueJSON(v.Map[k]); ok {
+				m[k] = x
+			}
+		}
+		if len(m) == 0 && !v.Set {
+			return nil, false
+		}
+		return m, true
+	case component.ListField:
+		if !v.Set && len(v.List) == 0 {
+			return nil, false
+		}
+		l := make([]any, 0, len(v.List))
+		for _, e := range v.List {
+			x, _ := valueJSON(e)
+			l = append(l, x)
+		}
+		return l, true
+	}
+	if !v.Set {
+		return nil, false
+	}
+	switch kind {
+	case component.IntField:
+		return v.Int, true
+	case component.NumberField:
+		return json.Number(strconv.FormatFloat(v.Num, 'f', -1, 64)), true
+	case component.BoolField:
+		return v.Bool, true
+	case component.DurationField:
+		return v.Dur.String(), true
+	}
+	return v.Str, true
+}
+
+// rulesFor settles the rules of one order: the defaults, the rule set's
+// settings, then the `set` of every override whose `when` holds, in order.
+func (s *allocateStep) rulesFor(machine *vm.VM, env map[string]any) (allocation.Rules, error) {
+	r := allocation.DefaultRules()
+	if err := json.Unmarshal(s.base, &r); err != nil {
+		return r, fmt.Errorf("rule set %q: %w", s.rulesName, err)
+	}
+	if machine != nil {
+		for i, o := range s.overrides {
+			ok, err := evalBool(o.when, machine, env)
+			if err != nil {
+				return r, fmt.Errorf("rule set %s overrides[%d].when: %w", s.rulesName, i, err)
+			}
+			if ok {
+				if err := json.Unmarshal(o.set, &r); err != nil {
+					return r, fmt.Errorf("rule set %s overrides[%d]: %w", s.rulesName, i, err)
+				}
+			}
+		}
+	}
+	if err := r.Validate(); err != nil {
+		return r, fmt.Errorf("rule set %q: %w", s.rulesName, err)
+	}
+	return r, nil
+}
+
+// locations reads the locations once, on first use: a location added while
+// a run goes on is seen by the next run.
+func (s *allocateStep) locations(ctx context.Context) ([]allocation.Location, error) {
+	s.locOnce.Do(func() {
+		ls, err := s.inv.Locations(ctx)
+		if err != nil {
+			s.locErr = fmt.Errorf("reading locations: %w", err)
+			return
+		}
+		for _, l := range ls {
+			if l.Disabled {
+				continue
+			}
+			al := allocation.Location{ID: l.ID, Priority: l.Priority, Market: l.Market, Pickup: l.Pickup}
+			if l.Coords != nil {
+				al.Coords = &allocation.LatLng{Lat: l.Coords.Lat, Lng: l.Coords.Lng}
+			}
+			s.locs = append(s.locs, al)
+		}
+	})
+	return s.locs, s.locErr
+}
+
+// orStockLocations returns locs, or, when the store has no locations
+// configured at all, every location the snapshot holds stock at, with
+// priority 0 (so location_priority, then the id, ranks them). A store fed
+// only by an inventory feed can then allocate; once any location is
+// configured, only configured locations are.
+func orStockLocations(locs []allocation.Location, snap component.Snapshot) []allocation.Location {
+	if len(locs) > 0 {
+		return locs
+	}
+	var out []allocation.Location
+	for _, l := range snap.Levels {
+		if !slices.ContainsFunc(out, func(x allocation.Location) bool { return x.ID == l.Location }) {
+			out = append(out, allocation.Location{ID: l.Location})
+		}
+	}
+	return out
+}
+
+func (s *allocateStep) NewWorker() component.StepWorker { return &allocateWorker{step: s} }
+
+type allocateWorker struct {
+	step *allocateStep
+	vm   vm.VM
+}
+
+func (w *allocateWorker) Process(rec *record.Record, emit component.Emit) {
+	out, err := w.allocate(context.Background(), rec)
+	if err != nil {
+		emit(component.ErrorOutput, component.ErrorRecord(w.step.name, rec, err))
+		return
+	}
+	for _, r := range out.Records {
+		if r.Output == component.ErrorOutput {
+			var e struct {
+				Error string `json:"error"`
+			}
+			_ = json.Unmarshal(r.Data, &e)
+			emit(component.ErrorOutput, component.ErrorRecord(w.step.name, rec, errors.New(e.Error)))
+			continue
+		}
+		emit(r.Output, rec.Derive(r.Data))
+	}
+}
+
+// allocate decides one order, or returns what stopped it.
+func (w *allocateWorker) allocate(ctx context.Context, rec *record.Record) (component.Outcome, error) {
+	s := w.step
+	env := rec.Fields(s.decode)
+	if s.when != nil {
+		ok, err := evalBool(s.when, &w.vm, env)
+		if err != nil {
+			return component.Outcome{}, fmt.Errorf("rule set %s when: %w", s.rulesName, err)
+		}
+		if !ok {
+			return component.Outcome{}, fmt.Errorf("rule set %s does not apply to this order (its when is false)", s.rulesName)
+		}
+	}
+	rules, err := s.rulesFor(&w.vm, env)
+	if err != nil {
+		return component.Outcome{}, err
+	}
+	order, err := w.order(env)
+	if err != nil {
+		return component.Outcome{}, err
+	}
+	locs, err := s.locations(ctx)
+	if err != nil {
+		return component.Outcome{}, err
+	}
+	skus, lock, err := s.catalog(ctx, order)
+	if err != nil {
+		return component.Outcome{}, err
+	}
+	req := component.ApplyRequest{
+		IdempotencyKey:     allocateApplyPrefix + order.ID,
+		Ref:                order.ID,
+		SKUs:               lock,
+		IgnoreReservations: !rules.Inventory.RespectReservations,
+	}
+	out, _, err := s.inv.Apply(ctx, req, func(snap component.Snapshot) (component.Outcome, error) {
+		stock := allocation.Stock{}
+		for _, l := range snap.Levels {
+			if !l.Exists {
+				continue
+			}
+			stock[allocation.Key{SKU: l.SKU, Location: l.Location}] = allocation.Level{
+				OnHand: l.OnHand, Committed: l.Committed, Reserved: l.Reserved, SafetyStock: l.SafetyStock,
+			}
+		}
+		res, err := allocation.Allocate(order, skus, stock, orStockLocations(locs, snap), rules, nil)
+		if err != nil {
+			return component.Outcome{}, fmt.Errorf("order %s: %w", order.ID, err)
+		}
+		return outcomeOf(res, rec.Raw)
+	})
+	if err != nil {
+		return component.Outcome{}, fmt.Errorf("order %s: %w", order.ID, err)
+	}
+	return out, nil
+}
+
+// order evaluates the order's expressions.
+func (w *allocateWorker) order(env map[string]any) (allocation.Order, error) {
+	s := w.step
+	var o allocation.Order
+	v, err := s.orderID.Run(&w.vm, env)
+	if err != nil {
+		return o, fmt.Errorf("order_id: %w", err)
+	}
+	if o.ID = scalarString(v); o.ID == "" {
+		return o, fmt.Errorf("order_id %q gave no id", s.orderID.Source())
+	}
+	if v, err = s.lines.Run(&w.vm, env); err != nil {
+		return o, fmt.Errorf("lines: %w", err)
+	}
+	if o.Lines, err = orderLines(v); err != nil {
+		return o, err
+	}
+	o.Date = s.clock.Now()
+	if s.date != nil {
+		if v, err = s.date.Run(&w.vm, env); err != nil {
+			return o, fmt.Errorf("date: %w", err)
+		}
+		switch d := v.(type) {
+		case nil:
+		case time.Time:
+			o.Date = d
+		case string:
+			if o.Date, err = time.Parse(time.RFC3339Nano, d); err != nil {
+				return o, fmt.Errorf("date %q: want RFC 3339 text", d)
+			}
+		default:
+			return o, fmt.Errorf("date gave %T, want a time or RFC 3339 text", v)
+		}
+	}
+	if s.dest != nil {
+		if v, err = s.dest.Run(&w.vm, env); err != nil {
+			return o, fmt.Errorf("destination: %w", err)
+		}
+		o.Destination = address(v)
+	}
+	return o, nil
+}
+
+// orderLines reads the lines: objects with sku and quantity, and
+// optionally id (or line_id), parent_line_id, variant_id and virtual. A
+// line without an id is numbered by its position, from 1.
+func orderLines(v any) ([]allocation.Line, error) {
+	list, ok := v.([]any)
+	if !ok {
+		if v == nil {
+			return nil, errors.New("lines is null")
+		}
+		return nil, fmt.Errorf("lines gave %T, want an array of objects", v)
+	}
+	out := make([]allocation.Line, 0, len(list))
+	for i, e := range list {
+		m, ok := e.(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("lines[%d] is %T, want an object with sku and quantity", i, e)
+		}
+		l := allocation.Line{ID: scalarString(m["id"])}
+		if l.ID == "" {
+			l.ID = scalarString(m["line_id"])
+		}
+		if l.ID == "" {
+			l.ID = strconv.Itoa(i + 1)
+		}
+		l.SKU = strings.TrimSpace(scalarString(m["sku"]))
+		l.VariantID = scalarString(m["variant_id"])
+		l.ParentLineID = scalarString(m["parent_line_id"])
+		l.Virtual, _ = m["virtual"].(bool)
+		q, err := quantity(m["quantity"])
+		if err != nil {
+			return nil, fmt.Errorf("lines[%d].quantity: %w", i, err)
+		}
+		l.Qty = q
+		out = append(out, l)
+	}
+	return out, nil
+}
+
+func quantity(v any) (decimal.Decimal, error) {
+	switch x := v.(type) {
+	case int:
+		return decimal.NewFromInt(int64(x)), nil
+	case int64:
+		return decimal.NewFromInt(x), nil
+	case float64:
+		return decimal.NewFromFloat(x), nil
+	case decimal.Decimal:
+		return x, nil
+	case json.Number:
+		return decimal.NewFromString(string(x))
+	case string:
+		return decimal.NewFromString(x)
+	case nil:
+		return decimal.Decimal{}, errors.New("missing")
+	}
+	return decimal.Decimal{}, fmt.Errorf("%T is not a number", v)
+}
+
+// scalarString is the text of an id: strings as they are, integers in
+// full, null as "".
+func scalarString(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	case int:
+		return strconv.Itoa(x)
+	case int64:
+		return strconv.FormatInt(x, 10)
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64)
+	case decimal.Decimal:
+		return x.String()
+	}
+	return fmt.Sprint(v)
+}
+
+// address reads a destination: country (or country_code), market, and
+// latitude/longitude (or lat/lng). Anything else is an unknown destination.
+func address(v any) *allocation.Address {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil
+	}
+	a := &allocation.Address{Country: scalarString(m["country"]), Market: scalarString(m["market"])}
+	if a.Country == "" {
+		a.Country = scalarString(m["country_code"])
+	}
+	lat, okLat := number(m["latitude"], m["lat"])
+	lng, okLng := number(m["longitude"], m["lng"])
+	if okLat && okLng {
+		a.Coords = &allocation.LatLng{Lat: lat, Lng: lng}
+	}
+	return a
+}
+
+func number(vs ...any) (float64, bool) {
+	for _, v := range vs {
+		switch x := v.(type) {
+		case int:
+			return float64(x), true
+		case float64:
+			return x, true
+		case decimal.Decimal:
+			return x.InexactFloat64(), true
+		case string:
+			if f, err := strconv.ParseFloat(x, 64); err == nil {
+				return f, true
+			}
+		}
+	}
+	return 0, false
+}
+
+// catalog reads the settings of the order's SKUs and of their kits'
+// components, and lists the SKUs whose rows Apply must lock. Settings are
+// read outside the transaction: they change rarely, and an order allocated
+// during a change sees the settings from before or after it.
+func (s *allocateStep) catalog(ctx context.Context, o allocation.Order) (map[string]allocation.SKU, []string, error) {
+	var names []string
+	for _, l := range o.Lines {
+		if l.SKU != "" && !slices.Contains(names, l.SKU) {
+			names = append(names, l.SKU)
+		}
+	}
+	settings, err := s.inv.SKUs(ctx, names)
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading SKU settings: %w", err)
+	}
+	var parts []string
+	for _, c := range settings {
+		for _, p := range c.Components {
+			if _, ok := settings[p.SKU]; !ok && !slices.Contains(parts, p.SKU) {
+				parts = append(parts, p.SKU)
+			}
+		}
+	}
+	if len(parts) > 0 {
+		more, err := s.inv.SKUs(ctx, parts)
+		if err != nil {
+			return nil, nil, fmt.Errorf("reading SKU settings: %w", err)
+		}
+		for k, v := range more {
+			settings[k] = v
+		}
+	}
+	skus := make(map[string]allocation.SKU, len(settings))
+	lock := slices.Clone(names)
+	for k, c := range settings {
+		as := allocation.SKU{Tracked: c.Tracked, QtyDecimal: c.QtyDecimal}
+		for _, p := range c.Components {
+			as.Components = append(as.Components, allocation.Component{SKU: p.SKU, Quantity: p.Quantity})
+		}
+		skus[k] = as
+	}
+	for _, p := range parts {
+		if !slices.Contains(lock, p) {
+			lock = append(lock, p)
+		}
+	}
+	slices.Sort(lock)
+	return skus, lock, nil
+}
