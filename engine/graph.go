@@ -160,21 +160,26 @@ func (g *graph) chainReads(n *node, seen map[*node]bool) *record.Projection {
 	return out
 }
 
-// build constructs every node's run-time part.
-func (g *graph) build(p *pipelines.Plan, rt *component.Runtime, dryRun bool) error {
-	ruleSet := func(name string) (config, when, overrides *component.Value, ok bool) {
+// ruleSets is BuildContext.RuleSet over the rule sets of p.
+func ruleSets(p *pipelines.Plan) func(name string) (config, when, overrides *component.Value, ok bool) {
+	return func(name string) (config, when, overrides *component.Value, ok bool) {
 		r, ok := p.Node(name)
 		if !ok || r.Section != component.RuleSection {
 			return nil, nil, nil, false
 		}
 		return r.Config, r.Common["when"], r.Common["overrides"], true
 	}
+}
+
+// build constructs every node's run-time part.
+func (g *graph) build(p *pipelines.Plan, rt *component.Runtime, dryRun bool, rulesVersion string) error {
+	ruleSet := ruleSets(p)
 	for _, n := range g.nodes {
 		spec := n.plan.Spec
 		if spec == nil {
 			return fmt.Errorf("%s %q has no kind", n.plan.Section, n.name())
 		}
-		ctx := component.BuildContext{Name: n.name(), Config: n.plan.Config, Input: n.plan.Input, Runtime: rt, Decode: n.decode, RuleSet: ruleSet}
+		ctx := component.BuildContext{Name: n.name(), Config: n.plan.Config, Input: n.plan.Input, Runtime: rt, Decode: n.decode, RuleSet: ruleSet, RulesVersion: rulesVersion}
 		var err error
 		switch n.plan.Section {
 		case component.SourceSection:

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 
 	"sync"
@@ -32,6 +33,9 @@ type Options struct {
 	// progress so far, from its own goroutine.
 	Progress      func(Progress)
 	ProgressEvery time.Duration
+	// RulesVersion names the rules the plan was compiled with
+	// (pipelines.File.RulesVersion); steps record it in their explanations.
+	RulesVersion string
 }
 
 // Input is a record injected at a source or step.
@@ -72,7 +76,18 @@ type Result struct {
 	Unhandled []*record.Record
 	// Captured, in dry runs, is what each sink would have received.
 	Captured map[string]*Captured
-	Elapsed  time.Duration
+	// Explanations, in traced runs, are the decisions steps explained (the
+	// allocate step's, one per order), in the order they were made.
+	Explanations []Explanation
+	Elapsed      time.Duration
+}
+
+// Explanation is one decision a step explained: Data is the step's JSON
+// (for allocate, an allocation.Explanation).
+type Explanation struct {
+	Step string          `json:"step"`
+	Ref  string          `json:"ref"`
+	Data json.RawMessage `json:"explanation"`
 }
 
 // Run executes a compiled plan once: every source is read to its end (or
@@ -81,6 +96,18 @@ type Result struct {
 // not go on (a source that cannot be read, a sink that cannot be closed);
 // failing records go to error outputs and are counted.
 func Run(ctx context.Context, plan *pipelines.Plan, opts Options) (*Result, error) {
+	x, err := Start(ctx, plan, opts)
+	if err != nil {
+		return nil, err
+	}
+	return x.Wait()
+}
+
+// Start builds every node of a compiled plan and starts running it, as Run
+// does, returning at once: the Running it returns reloads the rules while
+// the run goes on, and Wait waits for its end. An error means a node could
+// not be built and nothing ran.
+func Start(ctx context.Context, plan *pipelines.Plan, opts Options) (*Running, error) {
 	start := time.Now()
 	if opts.Workers < 1 {
 		opts.Workers = 1
@@ -91,27 +118,46 @@ func Run(ctx context.Context, plan *pipelines.Plan, opts Options) (*Result, erro
 	if opts.Runtime == nil {
 		opts.Runtime = &component.Runtime{Clock: component.SystemClock{}}
 	}
+	x := &Running{plan: plan, version: opts.RulesVersion, done: make(chan struct{})}
 	rt := *opts.Runtime
 	rt.DryRun = rt.DryRun || opts.DryRun
+	var explMu sync.Mutex
+	var expls []Explanation
+	if opts.Trace && rt.Explain == nil {
+		rt.Explain = func(step, ref string, data []byte) {
+			explMu.Lock()
+			expls = append(expls, Explanation{Step: step, Ref: ref, Data: append(json.RawMessage(nil), data...)})
+			explMu.Unlock()
+		}
+	}
+	x.rt = &rt
 	g := buildGraph(plan)
-	if err := g.build(plan, &rt, opts.DryRun || len(opts.Inputs) > 0); err != nil {
+	x.g = g
+	if err := g.build(plan, &rt, opts.DryRun || len(opts.Inputs) > 0, opts.RulesVersion); err != nil {
 		return nil, err
 	}
 	r := &runner{g: g, opts: opts, stats: make([]NodeStats, len(g.nodes))}
 	for i, n := range g.nodes {
 		r.stats[i] = NodeStats{Name: n.name(), Section: n.plan.Section, Kind: n.plan.Kind}
 	}
-	err := r.run(ctx)
-	res := &Result{Nodes: r.stats, Unhandled: r.unhandled, Elapsed: time.Since(start)}
-	if opts.DryRun {
-		res.Captured = map[string]*Captured{}
-		for _, n := range g.nodes {
-			if c, ok := n.sink.(*capture); ok {
-				res.Captured[n.name()] = &Captured{Records: c.records, Descriptions: c.described}
+	go func() {
+		defer close(x.done)
+		err := r.run(ctx)
+		res := &Result{Nodes: r.stats, Unhandled: r.unhandled, Elapsed: time.Since(start)}
+		explMu.Lock()
+		res.Explanations = expls
+		explMu.Unlock()
+		if opts.DryRun {
+			res.Captured = map[string]*Captured{}
+			for _, n := range g.nodes {
+				if c, ok := n.sink.(*capture); ok {
+					res.Captured[n.name()] = &Captured{Records: c.records, Descriptions: c.described}
+				}
 			}
 		}
-	}
-	return res, err
+		x.res, x.err = res, err
+	}()
+	return x, nil
 }
 
 // batch is a run of consecutive records from one source (or injected

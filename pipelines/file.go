@@ -1,6 +1,10 @@
 package pipelines
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"path/filepath"
+
 	"github.com/pipectl/pipectl/pipelines/component"
 	"github.com/pipectl/pipectl/pipelines/diag"
 )
@@ -64,4 +68,30 @@ func (f *File) EntriesOf(sec component.Section) []*Entry {
 		}
 	}
 	return out
+}
+
+// RulesFile returns the path of the rules file the pipeline names,
+// resolved against the pipeline file's directory as the loader resolves
+// it; "" when the rule sets are inline or there are none.
+func (f *File) RulesFile() string {
+	if f.RulesPath == "" {
+		return ""
+	}
+	if filepath.IsAbs(f.RulesPath) {
+		return f.RulesPath
+	}
+	return filepath.Join(filepath.Dir(f.Path), f.RulesPath)
+}
+
+// RulesVersion names the version of the pipeline's rules: the first 12
+// hex digits of the SHA-256 of the rules file's text, or of the pipeline
+// file's when the rule sets are inline. Explanations record it, so a
+// decision can be traced to the rules that made it.
+func (f *File) RulesVersion() string {
+	src, ok := f.Sources[f.RulesFile()]
+	if f.RulesPath == "" || !ok {
+		src = f.Sources[f.Path]
+	}
+	sum := sha256.Sum256(src)
+	return hex.EncodeToString(sum[:6])
 }

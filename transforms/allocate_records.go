@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/pipectl/pipectl/pipelines/component"
@@ -195,6 +196,7 @@ type dryRunInventory struct {
 	mu    sync.Mutex
 	delta map[component.StockKey]*component.Level // committed and on_hand moved
 	done  map[string]component.Outcome
+	moves []component.Movement // the run's own ledger entries
 }
 
 func newDryRunInventory(inv component.Inventory, clock component.Clock) *dryRunInventory {
@@ -240,9 +242,21 @@ func (d *dryRunInventory) Apply(ctx context.Context, req component.ApplyRequest,
 		}
 		return 0
 	})
-	out, err := decide(component.Snapshot{Now: d.clock.Now(), Levels: levels})
+	snap := component.Snapshot{Now: d.clock.Now(), Levels: levels}
+	if req.Ledger != "" {
+		if snap.Ledger, err = d.orderMovements(ctx, req.Ledger); err != nil {
+			return component.Outcome{}, false, err
+		}
+	}
+	out, err := decide(snap)
 	if err != nil {
 		return component.Outcome{}, false, err
+	}
+	for _, a := range out.Adjustments {
+		d.moves = append(d.moves, component.Movement{
+			Seq: int64(1)<<62 + int64(len(d.moves)), SKU: a.SKU, Location: a.Location, Bucket: a.Bucket,
+			Delta: a.Delta, Reason: a.Reason, Ref: a.Ref, Key: req.IdempotencyKey, At: snap.Now,
+		})
 	}
 	for _, a := range out.Adjustments {
 		k := component.StockKey{SKU: a.SKU, Location: a.Location}
@@ -260,4 +274,26 @@ func (d *dryRunInventory) Apply(ctx context.Context, req component.ApplyRequest,
 	}
 	d.done[req.IdempotencyKey] = out
 	return out, false, nil
+}
+
+// orderMovements is the store's ledger of an order followed by the run's
+// own entries of it (numbered after every stored one). d.mu is held.
+func (d *dryRunInventory) orderMovements(ctx context.Context, order string) ([]component.Movement, error) {
+	ms, err := d.Inventory.OrderMovements(ctx, order)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range d.moves {
+		if m.Ref == order || strings.HasPrefix(m.Ref, order+"/") {
+			ms = append(ms, m)
+		}
+	}
+	return ms, nil
+}
+
+// OrderMovements includes the run's own movements.
+func (d *dryRunInventory) OrderMovements(ctx context.Context, order string) ([]component.Movement, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.orderMovements(ctx, order)
 }

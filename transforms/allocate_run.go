@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/expr-lang/expr/vm"
@@ -27,20 +28,31 @@ import (
 type allocateStep struct {
 	name      string
 	rulesName string
-	base      []byte // the rule set's settings as JSON, keys = setting names
-	when      *exprs.Program
-	overrides []ruleOverride
-	orderID   *exprs.Program
-	lines     *exprs.Program
-	dest      *exprs.Program
-	date      *exprs.Program // nil: the run's clock
-	inv       component.Inventory
-	clock     component.Clock
-	decode    *record.Projection
+	// rules holds the rule set in force. The engine swaps it while a run
+	// goes on (PrepareRules); a worker loads it once per order, so one
+	// order is decided by one version of the rules throughout.
+	rules   atomic.Pointer[allocateRules]
+	orderID *exprs.Program
+	lines   *exprs.Program
+	dest    *exprs.Program
+	date    *exprs.Program // nil: the run's clock
+	inv     component.Inventory
+	clock   component.Clock
+	decode  *record.Projection
+	explain func(step, ref string, explanation []byte)
 
 	locOnce sync.Once
 	locs    []allocation.Location
 	locErr  error
+}
+
+// allocateRules is one compiled version of the step's rule set.
+type allocateRules struct {
+	name      string
+	version   string // the rules file's hash, from the engine; may be ""
+	base      []byte // the rule set's settings as JSON, keys = setting names
+	when      *exprs.Program
+	overrides []ruleOverride
 }
 
 // ruleOverride is one entry of the rule set's `overrides`.
@@ -72,40 +84,12 @@ func newAllocate(ctx component.BuildContext) (component.Step, error) {
 		return nil, errors.New("rules is not set")
 	}
 	s.rulesName = rv.Str
-	if ctx.RuleSet == nil {
-		return nil, fmt.Errorf("rule set %q: the engine gave no rule sets", s.rulesName)
-	}
-	cfg, when, overrides, ok := ctx.RuleSet(s.rulesName)
-	if !ok {
-		return nil, fmt.Errorf("rule set %q does not exist", s.rulesName)
-	}
-	var err error
-	if s.base, err = json.Marshal(settingsJSON(cfg)); err != nil {
-		return nil, fmt.Errorf("rule set %q: %w", s.rulesName, err)
-	}
-	// The rule set as written must be valid on its own; an override is
-	// checked when it applies.
-	if _, err := s.rulesFor(nil, nil); err != nil {
+	s.explain = ctx.Runtime.Explain
+	rs, err := compileAllocateRules(ctx, s.rulesName)
+	if err != nil {
 		return nil, err
 	}
-	if when != nil && when.Str != "" {
-		if s.when, err = program(when, "rule set "+s.rulesName+" when"); err != nil {
-			return nil, err
-		}
-	}
-	if overrides != nil {
-		for i, o := range overrides.List {
-			p, err := program(o.Get("when"), fmt.Sprintf("rule set %s overrides[%d].when", s.rulesName, i))
-			if err != nil {
-				return nil, err
-			}
-			set, err := json.Marshal(settingsJSON(o.Get("set")))
-			if err != nil {
-				return nil, fmt.Errorf("rule set %s overrides[%d]: %w", s.rulesName, i, err)
-			}
-			s.overrides = append(s.overrides, ruleOverride{when: p, set: set})
-		}
-	}
+	s.rules.Store(rs)
 	if s.orderID, err = program(ctx.Config.Get("order_id"), "order_id"); err != nil {
 		return nil, err
 	}
@@ -189,28 +173,79 @@ func valueJSON(v *component.Value) (any, bool) {
 	return v.Str, true
 }
 
+// compileAllocateRules compiles the rule set name as ctx.RuleSet gives it.
+// The rule set as written must be valid on its own; an override is checked
+// when it applies.
+func compileAllocateRules(ctx component.BuildContext, name string) (*allocateRules, error) {
+	if ctx.RuleSet == nil {
+		return nil, fmt.Errorf("rule set %q: the engine gave no rule sets", name)
+	}
+	cfg, when, overrides, ok := ctx.RuleSet(name)
+	if !ok {
+		return nil, fmt.Errorf("rule set %q does not exist", name)
+	}
+	rs := &allocateRules{name: name, version: ctx.RulesVersion}
+	var err error
+	if rs.base, err = json.Marshal(settingsJSON(cfg)); err != nil {
+		return nil, fmt.Errorf("rule set %q: %w", name, err)
+	}
+	if _, err := rs.rulesFor(nil, nil); err != nil {
+		return nil, err
+	}
+	if when != nil && when.Str != "" {
+		if rs.when, err = program(when, "rule set "+name+" when"); err != nil {
+			return nil, err
+		}
+	}
+	if overrides != nil {
+		for i, o := range overrides.List {
+			p, err := program(o.Get("when"), fmt.Sprintf("rule set %s overrides[%d].when", name, i))
+			if err != nil {
+				return nil, err
+			}
+			set, err := json.Marshal(settingsJSON(o.Get("set")))
+			if err != nil {
+				return nil, fmt.Errorf("rule set %s overrides[%d]: %w", name, i, err)
+			}
+			rs.overrides = append(rs.overrides, ruleOverride{when: p, set: set})
+		}
+	}
+	return rs, nil
+}
+
+// PrepareRules compiles the step's rule set from the rule sets ctx gives
+// (component.RuleUser): the commit swaps it in for the orders that start
+// after it.
+func (s *allocateStep) PrepareRules(ctx component.BuildContext) (func(), error) {
+	rs, err := compileAllocateRules(ctx, s.rulesName)
+	if err != nil {
+		return nil, err
+	}
+	return func() { s.rules.Store(rs) }, nil
+}
+
 // rulesFor settles the rules of one order: the defaults, the rule set's
 // settings, then the `set` of every override whose `when` holds, in order.
-func (s *allocateStep) rulesFor(machine *vm.VM, env map[string]any) (allocation.Rules, error) {
+func (s *allocateRules) rulesFor(machine *vm.VM, env map[string]any) (allocation.Rules, error) {
 	r := allocation.DefaultRules()
 	if err := json.Unmarshal(s.base, &r); err != nil {
-		return r, fmt.Errorf("rule set %q: %w", s.rulesName, err)
+		return r, fmt.Errorf("rule set %q: %w", s.name, err)
 	}
 	if machine != nil {
 		for i, o := range s.overrides {
 			ok, err := evalBool(o.when, machine, env)
 			if err != nil {
-				return r, fmt.Errorf("rule set %s overrides[%d].when: %w", s.rulesName, i, err)
+				return r, fmt.Errorf("rule set %s overrides[%d].when: %w", s.name, i, err)
 			}
 			if ok {
 				if err := json.Unmarshal(o.set, &r); err != nil {
-					return r, fmt.Errorf("rule set %s overrides[%d]: %w", s.rulesName, i, err)
+					return r, fmt.Errorf("rule set %s overrides[%d]: %w", s.name, i, err)
 				}
 			}
 		}
 	}
 	if err := r.Validate(); err != nil {
-		return r, fmt.Errorf("rule set %q: %w", s.rulesName, err)
+		return r, fmt.Errorf("rule set %q: %w", s.name, err)
 	}
 	return r, nil
 }
@@ -285,9 +320,10 @@ func (w *allocateWorker) Process(rec *record.Record, emit component.Emit) {
 // allocate decides one order, or returns what stopped it.
 func (w *allocateWorker) allocate(ctx context.Context, rec *record.Record) (component.Outcome, error) {
 	s := w.step
+	rs := s.rules.Load() // once: the whole order sees one version
 	env := rec.Fields(s.decode)
-	if s.when != nil {
-		ok, err := evalBool(s.when, &w.vm, env)
+	if rs.when != nil {
+		ok, err := evalBool(rs.when, &w.vm, env)
 		if err != nil {
 			return component.Outcome{}, fmt.Errorf("rule set %s when: %w", s.rulesName, err)
 		}
@@ -295,7 +331,7 @@ func (w *allocateWorker) allocate(ctx context.Context, rec *record.Record) (comp
 			return component.Outcome{}, fmt.Errorf("rule set %s does not apply to this order (its when is false)", s.rulesName)
 		}
 	}
-	rules, err := s.rulesFor(&w.vm, env)
+	rules, err := rs.rulesFor(&w.vm, env)
 	if err != nil {
 		return component.Outcome{}, err
 	}
@@ -331,12 +367,32 @@ func (w *allocateWorker) allocate(ctx context.Context, rec *record.Record) (comp
 		if err != nil {
 			return component.Outcome{}, fmt.Errorf("order %s: %w", order.ID, err)
 		}
+		res.Explanation.RulesVersion = rs.version
+		explainSources(&res)
 		return outcomeOf(res, rec.Raw)
 	})
 	if err != nil {
 		return component.Outcome{}, fmt.Errorf("order %s: %w", order.ID, err)
 	}
+	if s.explain != nil && len(out.Explanation) > 0 {
+		s.explain(s.name, order.ID, out.Explanation)
+	}
 	return out, nil
+}
+
+// explainSources records in each line's decision the locations its
+// allocations took stock from.
+func explainSources(res *allocation.Result) {
+	lines := res.Explanation.Lines
+	for _, a := range res.Allocations {
+		for i := range lines {
+			l := &lines[i]
+			if l.LineID == a.LineID && l.ParentLineID == a.ParentLineID && l.SKU == a.SKU {
+				l.From = append(l.From, allocation.LineSource{LocationID: a.LocationID, Qty: a.Qty})
+				break
+			}
+		}
+	}
 }
 
 // order evaluates the order's expressions.

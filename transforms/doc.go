@@ -1,5 +1,5 @@
 // Package transforms holds the step kinds that reshape records: map, filter,
-// route, split, group, dedupe, lookup, validate and allocate, and the
+// route, split, group, dedupe, lookup, validate, allocate and stock, and the
 // fulfillment rule sets allocate reads.
 //
 // Each kind lives in its own file with its Spec: settings, named outputs,
@@ -51,6 +51,31 @@
 //     commits nothing (dryRunInventory), keeping the run's own movements in
 //     memory. Shipments carry the input record as `order`, so a pick
 //     ticket has the address.
+//   - stock (stock_run.go) is what happens to an allocated order next:
+//     `action: cancel | ship | return` (one kind, the action a setting, so
+//     a consultant reads `stock: {action: ship}`). It derives what the
+//     order holds from the order's ledger (allocate's movements, ref
+//     "<order>/<line>"), which the store reads under the rows' locks
+//     (ApplyRequest.Ledger), decides with allocation.ApplyStockEvent
+//     (DOMAIN.md §2.5) and applies it through
+//     Inventory.Apply keyed "<action>:<order id>:<event id>", so a replayed
+//     webhook moves no stock and re-emits its records. A refused event
+//     (more than the order holds, on hand below zero without
+//     negative_on_hand, a return of more than shipped) changes nothing and
+//     is an error record. The rule set gives negative_on_hand, safety stock
+//     and the notification thresholds (its `when` is not applied: it
+//     selects orders for allocation). Replenishment levels are step
+//     settings (`replenishment: {reorder_point, target_level, by_sku}`);
+//     a request opens when a touched row's available stock is below the
+//     reorder point and none is open for the (sku, location), and closes
+//     when available is back at the reorder point. Open requests live in
+//     the store's audit log (rule "replenishment/<lower-case sku>@<location>",
+//     latest change "open" or "closed"), written after the Apply commits.
+//     Limits: event SKUs match the ledger's case-insensitively, but a
+//     kit ships, cancels and returns by its component SKUs; the open
+//     request is recorded after the Apply commits, so a crash between the
+//     two, or two processes low on the same row at once, can open a
+//     second request.
 //
 // transforms imports diag, component, exprs, record and schemas (the
 // embedded payload schemas validate names). It must not import engine,
@@ -63,7 +88,7 @@ import "github.com/pipectl/pipectl/pipelines/component"
 // Register adds every transform kind to r.
 func Register(r *component.Registry) {
 	for _, s := range []*component.Spec{
-		mapSpec, filterSpec, routeSpec, splitSpec, groupSpec, dedupeSpec, lookupSpec, validateSpec, allocateSpec,
+		mapSpec, filterSpec, routeSpec, splitSpec, groupSpec, dedupeSpec, lookupSpec, validateSpec, allocateSpec, stockSpec,
 		fulfillmentRuleSpec,
 	} {
 		r.Add(s)

@@ -15,6 +15,7 @@ func TestStepKinds(t *testing.T) {
 	want := map[string]struct{ stateful, passThrough bool }{
 		"map": {}, "filter": {false, true}, "route": {false, true}, "split": {},
 		"group": {true, false}, "dedupe": {true, true}, "lookup": {}, "validate": {false, true},
+		"stock": {true, false},
 	}
 	for _, s := range reg.Specs(component.StepSection) {
 		if s.Kind == "allocate" {

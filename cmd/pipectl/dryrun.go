@@ -20,6 +20,7 @@ import (
 	"github.com/pipectl/pipectl/pipelines"
 	"github.com/pipectl/pipectl/pipelines/component"
 	"github.com/pipectl/pipectl/pipelines/record"
+	"github.com/pipectl/pipectl/transforms/allocation"
 )
 
 func runDryRun(c *cli, args []string) int {
@@ -40,8 +41,11 @@ commit nothing: later samples see what earlier ones took, the store does
 not.
 
 Records that fail are listed with the node and the error. --trace adds each
-record's path through the pipeline (route outputs included) and the
-per-node counts. Exit status: 0 when every record was delivered or handled,
+record's path through the pipeline (route outputs included), the per-node
+counts, and for every order an allocate step decided, why: the strategy,
+the candidate locations ranked per SKU, and for each line where it was
+allocated, or what backordered, cancelled or held it and the rules that
+decided it. Exit status: 0 when every record was delivered or handled,
 1 when a record failed with nothing reading the error output it went to, or
 the pipeline does not compile.`, `  pipectl dry-run examples/shopify-orders-to-wms/pipeline.yaml --input order.json --unwrap order
   pipectl dry-run pipeline.yaml --input orders.ndjson --trace
@@ -179,6 +183,16 @@ type dryRunReport struct {
 	Errors    []errorReport   `json:"errors"`
 	Unhandled int             `json:"unhandled"`
 	Nodes     []nodeStatsJSON `json:"nodes,omitempty"`
+	// Decisions, with --trace, are the explanations steps gave of their
+	// decisions: the allocate step's, one per order.
+	Decisions []decisionReport `json:"decisions,omitempty"`
+}
+
+type decisionReport struct {
+	Step        string          `json:"step"`
+	Kind        string          `json:"kind"`
+	Ref         string          `json:"ref"`
+	Explanation json.RawMessage `json:"explanation"`
 }
 
 type fedInfo struct {
@@ -302,6 +316,13 @@ func buildDryRunReport(plan *pipelines.Plan, path, node string, feed []engine.In
 		rep.NotRun = append(rep.NotRun, x)
 	}
 	if trace {
+		for _, e := range res.Explanations {
+			d := decisionReport{Step: e.Step, Ref: e.Ref, Explanation: e.Data}
+			if n, ok := plan.Node(e.Step); ok {
+				d.Kind = n.Kind
+			}
+			rep.Decisions = append(rep.Decisions, d)
+		}
 		for _, st := range res.Nodes {
 			rep.Nodes = append(rep.Nodes, nodeStatsJSON{Name: st.Name, Section: st.Section.String(), Kind: st.Kind, In: st.In, Out: st.Out, Dropped: st.Dropped, Errored: st.Errored})
 		}
@@ -376,6 +397,15 @@ func (rep *dryRunReport) writeText(w io.Writer, trace bool) {
 			}
 			fmt.Fprintln(w, line)
 		}
+	}
+	for _, d := range rep.Decisions {
+		fmt.Fprintf(w, "\nstep %s (%s), order %s:\n", d.Step, d.Kind, d.Ref)
+		var x allocation.Explanation
+		if d.Kind != "allocate" || json.Unmarshal(d.Explanation, &x) != nil {
+			writeIndentedJSON(w, d.Explanation, "  ")
+			continue
+		}
+		writeExplanation(w, x, false)
 	}
 	if trace && len(rep.Nodes) > 0 {
 		fmt.Fprintf(w, "\n%-28s %-9s %6s %6s %8s %8s\n", "node", "kind", "in", "out", "dropped", "errored")

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -91,15 +92,19 @@ it has none for exits 1.`, `  pipectl explain 1001
 			fmt.Fprintf(c.stdout, "  (an explanation this pipectl cannot read: %v)\n  %s\n", err, e.Data)
 			continue
 		}
-		writeExplanation(c.stdout, x)
+		writeExplanation(c.stdout, x, true)
 	}
 	return exitOK
 }
 
 // writeExplanation prints one decision: the verdict per line first, then
-// the evidence (rules, rankings, stock) it rests on.
-func writeExplanation(w io.Writer, x allocation.Explanation) {
+// the evidence (rules, rankings, and with stock the stock seen) it rests
+// on.
+func writeExplanation(w io.Writer, x allocation.Explanation, stock bool) {
 	fmt.Fprintf(w, "  %s\n", verdict(x))
+	if x.RulesVersion != "" {
+		fmt.Fprintf(w, "  rules version: %s\n", x.RulesVersion)
+	}
 	fmt.Fprintf(w, "  strategy: %s\n", x.Strategy)
 	if len(x.Candidates) > 0 {
 		fmt.Fprintf(w, "  candidate locations, in order: %s\n", strings.Join(x.Candidates, ", "))
@@ -110,7 +115,7 @@ func writeExplanation(w io.Writer, x allocation.Explanation) {
 	if len(x.Lines) > 0 {
 		fmt.Fprintln(w, "\n  lines:")
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "    LINE\tSKU\tQTY\tALLOCATED\tBACKORDERED\tCANCELLED\tHELD\tDECIDED BY")
+		fmt.Fprintln(tw, "    LINE\tSKU\tQTY\tALLOCATED\tFROM\tBACKORDERED\tCANCELLED\tHELD\tDECIDED BY")
 		for _, l := range x.Lines {
 			id := l.LineID
 			if l.ParentLineID != "" && l.ParentLineID != l.LineID {
@@ -120,7 +125,15 @@ func writeExplanation(w io.Writer, x allocation.Explanation) {
 			if len(l.Rules) > 0 {
 				rules = strings.Join(l.Rules, ", ")
 			}
-			fmt.Fprintf(tw, "    %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", id, l.SKU, l.Qty, l.Allocated, l.Backordered, l.Cancelled, l.Held, rules)
+			from := "-"
+			if len(l.From) > 0 {
+				var parts []string
+				for _, f := range l.From {
+					parts = append(parts, f.Qty.String()+" "+f.LocationID)
+				}
+				from = strings.Join(parts, ", ")
+			}
+			fmt.Fprintf(tw, "    %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", id, l.SKU, l.Qty, l.Allocated, from, l.Backordered, l.Cancelled, l.Held, rules)
 		}
 		tw.Flush()
 	}
@@ -156,7 +169,7 @@ func writeExplanation(w io.Writer, x allocation.Explanation) {
 		}
 		fmt.Fprintln(w)
 	}
-	if len(x.Snapshot) > 0 {
+	if stock && len(x.Snapshot) > 0 {
 		fmt.Fprintln(w, "\n  stock seen:")
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "    SKU\tLOCATION\tON HAND\tCOMMITTED\tRESERVED\tSAFETY\tAVAILABLE\tALLOCATABLE")
@@ -192,8 +205,19 @@ func verdict(x allocation.Explanation) string {
 	if len(short) == 0 && len(x.Lines) > 0 {
 		parts = append(parts, "fully allocated")
 	}
-	if x.Cover != nil && x.Cover.Found && len(x.Cover.Locations) > 1 {
+	var from []string // where the lines were allocated, in order
+	for _, l := range x.Lines {
+		for _, f := range l.From {
+			if !slices.Contains(from, f.LocationID) {
+				from = append(from, f.LocationID)
+			}
+		}
+	}
+	switch {
+	case x.Cover != nil && x.Cover.Found && len(x.Cover.Locations) > 1:
 		parts = append(parts, fmt.Sprintf("split across %s", strings.Join(x.Cover.Locations, ", ")))
+	case len(from) > 1:
+		parts = append(parts, fmt.Sprintf("split across %s", strings.Join(from, ", ")))
 	}
 	for _, p := range []struct {
 		what  string

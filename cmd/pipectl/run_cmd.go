@@ -19,7 +19,7 @@ import (
 )
 
 func runRun(c *cli, args []string) int {
-	fs := newFlags(c, "run", "FILE [--workers N] [--quiet] [--state URL]", `
+	fs := newFlags(c, "run", "FILE [--workers N] [--quiet] [--state URL] [--watch-rules]", `
 Run compiles a pipeline and runs it once over its sources: file and stdin
 sources are read to their end, records flow through every step, and sinks
 are flushed and closed. On a terminal a progress line shows records per
@@ -31,14 +31,24 @@ Pipelines that allocate stock or feed inventory keep it in the state
 store --state names: by default SQLite in ./.pipectl/state.db, created on
 first use; postgres://… shares it between machines.
 
+With --watch-rules, the rules file (or the pipeline file, when its rule
+sets are inline) is checked every second while the run goes on; when it
+changes, the pipeline is compiled with the new rules and, if that finds no
+errors, the new rules are swapped in at once: each order is decided by the
+old rules or the new, never a mix. Invalid rules are rejected with their
+diagnostics and the previous rules stay in force. Only rule sets are
+reloaded; other changes to the pipeline need a new run.
+
 A record that fails goes to the error output of the node it failed at. If
 nothing reads that output, the record, its error and its original payload
 are printed and the run exits 1: nothing is dropped silently.`, `  ORDERS_IN=orders.ndjson ORDERS_OUT=out.ndjson pipectl run examples/reference-orders/pipeline.yaml
   pipectl run --workers 2 pipeline.yaml
+  pipectl run --watch-rules --state postgres://pipectl@db/pipectl orders.yaml
   cat orders.ndjson | pipectl run --quiet stdin-pipeline.yaml > out.ndjson`)
 	workers := fs.Int("workers", 1, "goroutines running the steps; each source's order is kept")
 	quiet := fs.Bool("quiet", false, "print no progress and no summary")
 	stateURL := fs.String("state", "", stateFlagDoc)
+	watch := fs.Bool("watch-rules", false, "reload the rules file when it changes, while the run goes on")
 	paths, code, ok := parseFlags(c, fs, args)
 	if !ok {
 		return code
@@ -51,7 +61,8 @@ are printed and the run exits 1: nothing is dropped silently.`, `  ORDERS_IN=ord
 		fmt.Fprintln(c.stderr, "pipectl run: --workers must be at least 1")
 		return exitUsage
 	}
-	plan, f, ds := pipelines.Validate(paths[0], compileOptions(registry(), component.SystemClock{}))
+	copts := compileOptions(registry(), component.SystemClock{})
+	plan, f, ds := pipelines.Validate(paths[0], copts)
 	if plan == nil {
 		writeDiagnostics(c.stderr, "text", ds, sourcesOf(f))
 		return exitError
@@ -60,8 +71,9 @@ are printed and the run exits 1: nothing is dropped silently.`, `  ORDERS_IN=ord
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	opts := engine.Options{
-		Workers: *workers,
-		Runtime: &component.Runtime{Clock: component.SystemClock{}, Dir: filepath.Dir(paths[0]), Stdin: c.stdin, Stdout: c.stdout},
+		Workers:      *workers,
+		Runtime:      &component.Runtime{Clock: component.SystemClock{}, Dir: filepath.Dir(paths[0]), Stdin: c.stdin, Stdout: c.stdout},
+		RulesVersion: f.RulesVersion(),
 	}
 	st, err := openState(ctx, plan, *stateURL)
 	if err != nil {
@@ -78,7 +90,16 @@ are printed and the run exits 1: nothing is dropped silently.`, `  ORDERS_IN=ord
 		opts.Progress = bar.update
 		opts.ProgressEvery = bar.every
 	}
-	res, err := engine.Run(ctx, plan, opts)
+	var res *engine.Result
+	x, err := engine.Start(ctx, plan, opts)
+	if err == nil {
+		stopWatch := func() {}
+		if *watch {
+			stopWatch = watchRules(c, x, f, copts, time.Second)
+		}
+		res, err = x.Wait()
+		stopWatch()
+	}
 	if bar != nil {
 		bar.done()
 	}
@@ -198,4 +219,51 @@ func tuneGC() {
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(40 << 20)
 	}
+}
+
+// watchRules polls the modification time of f's rules file (of the
+// pipeline file when the rule sets are inline) every interval and, when it
+// changes, reloads the rules into the running x, reporting the outcome on
+// stderr. The returned function stops it.
+func watchRules(c *cli, x *engine.Running, f *pipelines.File, copts pipelines.Options, every time.Duration) (stop func()) {
+	path := f.RulesFile()
+	if path == "" {
+		path = f.Path
+	}
+	mtime := func() time.Time {
+		info, err := os.Stat(path)
+		if err != nil {
+			return time.Time{}
+		}
+		return info.ModTime()
+	}
+	last := mtime()
+	fmt.Fprintf(c.stderr, "pipectl run: watching %s, rules version %s\n", path, x.RulesVersion())
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			m := mtime()
+			if m.Equal(last) || m.IsZero() {
+				continue
+			}
+			last = m
+			nf, ds, err := x.ReloadRules(copts)
+			if err != nil {
+				writeDiagnostics(c.stderr, "text", ds, sourcesOf(nf))
+				fmt.Fprintf(c.stderr, "pipectl run: %s: %v (version %s)\n", path, err, x.RulesVersion())
+				continue
+			}
+			fmt.Fprintf(c.stderr, "pipectl run: %s: rules reloaded, version %s\n", path, x.RulesVersion())
+		}
+	}()
+	return func() { close(done); <-finished }
 }

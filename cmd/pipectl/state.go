@@ -16,7 +16,7 @@ import (
 // inventoryKinds are the kinds that read or change Runtime.Inventory. A
 // pipeline without them opens no state, so `pipectl run` of a plain
 // transformation leaves no ./.pipectl behind.
-var inventoryKinds = map[string]bool{"allocate": true, "inventory": true}
+var inventoryKinds = map[string]bool{"allocate": true, "stock": true, "inventory": true}
 
 // usesInventory reports whether a plan has a node of an inventoryKinds kind.
 func usesInventory(plan *pipelines.Plan) bool {

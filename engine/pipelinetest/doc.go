@@ -14,6 +14,7 @@
 //	  locations: [{id: wh-east, priority: 1, market: US, coords: {lat: 40.7, lng: -74}}]
 //	  levels: {SKU-1: {wh-east: 5, wh-west: {on_hand: 3, safety_stock: 1}}}
 //	  skus: [{sku: GIFT, tracked: false}]
+//	  committed: [{order_id: "1001", line_id: "1", sku: SKU-1, location: wh-east, qty: 2}]
 //	tests:
 //	  - name: express orders go to the express sink
 //	    input:
@@ -47,14 +48,16 @@
 //     sinks added to a copy of the plan. A tap on a step's error output
 //     handles those errors, as a sink reading it would.
 //   - Stock is per test: each test of a pipeline that reads inventory
-//     (allocate, the inventory sink) gets a fresh SQLite store in a
+//     (allocate, stock, the inventory sink) gets a fresh SQLite store in a
 //     temporary directory, seeded with the test's `inventory:` (else the
 //     file's, else nothing), and removed afterwards. The run is a dry run,
 //     so allocate commits nothing to it (it keeps the run's own movements
 //     in memory): no test sees another's, and within a test later orders
 //     see what earlier ones took and a repeated order replays.
 //     `locations` and `skus` take the store's field names; SKUs are
-//     tracked unless they say otherwise.
+//     tracked unless they say otherwise. `committed` seeds what an earlier
+//     allocate committed to orders (ledger ref "<order_id>/<line_id>",
+//     `backorder: true` for a backorder), for tests of `stock` steps.
 //   - A step whose kind cannot run yet (it has no run-time part) is
 //     replaced by a capture, with the nodes only it feeds left out; tests
 //     may check everything before it, and coverage says what was not run.

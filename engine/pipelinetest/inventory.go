@@ -27,13 +27,34 @@ import (
 //	  skus:
 //	    - {sku: GIFT-CARD, tracked: false}
 //	    - {sku: KIT, components: [{sku: SKU-1, qty: 2}]}
+//	  committed:
+//	    - {order_id: "1001", line_id: "1", sku: SKU-1, location: wh-east, qty: 2}
+//	    - {order_id: "1001", line_id: "2", sku: SKU-2, location: wh-east, qty: 1, backorder: true}
+//
+// `committed` seeds stock an earlier `allocate` committed to an order, as
+// allocate would have: after the levels, one Apply per entry moves qty into
+// committed with the ledger ref "<order_id>/<line_id>" (reason allocate, or
+// backorder, which may take available below zero), so `stock` steps find
+// the order's allocations in the ledger. Entries apply in file order, which
+// is the allocation order a partial cancel reverses.
 type inventory struct {
 	locations []component.Location
 	levels    []component.LevelUpdate
 	skus      []component.SKU
+	committed []committedSeed
 }
 
-var inventoryKeys = []string{"locations", "levels", "skus"}
+// committedSeed is one entry of `inventory.committed`.
+type committedSeed struct {
+	OrderID   string          `json:"order_id"`
+	LineID    string          `json:"line_id"`
+	SKU       string          `json:"sku"`
+	Location  string          `json:"location"`
+	Qty       decimal.Decimal `json:"qty"`
+	Backorder bool            `json:"backorder"`
+}
+
+var inventoryKeys = []string{"locations", "levels", "skus", "committed"}
 
 // inventory decodes an `inventory:` section. Locations and SKU settings
 // take the store's field names (component.Location, component.SKU); SKUs
@@ -65,6 +86,17 @@ func (l *loader) inventory(v *yaml.Node) *inventory {
 						continue
 					}
 					inv.skus = append(inv.skus, s)
+				}
+			}
+		case "committed":
+			for _, n := range l.list(val, "`inventory.committed`") {
+				var c committedSeed
+				if l.decodeStrict(n, "a committed entry", &c) {
+					if c.OrderID == "" || c.LineID == "" || c.SKU == "" || c.Location == "" || !c.Qty.IsPositive() {
+						l.errorf(n, CodeMissing, "a committed entry needs an `order_id`, a `line_id`, a `sku`, a `location` and a positive `qty`")
+						continue
+					}
+					inv.committed = append(inv.committed, c)
 				}
 			}
 		case "levels":
@@ -152,7 +184,7 @@ func (l *loader) decodeStrict(n *yaml.Node, what string, out any) bool {
 }
 
 // inventoryKinds are the kinds that need Runtime.Inventory to be built.
-var inventoryKinds = []string{"allocate", "inventory"}
+var inventoryKinds = []string{"allocate", "stock", "inventory"}
 
 // needsInventory reports whether a test needs a store: it seeds one, or
 // the pipeline has a kind that reads one.
@@ -197,6 +229,27 @@ func openInventory(ctx context.Context, inv *inventory, clock time.Time) (compon
 			for _, u := range inv.levels {
 				if _, err := st.SetLevel(ctx, u); err != nil {
 					return fmt.Errorf("stock of %s at %s: %w", u.SKU, u.Location, err)
+				}
+			}
+			for i, c := range inv.committed {
+				reason := "allocate"
+				if c.Backorder {
+					reason = "backorder"
+				}
+				ref := c.OrderID + "/" + c.LineID
+				req := component.ApplyRequest{
+					IdempotencyKey: fmt.Sprintf("pipectl-test-committed:%d:%s@%s", i, ref, c.Location),
+					Ref:            c.OrderID,
+					SKUs:           []string{c.SKU},
+				}
+				_, _, err := st.Apply(ctx, req, func(component.Snapshot) (component.Outcome, error) {
+					return component.Outcome{Adjustments: []component.Adjustment{{
+						SKU: c.SKU, Location: c.Location, Bucket: component.Committed, Delta: c.Qty,
+						AllowNegative: c.Backorder, Reason: reason, Ref: ref,
+					}}}, nil
+				})
+				if err != nil {
+					return fmt.Errorf("committed %s of %s at %s to %s: %w", c.Qty, c.SKU, c.Location, ref, err)
 				}
 			}
 			return nil

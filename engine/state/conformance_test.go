@@ -42,6 +42,90 @@ var conformance = []struct {
 	{"AuditLog", testAuditLog},
 	{"LocationsAndSKUs", testLocationsAndSKUs},
 	{"Reopen", testReopen},
+	{"OrderLedger", testOrderLedger},
+}
+
+// testOrderLedger: OrderMovements and ApplyRequest.Ledger give an order's
+// movements (ref "<order>" or "<order>/..."), oldest first, and no other
+// order's, however their refs sort.
+func testOrderLedger(t *testing.T, db backend) {
+	s := db.open(t, component.FixedClock(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)))
+	for _, sku := range []string{"A", "B"} {
+		if _, err := s.SetLevel(ctx, component.LevelUpdate{SKU: sku, Location: "east", Quantity: d("10")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	commit := func(key string, adjs ...component.Adjustment) {
+		t.Helper()
+		_, _, err := s.Apply(ctx, component.ApplyRequest{IdempotencyKey: key, Ref: "x", SKUs: []string{"A", "B"}},
+			func(component.Snapshot) (component.Outcome, error) { return component.Outcome{Adjustments: adjs}, nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	adj := func(sku, ref string) component.Adjustment {
+		return component.Adjustment{SKU: sku, Location: "east", Bucket: component.Committed, Delta: d("1"), Reason: "allocate", Ref: ref}
+	}
+	// Refs around o1's range: o1 itself, its lines, and orders whose ids
+	// start with o1 or sort next to "o1/".
+	commit("k1", adj("A", "o1/1"), adj("B", "o10/1"), adj("A", "o1"))
+	commit("k2", adj("B", "o1/2"), adj("A", "o1-2/1"), adj("A", "o1.5/1"), adj("A", "o/1"), adj("A", "o10"))
+	refs := func(ms []component.Movement) string {
+		var out []string
+		for i, m := range ms {
+			if i > 0 && ms[i-1].Seq >= m.Seq {
+				t.Errorf("ledger not in seq order: %+v", ms)
+			}
+			out = append(out, m.SKU+":"+m.Ref)
+		}
+		return strings.Join(out, " ")
+	}
+	ms, err := s.OrderMovements(ctx, "o1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := refs(ms), "A:o1/1 A:o1 B:o1/2"; got != want {
+		t.Errorf("OrderMovements(o1) = %s, want %s", got, want)
+	}
+	if ms, _ := s.OrderMovements(ctx, "nope"); len(ms) != 0 {
+		t.Errorf("OrderMovements(nope) = %+v", ms)
+	}
+	// Apply hands the same ledger to decide, with the order's own
+	// movements of the transaction's SKUs and others alike.
+	var seen string
+	_, _, err = s.Apply(ctx, component.ApplyRequest{IdempotencyKey: "k3", Ref: "o1", SKUs: []string{"A"}, Ledger: "o1"},
+		func(snap component.Snapshot) (component.Outcome, error) {
+			seen = refs(snap.Ledger)
+			return component.Outcome{Adjustments: []component.Adjustment{{SKU: "A", Location: "east", Bucket: component.Committed, Delta: d("-1"), Reason: "deallocate", Ref: "o1/1"}}}, nil
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "A:o1/1 A:o1 B:o1/2"; seen != want {
+		t.Errorf("snapshot ledger = %s, want %s", seen, want)
+	}
+	_, _, err = s.Apply(ctx, component.ApplyRequest{IdempotencyKey: "k4", Ref: "o1", SKUs: []string{"A"}, Ledger: "o1"},
+		func(snap component.Snapshot) (component.Outcome, error) {
+			seen = refs(snap.Ledger)
+			return component.Outcome{}, nil
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "A:o1/1 A:o1 B:o1/2 A:o1/1"; seen != want {
+		t.Errorf("snapshot ledger after a release = %s, want %s", seen, want)
+	}
+	// Without Ledger, the snapshot carries none.
+	_, _, err = s.Apply(ctx, component.ApplyRequest{IdempotencyKey: "k5", Ref: "o1", SKUs: []string{"A"}},
+		func(snap component.Snapshot) (component.Outcome, error) {
+			if snap.Ledger != nil {
+				t.Errorf("ledger without a request: %+v", snap.Ledger)
+			}
+			return component.Outcome{}, nil
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 var ctx = context.Background()

@@ -173,7 +173,13 @@ func (s *pgStore) Apply(ctx context.Context, req component.ApplyRequest, decide 
 				out, err = decodeOutcome(stored, explanation)
 				return err
 			}
-			if out, decideErr = decide(snapshot(now, rows)); decideErr != nil {
+			snap := snapshot(now, rows)
+			if req.Ledger != "" {
+				if snap.Ledger, err = pgOrderMovements(ctx, tx, req.Ledger); err != nil {
+					return err
+				}
+			}
+			if out, decideErr = decide(snap); decideErr != nil {
 				return decideErr
 			}
 			changes, moves, err := plan(req, skus, rows, out)
@@ -688,6 +694,37 @@ func (s *pgStore) Movements(ctx context.Context, sku string) ([]component.Moveme
 		var bucket string
 		if err := rows.Scan(&m.Seq, &m.SKU, &m.Location, &bucket, &delta, &m.Reason, &m.Ref, &m.Key, &m.At); err != nil {
 			return nil, fmt.Errorf("movements of %s: %w", sku, err)
+		}
+		m.Bucket, m.Delta, m.At = component.Bucket(bucket), fromUnits(delta), m.At.UTC()
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+func (s *pgStore) OrderMovements(ctx context.Context, order string) ([]component.Movement, error) {
+	return pgOrderMovements(ctx, s.pool, order)
+}
+
+// pgOrderMovements reads an order's ledger through q: the pool, or a
+// transaction holding the rows' locks. Refs compare byte-wise (COLLATE
+// "C"), as the index movements_ref orders them.
+func pgOrderMovements(ctx context.Context, q interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}, order string) ([]component.Movement, error) {
+	lo, hi := refRange(order)
+	rows, err := q.Query(ctx, `SELECT seq, sku, location, bucket, delta, reason, ref, key, at FROM movements
+		WHERE ref COLLATE "C" = $1 OR (ref COLLATE "C" >= $2 AND ref COLLATE "C" < $3) ORDER BY seq`, order, lo, hi)
+	if err != nil {
+		return nil, fmt.Errorf("movements of order %s: %w", order, err)
+	}
+	defer rows.Close()
+	var out []component.Movement
+	for rows.Next() {
+		var m component.Movement
+		var delta int64
+		var bucket string
+		if err := rows.Scan(&m.Seq, &m.SKU, &m.Location, &bucket, &delta, &m.Reason, &m.Ref, &m.Key, &m.At); err != nil {
+			return nil, fmt.Errorf("movements of order %s: %w", order, err)
 		}
 		m.Bucket, m.Delta, m.At = component.Bucket(bucket), fromUnits(delta), m.At.UTC()
 		out = append(out, m)

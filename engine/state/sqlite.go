@@ -216,7 +216,13 @@ func (s *sqliteStore) Apply(ctx context.Context, req component.ApplyRequest, dec
 		if err != nil {
 			return err
 		}
-		if out, err = decide(snapshot(now, rows)); err != nil {
+		snap := snapshot(now, rows)
+		if req.Ledger != "" {
+			if snap.Ledger, err = sqliteOrderMovements(ctx, s.conn, req.Ledger); err != nil {
+				return err
+			}
+		}
+		if out, err = decide(snap); err != nil {
 			return decideError{err}
 		}
 		changes, moves, err := plan(req, skus, rows, out)
@@ -794,6 +800,36 @@ func (s *sqliteStore) Movements(ctx context.Context, sku string) ([]component.Mo
 		var bucket string
 		if err := rows.Scan(&m.Seq, &m.SKU, &m.Location, &bucket, &delta, &m.Reason, &m.Ref, &m.Key, &at); err != nil {
 			return nil, fmt.Errorf("movements of %s: %w", sku, err)
+		}
+		m.Bucket, m.Delta, m.At = component.Bucket(bucket), fromUnits(delta), time.UnixMicro(at).UTC()
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+func (s *sqliteStore) OrderMovements(ctx context.Context, order string) ([]component.Movement, error) {
+	return sqliteOrderMovements(ctx, s.rdb, order)
+}
+
+// sqliteOrderMovements reads an order's ledger through q: the database,
+// or the connection of a write transaction.
+func sqliteOrderMovements(ctx context.Context, q interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}, order string) ([]component.Movement, error) {
+	lo, hi := refRange(order)
+	rows, err := q.QueryContext(ctx, `SELECT seq, sku, location, bucket, delta, reason, ref, key, at FROM movements
+		WHERE ref = ? OR (ref >= ? AND ref < ?) ORDER BY seq`, order, lo, hi)
+	if err != nil {
+		return nil, fmt.Errorf("movements of order %s: %w", order, err)
+	}
+	defer rows.Close()
+	var out []component.Movement
+	for rows.Next() {
+		var m component.Movement
+		var delta, at int64
+		var bucket string
+		if err := rows.Scan(&m.Seq, &m.SKU, &m.Location, &bucket, &delta, &m.Reason, &m.Ref, &m.Key, &at); err != nil {
+			return nil, fmt.Errorf("movements of order %s: %w", order, err)
 		}
 		m.Bucket, m.Delta, m.At = component.Bucket(bucket), fromUnits(delta), time.UnixMicro(at).UTC()
 		out = append(out, m)

@@ -140,6 +140,10 @@ func snapshot(now time.Time, rows []stockRow) component.Snapshot {
 	return s
 }
 
+// refRange is the byte-wise range of the refs "<order>/...": from
+// order + "/" up to order + "0", the byte after '/'.
+func refRange(order string) (lo, hi string) { return order + "/", order + "0" }
+
 // requestSKUs checks a request and returns its SKUs sorted, without
 // duplicates: the order rows are locked in.
 func requestSKUs(req component.ApplyRequest) ([]string, error) {

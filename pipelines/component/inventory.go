@@ -85,6 +85,10 @@ type Inventory interface {
 	Explanations(ctx context.Context, ref string) ([]Explanation, error)
 	// Movements lists the ledger of a SKU's stock changes, oldest first.
 	Movements(ctx context.Context, sku string) ([]Movement, error)
+	// OrderMovements lists the ledger entries of an order, oldest first:
+	// those whose ref is order or starts with order + "/" (allocate's
+	// "<order>/<line>"), whatever their SKU.
+	OrderMovements(ctx context.Context, order string) ([]Movement, error)
 }
 
 // Errors the store returns, wrapped with what failed.
@@ -157,6 +161,12 @@ type ApplyRequest struct {
 	// them, so an order may take held stock. The snapshot still reports
 	// them.
 	IgnoreReservations bool
+	// Ledger, when set, names an order whose ledger entries the snapshot
+	// carries (Snapshot.Ledger, as OrderMovements lists them), read after
+	// the rows are locked: an event about an order (a cancellation, a
+	// shipment) decides from what the order holds, and two events of one
+	// order touching the same SKUs see each other's movements.
+	Ledger string
 }
 
 // Snapshot is what decide sees: the locked rows, read in the transaction.
@@ -167,6 +177,9 @@ type Snapshot struct {
 	// Levels holds every stock row of the request's SKUs, sorted by
 	// (sku, location).
 	Levels []Level
+	// Ledger holds the ledger entries of ApplyRequest.Ledger's order,
+	// oldest first; nil when the request names none.
+	Ledger []Movement
 }
 
 // Level returns the row of (sku, location), or a zero Level (Exists false)

@@ -30,6 +30,11 @@ type Runtime struct {
 	// Inventory is the stock state the allocate step and inventory sink
 	// read and change; nil when the run has none.
 	Inventory Inventory
+	// Explain, when set, is given every explanation a step produces of a
+	// decision (the allocate step's, per order), as JSON, from the goroutine
+	// that runs the step: dry runs with --trace print them. Steps call it
+	// only when it is set, so runs pay nothing for it.
+	Explain func(step, ref string, explanation []byte)
 }
 
 // BuildContext is a node being built for a run.
@@ -51,6 +56,19 @@ type BuildContext struct {
 	// nil when absent; ok is false when the plan has no such rule set. Nil
 	// when the engine has no plan to read them from.
 	RuleSet func(name string) (config, when, overrides *Value, ok bool)
+	// RulesVersion names the version of the rule sets RuleSet returns (a
+	// hash of the rules file), recorded in explanations; "" when unknown.
+	RulesVersion string
+}
+
+// RuleUser is a Step whose behaviour comes from rule sets. The engine
+// swaps a running step's rules through it (rules hot swap): PrepareRules
+// compiles the rule sets ctx.RuleSet returns, without changing the step,
+// and the commit it returns puts them in force at once, so every record
+// sees either the old rules or the new ones, never a mix. A step that
+// cannot take the new rules returns an error and keeps its own.
+type RuleUser interface {
+	PrepareRules(ctx BuildContext) (commit func(), err error)
 }
 
 // Emit sends a record out of a step through one of its outputs ("" is the

@@ -24,6 +24,9 @@ type Explanation struct {
 	// Lines holds one decision per order line and per kit component, in
 	// order-line order.
 	Lines []LineDecision `json:"lines,omitempty"`
+	// RulesVersion is the version of the rules that decided (a hash of the
+	// rules file), set by the allocate step; "" when unknown.
+	RulesVersion string `json:"rules_version,omitempty"`
 }
 
 // ExcludedLocation is a location that could not be allocated from.
@@ -89,4 +92,14 @@ type LineDecision struct {
 	// applied, e.g. "strategy:priority", "backorder:allow",
 	// "backorder:max_depth", "remainder:hold".
 	Rules []string `json:"rules,omitempty"`
+	// From lists where the allocated quantity was taken, in allocation
+	// order. Allocate leaves it empty; the allocate step fills it from the
+	// allocations, so an explanation alone says where each line ships from.
+	From []LineSource `json:"from,omitempty"`
+}
+
+// LineSource is a quantity of a line allocated at one location.
+type LineSource struct {
+	LocationID string          `json:"location_id"`
+	Qty        decimal.Decimal `json:"qty"`
 }

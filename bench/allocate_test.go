@@ -1,0 +1,209 @@
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/pipectl/pipectl/connectors"
+	"github.com/pipectl/pipectl/engine"
+	"github.com/pipectl/pipectl/engine/state"
+	"github.com/pipectl/pipectl/pipelines"
+	"github.com/pipectl/pipectl/pipelines/component"
+	"github.com/pipectl/pipectl/pipelines/exprs"
+	"github.com/pipectl/pipectl/pipelines/record"
+	"github.com/pipectl/pipectl/schemas"
+	"github.com/pipectl/pipectl/transforms"
+	"github.com/shopspring/decimal"
+)
+
+// BenchmarkAllocate runs the allocate step end to end on a real store and
+// reports orders allocated per second: b.N orders of 3 lines (3 SKUs of a
+// catalog of 100, each stocked at 3 locations) flow from a source through
+// `allocate` (priority strategy, split shipments) to a sink of shipments,
+// each order decided and committed in its own transaction with its ledger
+// entries, records and explanation. PostgreSQL is skipped when it is not
+// reachable, unless PIPECTL_REQUIRE_SERVICES=1; PIPECTL_TEST_POSTGRES_URL
+// names the server (default: the local one, database test).
+//
+//	go test ./bench -run '^$' -bench Allocate -cpu 1 -benchtime 20000x
+func BenchmarkAllocate(b *testing.B) {
+	b.Run("sqlite", func(b *testing.B) {
+		benchmarkAllocate(b, "sqlite://"+filepath.Join(b.TempDir(), "state"))
+	})
+	b.Run("postgres", func(b *testing.B) {
+		benchmarkAllocate(b, postgresSchema(b))
+	})
+}
+
+const allocatePipeline = `pipeline: allocate-bench
+rules:
+  fulfillment:
+    fulfillment:
+      allocation: {strategy: priority, location_priority: [wh-1, wh-2, wh-3]}
+      split: {mode: ship_partial}
+      backorder: {policy: allow}
+sources:
+  orders:
+    bench_orders: {}
+steps:
+  allocate:
+    from: orders
+    allocate: {rules: fulfillment, order_id: string(id), lines: line_items}
+sinks:
+  shipments:
+    from: allocate.shipments
+    discard: {}
+`
+
+const (
+	benchCatalog   = 100
+	benchLocations = 3
+)
+
+func benchmarkAllocate(b *testing.B, stateURL string) {
+	ctx := context.Background()
+	st, err := state.Open(ctx, stateURL, state.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	for i := range benchCatalog {
+		for l := 1; l <= benchLocations; l++ {
+			if _, err := st.SetLevel(ctx, component.LevelUpdate{SKU: fmt.Sprintf("SKU-%03d", i), Location: fmt.Sprintf("wh-%d", l), Quantity: decimal.NewFromInt(1_000_000_000)}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	src := &benchOrders{}
+	p := allocatePlan(b, src)
+	// Warm up: the first order opens connections and reads the locations.
+	src.n, src.first = 1, 0
+	if _, err := engine.Run(ctx, p, engine.Options{Runtime: &component.Runtime{Clock: component.SystemClock{}, Inventory: st}}); err != nil {
+		b.Fatal(err)
+	}
+	src.n, src.first = b.N, 1
+	b.ResetTimer()
+	start := time.Now()
+	res, err := engine.Run(ctx, p, engine.Options{Runtime: &component.Runtime{Clock: component.SystemClock{}, Inventory: st}})
+	elapsed := time.Since(start)
+	b.StopTimer()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if len(res.Unhandled) > 0 {
+		b.Fatalf("%d orders failed, the first: %s", len(res.Unhandled), res.Unhandled[0].Raw)
+	}
+	for _, n := range res.Nodes {
+		if n.Name == "allocate" && n.Out != int64(b.N) {
+			b.Fatalf("allocate passed on %d of %d orders", n.Out, b.N)
+		}
+	}
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "orders/s")
+}
+
+// allocatePlan compiles the benchmark pipeline with its source and sink
+// kinds.
+func allocatePlan(b *testing.B, src *benchOrders) *pipelines.Plan {
+	b.Helper()
+	reg := component.NewRegistry()
+	transforms.Register(reg)
+	connectors.Register(reg)
+	reg.Add(&component.Spec{
+		Kind: "bench_orders", Section: component.SourceSection, Summary: "The benchmark's orders.",
+		Config:    &component.Field{Kind: component.ObjectField, Doc: "Nothing."},
+		NewSource: func(component.BuildContext) (component.Source, error) { return src, nil },
+	})
+	reg.Add(&component.Spec{
+		Kind: "discard", Section: component.SinkSection, Summary: "Drops every record.",
+		Config:  &component.Field{Kind: component.ObjectField, Doc: "Nothing."},
+		NewSink: func(component.BuildContext) (component.Sink, error) { return discard{}, nil },
+	})
+	opts := pipelines.Options{
+		LoadOptions: pipelines.LoadOptions{Registry: reg, LookupEnv: func(string) (string, bool) { return "", false }},
+		Library:     exprs.NewLibrary(component.SystemClock{}),
+		Schema:      schemas.Lookup, SchemaNames: schemas.Names(),
+	}
+	f, ds := pipelines.LoadBytes("allocate-bench.yaml", []byte(allocatePipeline), opts.LoadOptions)
+	p, cds := pipelines.Compile(f, opts)
+	if all := append(ds, cds...); all.HasErrors() {
+		b.Fatalf("benchmark pipeline does not compile: %v", all.Err())
+	}
+	return p
+}
+
+// benchOrders emits n orders numbered from first (which makes each order
+// id unique in the store, so none is a replay).
+type benchOrders struct{ first, n int }
+
+func (s *benchOrders) Read(ctx context.Context, emit func(*record.Record) error, _ func(*record.Record) error) error {
+	for i := s.first; i < s.first+s.n; i++ {
+		// Three different SKUs spread over the catalog.
+		a, b, c := i*7%benchCatalog, (i*7+31)%benchCatalog, (i*7+62)%benchCatalog
+		raw := fmt.Appendf(nil, `{"id":%d,"line_items":[{"sku":"SKU-%03d","quantity":1},{"sku":"SKU-%03d","quantity":2},{"sku":"SKU-%03d","quantity":1}]}`, i, a, b, c)
+		if err := emit(record.New(raw, &record.Origin{Source: "orders", Seq: int64(i), Raw: raw})); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type discard struct{}
+
+func (discard) Write(*record.Record) error { return nil }
+func (discard) Close() error               { return nil }
+
+// postgresSchema returns the URL of a schema of its own on the test
+// server, dropped when the benchmark ends, or skips the benchmark when the
+// server is not reachable (fails instead when PIPECTL_REQUIRE_SERVICES=1).
+func postgresSchema(b *testing.B) string {
+	base := os.Getenv("PIPECTL_TEST_POSTGRES_URL")
+	if base == "" {
+		base = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, base)
+	if err == nil {
+		err = conn.Ping(ctx)
+	}
+	if err != nil {
+		if os.Getenv("PIPECTL_REQUIRE_SERVICES") == "1" {
+			b.Fatalf("PostgreSQL at %s is not reachable: %v (PIPECTL_REQUIRE_SERVICES=1)", base, err)
+		}
+		b.Skipf("PostgreSQL at %s is not reachable (%v): skipping (set PIPECTL_REQUIRE_SERVICES=1 to fail instead)", base, err)
+	}
+	defer conn.Close(context.Background())
+	var r [6]byte
+	rand.Read(r[:])
+	schema := "pipectl_bench_" + hex.EncodeToString(r[:])
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		b.Fatalf("create schema: %v", err)
+	}
+	b.Cleanup(func() {
+		conn, err := pgx.Connect(context.Background(), base)
+		if err != nil {
+			b.Errorf("drop schema %s: %v", schema, err)
+			return
+		}
+		defer conn.Close(context.Background())
+		if _, err := conn.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
+			b.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+	u, err := url.Parse(base)
+	if err != nil {
+		b.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
