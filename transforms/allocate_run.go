@@ -44,6 +44,49 @@ type allocateStep struct {
 	locOnce sync.Once
 	locs    []allocation.Location
 	locErr  error
+
+	// skuMu guards skuCache: SKU settings read from the store, kept for
+	// the run like the locations (an absent SKU is cached as absent).
+	skuMu    sync.Mutex
+	skuCache map[string]*component.SKU
+}
+
+// skuSettings returns the settings of the named SKUs, reading from the store
+// only those not read before in this run. Settings change rarely and
+// reading them per order took a sixth of an allocation's time; a setting
+// changed during a run applies from the next run, as for locations.
+func (s *allocateStep) skuSettings(ctx context.Context, names []string) (map[string]component.SKU, error) {
+	s.skuMu.Lock()
+	defer s.skuMu.Unlock()
+	if s.skuCache == nil {
+		s.skuCache = map[string]*component.SKU{}
+	}
+	var missing []string
+	for _, n := range names {
+		if _, ok := s.skuCache[n]; !ok {
+			missing = append(missing, n)
+		}
+	}
+	if len(missing) > 0 {
+		got, err := s.inv.SKUs(ctx, missing)
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range missing {
+			if v, ok := got[n]; ok {
+				s.skuCache[n] = &v
+			} else {
+				s.skuCache[n] = nil
+			}
+		}
+	}
+	out := make(map[string]component.SKU, len(names))
+	for _, n := range names {
+		if v := s.skuCache[n]; v != nil {
+			out[n] = *v
+		}
+	}
+	return out, nil
 }
 
 // allocateRules is one compiled version of the step's rule set.
@@ -555,8 +598,7 @@ func number(vs ...any) (float64, bool) {
 
 // catalog reads the settings of the order's SKUs and of their kits'
 // components, and lists the SKUs whose rows Apply must lock. Settings are
-// read outside the transaction: they change rarely, and an order allocated
-// during a change sees the settings from before or after it.
+// read outside the transaction, once per run (skuSettings).
 func (s *allocateStep) catalog(ctx context.Context, o allocation.Order) (map[string]allocation.SKU, []string, error) {
 	var names []string
 	for _, l := range o.Lines {
@@ -564,7 +606,7 @@ func (s *allocateStep) catalog(ctx context.Context, o allocation.Order) (map[str
 			names = append(names, l.SKU)
 		}
 	}
-	settings, err := s.inv.SKUs(ctx, names)
+	settings, err := s.skuSettings(ctx, names)
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading SKU settings: %w", err)
 	}
@@ -577,7 +619,7 @@ func (s *allocateStep) catalog(ctx context.Context, o allocation.Order) (map[str
 		}
 	}
 	if len(parts) > 0 {
-		more, err := s.inv.SKUs(ctx, parts)
+		more, err := s.skuSettings(ctx, parts)
 		if err != nil {
 			return nil, nil, fmt.Errorf("reading SKU settings: %w", err)
 		}
