@@ -167,6 +167,8 @@ func (l *Library) typeOfNode(n ast.Node) *component.Type {
 		if t := l.typeOfCall(x); t != nil {
 			return t
 		}
+	case *ast.VariableDeclaratorNode:
+		return l.typeOfNode(x.Expr) // let x = ...; body: the body's type
 	case *ast.ConditionalNode:
 		a, b := l.typeOfNode(x.Exp1), l.typeOfNode(x.Exp2)
 		switch {
