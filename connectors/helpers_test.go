@@ -91,10 +91,15 @@ func newSink(t *testing.T, p *pipelines.Plan, name string, rt *component.Runtime
 }
 
 // readAll reads a source to its end: the records and the error records.
+// Records a source leaves unchecked are checked as the engine checks them.
 func readAll(t *testing.T, s component.Source) (recs, errs []string, err error) {
 	t.Helper()
 	err = s.Read(context.Background(),
 		func(r *record.Record) error {
+			if cerr := r.CheckJSON(); cerr != nil {
+				errs = append(errs, string(component.ErrorRecord("in", r, cerr).Raw))
+				return nil
+			}
 			if !record.Valid(r.Raw) {
 				t.Errorf("record is not JSON: %s", r.Raw)
 			}

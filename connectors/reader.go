@@ -227,12 +227,12 @@ func readNDJSON(ctx context.Context, r io.Reader, src, where string, seq *int64,
 			if t := bytes.TrimSpace(b); len(t) > 0 {
 				*seq++
 				raw := sl.copy(t)
-				rec := record.New(raw, &record.Origin{Source: src, Seq: *seq, Raw: raw})
-				if !record.Valid(raw) {
-					if e := emitErr(component.ErrorRecord(src, rec, fmt.Errorf("%s:%d: not a JSON value", where, line))); e != nil {
-						return e
-					}
-				} else if e := emit(rec); e != nil {
+				// The line is checked for being JSON by the engine's
+				// workers, in parallel, not here on the one reading
+				// goroutine; where it came from is kept for the error.
+				rec := record.New(raw, &record.Origin{Source: src, Seq: *seq, Raw: raw, File: where, Line: int64(line)})
+				rec.Unchecked = true
+				if e := emit(rec); e != nil {
 					return e
 				}
 			}

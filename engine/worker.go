@@ -31,6 +31,9 @@ func (w *worker) process(b *batch) {
 		st := &b.stats[b.source.idx]
 		st.In += int64(len(b.recs))
 		for _, rec := range b.recs {
+			if err := rec.CheckJSON(); err != nil {
+				rec = component.ErrorRecord(b.source.name(), rec, err)
+			}
 			if rec.Failed {
 				st.Errored++
 				w.error(b.source, rec)

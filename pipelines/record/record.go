@@ -1,6 +1,7 @@
 package record
 
 import (
+	"fmt"
 	"unsafe"
 
 	"github.com/tidwall/gjson"
@@ -17,6 +18,10 @@ type Record struct {
 	Origin *Origin
 	// Failed marks an error record (built by component.ErrorRecord).
 	Failed bool
+	// Unchecked marks a record whose bytes a source has not checked to be
+	// JSON: the engine checks it (see CheckJSON) before any step reads it,
+	// on its parallel workers rather than on the source's goroutine.
+	Unchecked bool
 	// Trace lists what happened to the record, when a dry run traces.
 	Trace []string
 
@@ -29,6 +34,24 @@ type Origin struct {
 	Source string // the source node's name
 	Seq    int64  // position of the payload in its source, from 1
 	Raw    []byte // the payload as read
+	File   string // the file it was read from, when a file ("" otherwise)
+	Line   int64  // its line in File, when known
+}
+
+// CheckJSON reports an Unchecked record's bytes that are not one JSON
+// value, naming where they came from, and marks the record checked.
+func (r *Record) CheckJSON() error {
+	if !r.Unchecked {
+		return nil
+	}
+	r.Unchecked = false
+	if Valid(r.Raw) {
+		return nil
+	}
+	if o := r.Origin; o != nil && o.File != "" {
+		return fmt.Errorf("%s:%d: not a JSON value", o.File, o.Line)
+	}
+	return fmt.Errorf("not a JSON value")
 }
 
 // New returns a record holding raw, which it now owns: the caller must not
