@@ -139,15 +139,11 @@ func newAllocate(ctx component.BuildContext) (component.Step, error) {
 	if s.lines, err = program(ctx.Config.Get("lines"), "lines"); err != nil {
 		return nil, err
 	}
-	if v := ctx.Config.Get("destination"); v != nil && v.Str != "" && v.Str != "nil" {
-		if s.dest, err = program(v, "destination"); err != nil {
-			return nil, err
-		}
+	if s.dest, err = optionalProgram(ctx.Config.Get("destination"), "destination"); err != nil {
+		return nil, err
 	}
-	if v := ctx.Config.Get("date"); v != nil && v.Str != "" && v.Str != "nil" {
-		if s.date, err = program(v, "date"); err != nil {
-			return nil, err
-		}
+	if s.date, err = optionalProgram(ctx.Config.Get("date"), "date"); err != nil {
+		return nil, err
 	}
 	return s, nil
 }

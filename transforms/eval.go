@@ -54,3 +54,12 @@ func appendKey(b []byte, p *exprs.Program, machine *vm.VM, env map[string]any) (
 	}
 	return b, nil
 }
+
+// optionalProgram is program for a setting that may be left out or set to
+// `nil`: it returns nil then, and the step does without.
+func optionalProgram(v *component.Value, what string) (*exprs.Program, error) {
+	if v == nil || v.Str == "" || v.Str == "nil" {
+		return nil, nil
+	}
+	return program(v, what)
+}

@@ -89,10 +89,8 @@ func newStock(ctx component.BuildContext) (component.Step, error) {
 	if s.lines, err = program(ctx.Config.Get("lines"), "lines"); err != nil {
 		return nil, err
 	}
-	if v := ctx.Config.Get("location"); v != nil && v.Str != "" && v.Str != "nil" {
-		if s.location, err = program(v, "location"); err != nil {
-			return nil, err
-		}
+	if s.location, err = optionalProgram(ctx.Config.Get("location"), "location"); err != nil {
+		return nil, err
 	}
 	if s.replenish, err = replenishmentRules(ctx.Config.Get("replenishment")); err != nil {
 		return nil, err
