@@ -116,21 +116,41 @@ func shipmentLines(ls []allocation.ShipmentLine) []shipmentLineOut {
 	return out
 }
 
+// outcomeBuilder collects the output records of a decision, JSON-encoded,
+// keeping the first encoding error.
+type outcomeBuilder struct {
+	out component.Outcome
+	err error
+}
+
+func (ob *outcomeBuilder) add(output string, v any) {
+	if ob.err != nil {
+		return
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		ob.err = err
+		return
+	}
+	ob.out.Records = append(ob.out.Records, component.OutputRecord{Output: output, Data: b})
+}
+
+// adjustment adds an inventory adjustment both as an output record and as
+// the change the store applies.
+func (ob *outcomeBuilder) adjustment(a allocation.Adjustment) {
+	ob.add("adjustments", adjustmentOut{a.SKU, a.LocationID, string(a.Bucket), qty(a.Delta), a.AllowNegative, a.Reason, a.Ref, a.IdempotencyKey})
+	ob.out.Adjustments = append(ob.out.Adjustments, component.Adjustment{
+		SKU: a.SKU, Location: a.LocationID, Bucket: component.Bucket(a.Bucket), Delta: a.Delta,
+		AllowNegative: a.AllowNegative, Reason: a.Reason, Ref: a.Ref,
+	})
+}
+
 // outcomeOf is what the store keeps of a decision: the adjustments, one
 // output record per result record, the line errors (as "error" records)
 // and the explanation. order is the input record, carried on shipments.
 func outcomeOf(res allocation.Result, order []byte) (component.Outcome, error) {
-	var out component.Outcome
-	var err error
-	add := func(output string, v any) {
-		if err != nil {
-			return
-		}
-		var b []byte
-		if b, err = json.Marshal(v); err == nil {
-			out.Records = append(out.Records, component.OutputRecord{Output: output, Data: b})
-		}
-	}
+	var ob outcomeBuilder
+	add := ob.add
 	for _, a := range res.Allocations {
 		add("allocations", allocationOut{a.OrderID, a.LineID, a.ParentLineID, a.SKU, a.LocationID, qty(a.Qty), string(a.Strategy), a.Rank, a.Tracked, a.IdempotencyKey})
 	}
@@ -155,11 +175,7 @@ func outcomeOf(res allocation.Result, order []byte) (component.Outcome, error) {
 		add("holds", holdOut{h.OrderID, h.Reason, h.Allocated, shipmentLines(ls), h.IdempotencyKey})
 	}
 	for _, a := range res.Adjustments {
-		add("adjustments", adjustmentOut{a.SKU, a.LocationID, string(a.Bucket), qty(a.Delta), a.AllowNegative, a.Reason, a.Ref, a.IdempotencyKey})
-		out.Adjustments = append(out.Adjustments, component.Adjustment{
-			SKU: a.SKU, Location: a.LocationID, Bucket: component.Bucket(a.Bucket), Delta: a.Delta,
-			AllowNegative: a.AllowNegative, Reason: a.Reason, Ref: a.Ref,
-		})
+		ob.adjustment(a)
 	}
 	for _, n := range res.Notifications {
 		add("notifications", notificationOut{n.Type, n.OrderID, n.LineID, n.SKU, n.LocationID, qty(n.Qty), n.Reason, n.IdempotencyKey})
@@ -175,14 +191,15 @@ func outcomeOf(res allocation.Result, order []byte) (component.Outcome, error) {
 		}
 		add(component.ErrorOutput, errorOut{Error: msg})
 	}
-	if err != nil {
+	if ob.err != nil {
+		return component.Outcome{}, ob.err
+	}
+	var err error
+	if ob.out.Explanation, err = json.Marshal(res.Explanation); err != nil {
 		return component.Outcome{}, err
 	}
-	if out.Explanation, err = json.Marshal(res.Explanation); err != nil {
-		return component.Outcome{}, err
-	}
-	out.ReleaseReservations = true
-	return out, nil
+	ob.out.ReleaseReservations = true
+	return ob.out, nil
 }
 
 // dryRunInventory is the store a dry run allocates against: it reads the

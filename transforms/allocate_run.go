@@ -89,6 +89,21 @@ func (s *allocateStep) skuSettings(ctx context.Context, names []string) (map[str
 	return out, nil
 }
 
+// loadRules compiles the fulfillment rule set a step's `rules` setting names
+// and puts it in force in holder; it returns the rule set's name.
+func loadRules(ctx component.BuildContext, holder *atomic.Pointer[allocateRules]) (string, error) {
+	rv := ctx.Config.Get("rules")
+	if rv == nil || rv.Str == "" {
+		return "", errors.New("rules is not set")
+	}
+	rs, err := compileAllocateRules(ctx, rv.Str)
+	if err != nil {
+		return "", err
+	}
+	holder.Store(rs)
+	return rv.Str, nil
+}
+
 // allocateRules is one compiled version of the step's rule set.
 type allocateRules struct {
 	name      string
@@ -122,17 +137,11 @@ func newAllocate(ctx component.BuildContext) (component.Step, error) {
 	if ctx.Runtime.DryRun {
 		s.inv = newDryRunInventory(s.inv, s.clock)
 	}
-	rv := ctx.Config.Get("rules")
-	if rv == nil || rv.Str == "" {
-		return nil, errors.New("rules is not set")
-	}
-	s.rulesName = rv.Str
 	s.explain = ctx.Runtime.Explain
-	rs, err := compileAllocateRules(ctx, s.rulesName)
-	if err != nil {
+	var err error
+	if s.rulesName, err = loadRules(ctx, &s.rules); err != nil {
 		return nil, err
 	}
-	s.rules.Store(rs)
 	if s.orderID, err = program(ctx.Config.Get("order_id"), "order_id"); err != nil {
 		return nil, err
 	}

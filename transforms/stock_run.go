@@ -2,7 +2,6 @@ package transforms
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -70,16 +69,10 @@ func newStock(ctx component.BuildContext) (component.Step, error) {
 		return nil, errors.New("action is not set")
 	}
 	s.action = allocation.Action(av.Str)
-	rv := ctx.Config.Get("rules")
-	if rv == nil || rv.Str == "" {
-		return nil, errors.New("rules is not set")
-	}
-	s.rulesName = rv.Str
-	rs, err := compileAllocateRules(ctx, rv.Str)
-	if err != nil {
+	var err error
+	if s.rulesName, err = loadRules(ctx, &s.rules); err != nil {
 		return nil, err
 	}
-	s.rules.Store(rs)
 	if s.orderID, err = program(ctx.Config.Get("order_id"), "order_id"); err != nil {
 		return nil, err
 	}
@@ -402,26 +395,13 @@ type replenishmentOut struct {
 
 // stockOutcome is what the store keeps of a stock event.
 func stockOutcome(res allocation.StockEventResult) (component.Outcome, error) {
-	var out component.Outcome
-	var err error
-	add := func(output string, v any) {
-		if err != nil {
-			return
-		}
-		var b []byte
-		if b, err = json.Marshal(v); err == nil {
-			out.Records = append(out.Records, component.OutputRecord{Output: output, Data: b})
-		}
-	}
+	var ob outcomeBuilder
+	add := ob.add
 	for _, c := range res.Cancellations {
 		add("cancellations", cancellationOut{c.OrderID, c.LineID, c.ParentLineID, c.SKU, qty(c.Qty), c.Reason, c.IdempotencyKey})
 	}
 	for _, a := range res.Adjustments {
-		add("adjustments", adjustmentOut{a.SKU, a.LocationID, string(a.Bucket), qty(a.Delta), a.AllowNegative, a.Reason, a.Ref, a.IdempotencyKey})
-		out.Adjustments = append(out.Adjustments, component.Adjustment{
-			SKU: a.SKU, Location: a.LocationID, Bucket: component.Bucket(a.Bucket), Delta: a.Delta,
-			AllowNegative: a.AllowNegative, Reason: a.Reason, Ref: a.Ref,
-		})
+		ob.adjustment(a)
 	}
 	for _, n := range res.Notifications {
 		add("notifications", notificationOut{n.Type, n.OrderID, n.LineID, n.SKU, n.LocationID, qty(n.Qty), n.Reason, n.IdempotencyKey})
@@ -429,10 +409,10 @@ func stockOutcome(res allocation.StockEventResult) (component.Outcome, error) {
 	for _, r := range res.Replenishments {
 		add("replenishment", replenishmentOut{r.SKU, r.LocationID, qty(r.Qty), qty(r.Available), qty(r.ReorderPoint), qty(r.TargetLevel), r.OrderID, r.IdempotencyKey})
 	}
-	if err != nil {
-		return component.Outcome{}, err
+	if ob.err != nil {
+		return component.Outcome{}, ob.err
 	}
-	return out, nil
+	return ob.out, nil
 }
 
 // ledgerEntries converts the store's ledger for allocation.Holdings.
