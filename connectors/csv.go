@@ -48,7 +48,7 @@ func readCSV(ctx context.Context, o *readOptions, r io.Reader, src, where string
 	}
 	tap.setMark(cr.InputOffset())
 
-	var sl slab
+	var sl record.Slab
 	var buf []byte
 	for {
 		if ctx.Err() != nil {
@@ -95,13 +95,13 @@ func readCSV(ctx context.Context, o *readOptions, r io.Reader, src, where string
 			if len(text) == 0 {
 				text = []byte(" ")
 			}
-			raw := sl.copy(text)
+			raw := sl.Copy(text)
 			rec := record.New(raw, &record.Origin{Source: src, Seq: *seq, Raw: raw})
 			if err := emitErr(component.ErrorRecord(src, rec, rowErr)); err != nil {
 				return err
 			}
 		} else {
-			raw := sl.copy(buf)
+			raw := sl.Copy(buf)
 			if err := emit(record.New(raw, &record.Origin{Source: src, Seq: *seq, Raw: raw})); err != nil {
 				return err
 			}

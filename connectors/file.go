@@ -305,9 +305,9 @@ func (s *fileSink) open() error {
 		return err
 	}
 	s.f, s.tmp = f, tmp
-	var out io.Writer = f
+	var out io.Writer = &writeback{f: f}
 	if s.gzip {
-		s.z = gzip.NewWriter(f) // no name or time in the header: same input, same bytes
+		s.z = gzip.NewWriter(out) // no name or time in the header: same input, same bytes
 		out = s.z
 	}
 	s.w = bufio.NewWriterSize(out, 1<<16)

@@ -130,26 +130,6 @@ func recordPath(s string) ([]string, error) {
 	return parts, nil
 }
 
-// slab hands out copies of byte slices carved from large chunks, so reading
-// a million lines costs a few thousand allocations. Records alias their
-// chunk, which lives as long as any of them.
-// Chunks start small and double, so a file of a few records costs little.
-type slab struct{ buf []byte }
-
-const slabSize = 256 << 10
-
-func (s *slab) copy(b []byte) []byte {
-	if len(b) > slabSize/4 {
-		return append([]byte(nil), b...)
-	}
-	if cap(s.buf)-len(s.buf) < len(b) {
-		s.buf = make([]byte, 0, min(slabSize, max(4<<10, 2*cap(s.buf), 2*len(b))))
-	}
-	start := len(s.buf)
-	s.buf = append(s.buf, b...)
-	return s.buf[start:len(s.buf):len(s.buf)]
-}
-
 // countingReader counts the bytes read through it, for progress.
 type countingReader struct {
 	r io.Reader
@@ -203,7 +183,7 @@ func readFormat(ctx context.Context, o *readOptions, r io.Reader, src, where str
 // JSON value goes to the source's error output with its line number.
 func readNDJSON(ctx context.Context, r io.Reader, src, where string, seq *int64, emit, emitErr func(*record.Record) error) error {
 	br := bufio.NewReaderSize(r, 1<<20)
-	var sl slab
+	var sl record.Slab
 	line := 0
 	for {
 		if ctx.Err() != nil {
@@ -226,7 +206,7 @@ func readNDJSON(ctx context.Context, r io.Reader, src, where string, seq *int64,
 			line++
 			if t := bytes.TrimSpace(b); len(t) > 0 {
 				*seq++
-				raw := sl.copy(t)
+				raw := sl.Copy(t)
 				// The line is checked for being JSON by the engine's
 				// workers, in parallel, not here on the one reading
 				// goroutine; where it came from is kept for the error.
@@ -268,7 +248,7 @@ func readJSON(ctx context.Context, r *bufio.Reader, limit int64, src, where stri
 			return fmt.Errorf("%s: %w", where, err)
 		}
 	}
-	var sl slab
+	var sl record.Slab
 	var compact bytes.Buffer
 	var raw json.RawMessage
 	for {
@@ -294,7 +274,7 @@ func readJSON(ctx context.Context, r *bufio.Reader, limit int64, src, where stri
 			return fmt.Errorf("%s: record %d: %w", where, *seq+1, err)
 		}
 		*seq++
-		b := sl.copy(compact.Bytes())
+		b := sl.Copy(compact.Bytes())
 		if err := emit(record.New(b, &record.Origin{Source: src, Seq: *seq, Raw: b})); err != nil {
 			return err
 		}

@@ -41,7 +41,7 @@ func readXML(ctx context.Context, o *readOptions, r io.Reader, src, where string
 	dec.Strict = true
 	dec.CharsetReader = charsetReader
 	b := &xmlBuilder{repeated: o.repeated}
-	var sl slab
+	var sl record.Slab
 	depth, matched := 0, 0
 	n := len(o.path)
 	for {
@@ -74,7 +74,7 @@ func readXML(ctx context.Context, o *readOptions, r io.Reader, src, where string
 				depth--
 				matched--
 				*seq++
-				raw = sl.copy(raw)
+				raw = sl.Copy(raw)
 				if err := emit(record.New(raw, &record.Origin{Source: src, Seq: *seq, Raw: raw})); err != nil {
 					return err
 				}

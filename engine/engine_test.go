@@ -305,3 +305,43 @@ sinks:
 		t.Errorf("trace = %s", tr)
 	}
 }
+
+// Workers decode records into arenas they reuse from batch to batch. A
+// record a worker decoded that goes on to the ordered stage (here a filter
+// forwards it unchanged to a stateful dedupe and to a sink) must still read
+// its own fields there, after the worker has moved on to other batches.
+func TestRecordsLeavingWorkersKeepTheirFields(t *testing.T) {
+	dir := t.TempDir()
+	var in strings.Builder
+	for i := range 3000 {
+		fmt.Fprintf(&in, `{"id":%d,"key":"k-%d","big":%d,"lines":[{"sku":"S%d"}]}`+"\n", i, i%1000, 1000000+i, i)
+	}
+	write(t, filepath.Join(dir, "in.ndjson"), in.String())
+	p := compile(t, dir, `
+pipeline: p
+sources:
+  in: {file: "${DIR}/in.ndjson"}
+steps:
+  some: {from: in, filter: 'big > 1000000 && len(lines) > 0 && key != ""'}
+  once: {from: some, dedupe: {key: key}}
+  shape: {from: once, map: {id: id, key: key, big: big, sku: "lines[0].sku"}}
+sinks:
+  out: {from: shape, file: "${DIR}/out.ndjson"}
+`)
+	for _, workers := range []int{1, 2, 4} {
+		res := run(t, p, engine.Options{Workers: workers, BatchSize: 16})
+		checkCounts(t, res)
+		got := lines(t, filepath.Join(dir, "out.ndjson"))
+		// id 0 is filtered out, so key k-0 is first seen at id 1000.
+		if len(got) != 1000 {
+			t.Fatalf("%d workers: %d records out, want 1000 (ids 1 to 1000)", workers, len(got))
+		}
+		for i, l := range got {
+			id := i + 1
+			want := fmt.Sprintf(`{"id":%d,"key":"k-%d","big":%d,"sku":"S%d"}`, id, id%1000, 1000000+id, id)
+			if l != want {
+				t.Fatalf("%d workers: record %d is %s, want %s", workers, i, l, want)
+			}
+		}
+	}
+}

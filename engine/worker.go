@@ -17,15 +17,23 @@ type worker struct {
 	steps []component.StepWorker // by node index, created on first use
 	b     *batch
 	trace bool
+	// arena holds the fields decoded on this worker, reset between
+	// batches; see record.Arena for the rule that makes it safe.
+	arena *record.Arena
 }
 
 func newWorker(g *graph) *worker {
-	return &worker{g: g, steps: make([]component.StepWorker, len(g.nodes))}
+	return &worker{g: g, steps: make([]component.StepWorker, len(g.nodes)), arena: record.NewArena()}
 }
 
 // process runs a batch through every node before the ordered stage.
 func (w *worker) process(b *batch) {
 	w.b = b
+	w.arena.Reset()
+	for _, rec := range b.recs {
+		rec.DecodeIn(w.arena)
+	}
+	defer w.release(b)
 	b.stats = make([]NodeStats, len(w.g.nodes))
 	if b.source != nil {
 		st := &b.stats[b.source.idx]
@@ -53,6 +61,20 @@ func (w *worker) process(b *batch) {
 	for _, rec := range b.recs {
 		w.arrive(b.at, rec)
 	}
+}
+
+// release lets go of what the worker decoded for b, which now waits for the
+// ordered stage: records that reach it decode again there, on their own,
+// and the input records (with their decoded fields) are garbage from now on
+// rather than from when the batch is delivered.
+func (w *worker) release(b *batch) {
+	for _, a := range b.ordered {
+		a.rec.Release()
+	}
+	for _, rec := range b.unhandled {
+		rec.Release()
+	}
+	b.recs = nil
 }
 
 // arrive processes rec at n, or queues it for the ordered stage.

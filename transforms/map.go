@@ -275,31 +275,26 @@ func (s *mapStep) NewWorker() component.StepWorker { return &mapWorker{step: s} 
 type mapWorker struct {
 	step *mapStep
 	vm   vm.VM
-	size int // running estimate of output size, to allocate once
+	// Outputs are built in buf, reused from record to record, and copied
+	// out of slab exactly as long as they are.
+	buf  []byte
+	slab record.Slab
 }
 
 func (w *mapWorker) Process(rec *record.Record, emit component.Emit) {
 	env := rec.Fields(w.step.decode)
-	size := w.size
-	if w.step.keep != nil {
-		size += len(rec.Raw)
-	}
-	b := make([]byte, 0, max(size, 64))
-	b = append(b, '{')
+	b := append(w.buf[:0], '{')
 	n := 0
 	if w.step.keep != nil {
 		b, n = w.step.appendKept(b, rec.Raw)
 	}
 	b, err := w.appendFields(b, n, w.step.fields, env)
+	w.buf = b
 	if err != nil {
 		emit(component.ErrorOutput, component.ErrorRecord(w.step.name, rec, err))
 		return
 	}
-	// Remember the size of outputs, so the next buffer needs no growing.
-	if w.step.keep == nil {
-		w.size = max(w.size, len(b)+len(b)/8)
-	}
-	emit(component.DefaultOutput, rec.Derive(b))
+	emit(component.DefaultOutput, rec.Derive(w.slab.Copy(b)))
 }
 
 // appendKept copies the input's top-level fields `$keep` names, as raw

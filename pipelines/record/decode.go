@@ -68,18 +68,8 @@ func decode(v gjson.Result, p *Projection, float bool) any {
 // otherwise or when float is set.
 func Number(raw string, float bool) any {
 	if !float {
-		isInt := true
-		for i := 0; i < len(raw); i++ {
-			c := raw[i]
-			if (c < '0' || c > '9') && !(i == 0 && c == '-') {
-				isInt = false
-				break
-			}
-		}
-		if isInt {
-			if n, err := strconv.ParseInt(raw, 10, 64); err == nil {
-				return int(n)
-			}
+		if n, ok := parseInt(raw); ok {
+			return n
 		}
 	}
 	f, err := strconv.ParseFloat(raw, 64)
@@ -87,4 +77,16 @@ func Number(raw string, float bool) any {
 		return raw
 	}
 	return f
+}
+
+// parseInt parses raw as a decimal integer of 64 bits: digits, with an
+// optional leading minus.
+func parseInt(raw string) (int, bool) {
+	for i := 0; i < len(raw); i++ {
+		if c := raw[i]; (c < '0' || c > '9') && !(i == 0 && c == '-') {
+			return 0, false
+		}
+	}
+	n, err := strconv.ParseInt(raw, 10, 64)
+	return int(n), err == nil
 }

@@ -27,6 +27,7 @@ type Record struct {
 
 	fields  map[string]any
 	decoded *Projection
+	arena   *Arena
 }
 
 // Origin identifies a source payload.
@@ -62,7 +63,7 @@ func New(raw []byte, origin *Origin) *Record {
 
 // Derive returns a new record built from r: same origin and trace.
 func (r *Record) Derive(raw []byte) *Record {
-	out := &Record{Raw: raw, Origin: r.Origin}
+	out := &Record{Raw: raw, Origin: r.Origin, arena: r.arena}
 	if r.Trace != nil {
 		out.Trace = append([]string(nil), r.Trace...)
 	}
@@ -80,14 +81,23 @@ func (r *Record) Fields(p *Projection) map[string]any {
 	if r.fields != nil && (r.decoded == p || r.decoded.Covers(p)) {
 		return r.fields
 	}
-	m := make(map[string]any, fieldCount(p))
+	bx := boxer{arena: r.arena}
+	m := bx.newMap(fieldCount(p))
 	if i := skipSpace(r.Raw, 0); i < len(r.Raw) && r.Raw[i] == '{' {
-		var bx boxer
 		scanObject(&bx, r.Raw, i, p, m)
 	}
 	r.fields, r.decoded = m, p
 	return m
 }
+
+// DecodeIn makes the record decode its fields into a, until Release. The
+// caller owns the arena and promises to Release the record before it
+// resets a while anything may still read the record.
+func (r *Record) DecodeIn(a *Arena) { r.arena = a }
+
+// Release forgets the fields decoded so far and the arena: whoever reads
+// the record next decodes it again, on its own.
+func (r *Record) Release() { r.fields, r.decoded, r.arena = nil, nil, nil }
 
 // Get returns the raw JSON of a top-level field, and whether it exists.
 func (r *Record) Get(name string) (gjson.Result, bool) {

@@ -65,7 +65,7 @@ func scanValue(bx *boxer, data []byte, i int, p *Projection, float bool) (any, i
 		s, end := scanString(data, i)
 		return bx.str(s), end
 	case c == '{':
-		m := make(map[string]any, fieldCount(p))
+		m := bx.newMap(fieldCount(p))
 		return m, scanObject(bx, data, i, p, m)
 	case c == '[':
 		var elem *Projection
@@ -74,15 +74,17 @@ func scanValue(bx *boxer, data []byte, i int, p *Projection, float bool) (any, i
 		} else {
 			elem = p.Elem
 		}
-		out := make([]any, 0, 4)
+		out, ticket := bx.newList()
 		i++
 		for {
 			i = skipSpace(data, i)
 			if i >= len(data) {
+				bx.keepList(ticket, out)
 				return out, i
 			}
 			switch data[i] {
 			case ']':
+				bx.keepList(ticket, out)
 				return out, i + 1
 			case ',':
 				i++
@@ -111,7 +113,7 @@ func scanValue(bx *boxer, data []byte, i int, p *Projection, float bool) (any, i
 		if j == i {
 			return nil, len(data) // malformed: give up on the rest
 		}
-		return Number(unsafe.String(&data[i], j-i), float), j
+		return bx.number(unsafe.String(&data[i], j-i), float), j
 	}
 }
 
