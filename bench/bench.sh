@@ -5,11 +5,11 @@
 # fastbase's, the --workers 2 speed-up, and peak RSS, and checks that
 # pipectl's output equals fastbase's record for record.
 #
-#   bench/bench.sh [ORDERS] [ROUNDS]     (defaults: 200000 orders, 3 rounds)
+#   bench/bench.sh [ORDERS] [ROUNDS]     (defaults: 200000 orders, 9 rounds)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 orders=${1:-200000}
-rounds=${2:-3}
+rounds=${2:-9}
 shared=${SHARED:-../shared}
 work=${BENCH_DIR:-${TMPDIR:-/tmp}/pipectl-bench}
 mkdir -p "$work"
