@@ -46,6 +46,7 @@ func commands() []command {
 		{"test", "run pipeline tests (*_test.yaml) and report coverage", runTest},
 		{"graph", "print a pipeline's DAG as Graphviz dot or Mermaid", runGraph},
 		{"rules", "show, change, compare and audit a pipeline's rule settings", runRules},
+		{"inventory", "configure locations and SKU settings, and show stock levels", runInventory},
 		{"explain", "print why a past order was allocated, split, backordered or held", runExplain},
 		{"schema", "print the JSON Schema of pipeline or rules files", runSchema},
 		{"version", "print pipectl's version", runVersion},
