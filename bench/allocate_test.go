@@ -69,6 +69,7 @@ const (
 )
 
 func benchmarkAllocate(b *testing.B, stateURL string) {
+	engine.TuneGC() // as pipectl run does
 	ctx := context.Background()
 	st, err := state.Open(ctx, stateURL, state.Options{})
 	if err != nil {

@@ -65,6 +65,7 @@ func plan(b *testing.B, in, out string) *pipelines.Plan {
 // alternating with the hand-written mapping, and reports pipectl's
 // throughput as a ratio to it (x-handwritten) besides its own speed.
 func BenchmarkReference(b *testing.B) {
+	engine.TuneGC() // as pipectl run does
 	for _, workers := range []int{1, 2} {
 		b.Run("workers="+strconv.Itoa(workers), func(b *testing.B) {
 			in := orders(b, 20000)

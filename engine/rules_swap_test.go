@@ -159,8 +159,12 @@ func (fx *swapFixture) inputs(n int) []engine.Input {
 func (fx *swapFixture) options(n int) engine.Options {
 	fx.first += fx.orders
 	fx.orders = n
+	// Batches of one: allocate commits the orders of a batch together and
+	// emits them after, so a swap triggered by what a sink sees takes
+	// effect from the next batch; with batches of one that is the next
+	// order.
 	return engine.Options{
-		Trace: true, RulesVersion: fx.file.RulesVersion(),
+		Trace: true, RulesVersion: fx.file.RulesVersion(), BatchSize: 1,
 		Runtime: &component.Runtime{Clock: component.SystemClock{}, Inventory: fx.store},
 	}
 }

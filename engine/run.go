@@ -191,6 +191,9 @@ type runner struct {
 	progress  Progress
 	sources   []component.Sized
 	seqWorker map[*node]component.StepWorker
+	// pending holds, by node index, the records waiting for a batch
+	// worker until the batch they came with is delivered.
+	pending [][]*record.Record
 }
 
 func (r *runner) run(ctx context.Context) error {
@@ -231,6 +234,7 @@ func (r *runner) run(ctx context.Context) error {
 	defer stopProgress()
 
 	r.seqWorker = map[*node]component.StepWorker{}
+	r.pending = make([][]*record.Record, len(r.g.nodes))
 	seqErr := r.sequence(done)
 	if seqErr != nil {
 		cancel()
@@ -357,7 +361,7 @@ func (r *runner) ordered(b *batch) error {
 			return err
 		}
 	}
-	return nil
+	return r.drain()
 }
 
 func addStats(dst *NodeStats, d NodeStats) {
@@ -389,40 +393,83 @@ func (r *runner) arriveOrdered(n *node, rec *record.Record) error {
 		w = n.step.NewWorker()
 		r.seqWorker[n] = w
 	}
-	var out []arrival
-	var failed, emitted bool
-	var errs []*record.Record
-	w.Process(rec, func(output string, o *record.Record) {
-		if output == component.ErrorOutput {
-			failed = true
-			errs = append(errs, o)
-			return
-		}
-		if len(n.down[output]) == 0 {
-			return // an output nobody reads: the record is dropped here
-		}
-		emitted = true
-		st.Emitted++
-		for i, d := range n.down[output] {
-			out = append(out, arrival{d, branch(o, n, output, i, r.opts.Trace)})
-		}
-	})
+	if _, ok := w.(component.BatchWorker); ok {
+		// Decided with the rest of the batch's records for n, in drain.
+		r.pending[n.idx] = append(r.pending[n.idx], rec)
+		return nil
+	}
+	var oc outcome
+	w.Process(rec, func(output string, o *record.Record) { r.collect(n, &oc, output, o) })
+	return r.settle(n, &oc)
+}
+
+// outcome is what a step of the ordered stage emitted for one record.
+type outcome struct {
+	failed, emitted bool
+	errs            []*record.Record
+	out             []arrival
+}
+
+// collect records one record a step emitted.
+func (r *runner) collect(n *node, oc *outcome, output string, o *record.Record) {
+	if output == component.ErrorOutput {
+		oc.failed = true
+		oc.errs = append(oc.errs, o)
+		return
+	}
+	if len(n.down[output]) == 0 {
+		return // an output nobody reads: the record is dropped here
+	}
+	oc.emitted = true
+	r.stats[n.idx].Emitted++
+	for i, d := range n.down[output] {
+		oc.out = append(oc.out, arrival{d, branch(o, n, output, i, r.opts.Trace)})
+	}
+}
+
+// settle counts how one record left n and delivers what it emitted.
+func (r *runner) settle(n *node, oc *outcome) error {
+	st := &r.stats[n.idx]
 	switch {
-	case failed:
+	case oc.failed:
 		st.Errored++
-	case emitted:
+	case oc.emitted:
 		st.Out++
 	default:
 		st.Dropped++
 	}
-	for _, e := range errs {
+	for _, e := range oc.errs {
 		if err := r.deliverError(n, e); err != nil {
 			return err
 		}
 	}
-	for _, a := range out {
+	for _, a := range oc.out {
 		if err := r.arriveOrdered(a.to, a.rec); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// drain runs the batch workers on the records that reached them while a
+// batch was delivered, in topological order, so what one emits towards
+// another is decided in the same pass. Each record's outputs are then
+// delivered in the order the records arrived.
+func (r *runner) drain() error {
+	for _, n := range r.g.topo {
+		recs := r.pending[n.idx]
+		if len(recs) == 0 {
+			continue
+		}
+		r.pending[n.idx] = nil
+		ocs := make([]outcome, len(recs))
+		r.seqWorker[n].(component.BatchWorker).ProcessBatch(recs, func(i int, output string, o *record.Record) {
+			r.collect(n, &ocs[i], output, o)
+		})
+		for i := range ocs {
+			if err := r.settle(n, &ocs[i]); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

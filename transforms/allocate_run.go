@@ -347,85 +347,167 @@ type allocateWorker struct {
 }
 
 func (w *allocateWorker) Process(rec *record.Record, emit component.Emit) {
-	out, err := w.allocate(context.Background(), rec)
-	if err != nil {
-		emit(component.ErrorOutput, component.ErrorRecord(w.step.name, rec, err))
+	w.emitOutcome(rec, emit)(w.allocate(context.Background(), rec))
+}
+
+// emitOutcome returns what emits an order's outcome, or its error, for rec.
+func (w *allocateWorker) emitOutcome(rec *record.Record, emit component.Emit) func(component.Outcome, error) {
+	return func(out component.Outcome, err error) {
+		if err != nil {
+			emit(component.ErrorOutput, component.ErrorRecord(w.step.name, rec, err))
+			return
+		}
+		for _, r := range out.Records {
+			if r.Output == component.ErrorOutput {
+				var e struct {
+					Error string `json:"error"`
+				}
+				_ = json.Unmarshal(r.Data, &e)
+				emit(component.ErrorOutput, component.ErrorRecord(w.step.name, rec, errors.New(e.Error)))
+				continue
+			}
+			emit(r.Output, rec.Derive(r.Data))
+		}
+	}
+}
+
+// ProcessBatch allocates a group of orders in one transaction when the
+// store can (group commit): each order is decided against the stock the
+// orders before it left, an order that fails is undone alone, and nothing
+// is emitted before the group is committed. A group the store cannot
+// commit is allocated again order by order, so one bad moment of the store
+// costs speed, not orders.
+func (w *allocateWorker) ProcessBatch(recs []*record.Record, emit func(int, string, *record.Record)) {
+	ctx := context.Background()
+	emitFor := func(i int) component.Emit {
+		return func(output string, o *record.Record) { emit(i, output, o) }
+	}
+	group, ok := w.step.inv.(component.GroupApplier)
+	if !ok || len(recs) == 1 {
+		for i, rec := range recs {
+			w.Process(rec, emitFor(i))
+		}
 		return
 	}
-	for _, r := range out.Records {
-		if r.Output == component.ErrorOutput {
-			var e struct {
-				Error string `json:"error"`
-			}
-			_ = json.Unmarshal(r.Data, &e)
-			emit(component.ErrorOutput, component.ErrorRecord(w.step.name, rec, errors.New(e.Error)))
+	var preps []prepared
+	var index []int
+	for i, rec := range recs {
+		p, err := w.prepare(ctx, rec)
+		if err != nil {
+			w.emitOutcome(rec, emitFor(i))(component.Outcome{}, err)
 			continue
 		}
-		emit(r.Output, rec.Derive(r.Data))
+		preps = append(preps, p)
+		index = append(index, i)
 	}
+	if len(preps) == 0 {
+		return
+	}
+	reqs := make([]component.ApplyRequest, len(preps))
+	for j, p := range preps {
+		reqs[j] = p.req
+	}
+	res, err := group.ApplyGroup(ctx, reqs, func(j int, snap component.Snapshot) (component.Outcome, error) { return preps[j].decide(snap) })
+	for j, p := range preps {
+		i := index[j]
+		var out component.Outcome
+		var applyErr error
+		if err != nil {
+			out, _, applyErr = w.step.inv.Apply(ctx, p.req, p.decide)
+		} else {
+			out, applyErr = res[j].Outcome, res[j].Err
+		}
+		w.emitOutcome(recs[i], emitFor(i))(w.applied(p, out, applyErr))
+	}
+}
+
+// prepared is an order ready for the store: its request and its decision.
+type prepared struct {
+	order  string
+	req    component.ApplyRequest
+	decide func(component.Snapshot) (component.Outcome, error)
 }
 
 // allocate decides one order, or returns what stopped it.
 func (w *allocateWorker) allocate(ctx context.Context, rec *record.Record) (component.Outcome, error) {
+	p, err := w.prepare(ctx, rec)
+	if err != nil {
+		return component.Outcome{}, err
+	}
+	out, _, err := w.step.inv.Apply(ctx, p.req, p.decide)
+	return w.applied(p, out, err)
+}
+
+// applied finishes an order the store applied (or refused).
+func (w *allocateWorker) applied(p prepared, out component.Outcome, err error) (component.Outcome, error) {
+	if err != nil {
+		return component.Outcome{}, fmt.Errorf("order %s: %w", p.order, err)
+	}
+	if s := w.step; s.explain != nil && len(out.Explanation) > 0 {
+		s.explain(s.name, p.order, out.Explanation)
+	}
+	return out, nil
+}
+
+// prepare evaluates an order's rules and lines and reads what it needs
+// outside the transaction: locations and SKU settings.
+func (w *allocateWorker) prepare(ctx context.Context, rec *record.Record) (prepared, error) {
 	s := w.step
 	rs := s.rules.Load() // once: the whole order sees one version
 	env := rec.Fields(s.decode)
 	if rs.when != nil {
 		ok, err := evalBool(rs.when, &w.vm, env)
 		if err != nil {
-			return component.Outcome{}, fmt.Errorf("rule set %s when: %w", s.rulesName, err)
+			return prepared{}, fmt.Errorf("rule set %s when: %w", s.rulesName, err)
 		}
 		if !ok {
-			return component.Outcome{}, fmt.Errorf("rule set %s does not apply to this order (its when is false)", s.rulesName)
+			return prepared{}, fmt.Errorf("rule set %s does not apply to this order (its when is false)", s.rulesName)
 		}
 	}
 	rules, err := rs.rulesFor(&w.vm, env)
 	if err != nil {
-		return component.Outcome{}, err
+		return prepared{}, err
 	}
 	order, err := w.order(env)
 	if err != nil {
-		return component.Outcome{}, err
+		return prepared{}, err
 	}
 	locs, err := s.locations(ctx)
 	if err != nil {
-		return component.Outcome{}, err
+		return prepared{}, err
 	}
 	skus, lock, err := s.catalog(ctx, order)
 	if err != nil {
-		return component.Outcome{}, err
+		return prepared{}, err
 	}
-	req := component.ApplyRequest{
-		IdempotencyKey:     allocateApplyPrefix + order.ID,
-		Ref:                order.ID,
-		SKUs:               lock,
-		IgnoreReservations: !rules.Inventory.RespectReservations,
-	}
-	out, _, err := s.inv.Apply(ctx, req, func(snap component.Snapshot) (component.Outcome, error) {
-		stock := allocation.Stock{}
-		for _, l := range snap.Levels {
-			if !l.Exists {
-				continue
+	raw := rec.Raw
+	return prepared{
+		order: order.ID,
+		req: component.ApplyRequest{
+			IdempotencyKey:     allocateApplyPrefix + order.ID,
+			Ref:                order.ID,
+			SKUs:               lock,
+			IgnoreReservations: !rules.Inventory.RespectReservations,
+		},
+		decide: func(snap component.Snapshot) (component.Outcome, error) {
+			stock := allocation.Stock{}
+			for _, l := range snap.Levels {
+				if !l.Exists {
+					continue
+				}
+				stock[allocation.Key{SKU: l.SKU, Location: l.Location}] = allocation.Level{
+					OnHand: l.OnHand, Committed: l.Committed, Reserved: l.Reserved, SafetyStock: l.SafetyStock,
+				}
 			}
-			stock[allocation.Key{SKU: l.SKU, Location: l.Location}] = allocation.Level{
-				OnHand: l.OnHand, Committed: l.Committed, Reserved: l.Reserved, SafetyStock: l.SafetyStock,
+			res, err := allocation.Allocate(order, skus, stock, orStockLocations(locs, snap), rules, nil)
+			if err != nil {
+				return component.Outcome{}, fmt.Errorf("order %s: %w", order.ID, err)
 			}
-		}
-		res, err := allocation.Allocate(order, skus, stock, orStockLocations(locs, snap), rules, nil)
-		if err != nil {
-			return component.Outcome{}, fmt.Errorf("order %s: %w", order.ID, err)
-		}
-		res.Explanation.RulesVersion = rs.version
-		explainSources(&res)
-		return outcomeOf(res, rec.Raw)
-	})
-	if err != nil {
-		return component.Outcome{}, fmt.Errorf("order %s: %w", order.ID, err)
-	}
-	if s.explain != nil && len(out.Explanation) > 0 {
-		s.explain(s.name, order.ID, out.Explanation)
-	}
-	return out, nil
+			res.Explanation.RulesVersion = rs.version
+			explainSources(&res)
+			return outcomeOf(res, raw)
+		},
+	}, nil
 }
 
 // explainSources records in each line's decision the locations its

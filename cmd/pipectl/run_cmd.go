@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime/debug"
 	"strings"
 	"time"
 
@@ -67,7 +66,7 @@ are printed and the run exits 1: nothing is dropped silently.`, `  ORDERS_IN=ord
 		writeDiagnostics(c.stderr, "text", ds, sourcesOf(f))
 		return exitError
 	}
-	tuneGC()
+	engine.TuneGC()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	opts := engine.Options{
@@ -206,19 +205,6 @@ func humanBytes(n int64) string {
 		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%d B", n)
-}
-
-// tuneGC sets the collector for batch runs, unless GOGC or GOMEMLIMIT say
-// otherwise: records are short-lived and allocated at a high rate, so a
-// larger heap target (400%) spends less time collecting, and a soft memory
-// limit keeps the heap, and so peak RSS, bounded whatever the input size.
-func tuneGC() {
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(400)
-	}
-	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(40 << 20)
-	}
 }
 
 // watchRules polls the modification time of f's rules file (of the

@@ -23,7 +23,20 @@ func TestConcurrentOrdersNeverOversell(t *testing.T) {
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
 			s := b.db.open(t, newClock())
-			concurrentOrders(t, []state.Store{s}, 1000, 200, 32, 100)
+			concurrentOrders(t, []state.Store{s}, 1000, 200, 32, 100, 1)
+		})
+	}
+}
+
+// TestConcurrentGroupsNeverOversell is the same race with the orders
+// applied in groups of up to 8 (ApplyGroup, as the allocate step commits
+// them): groups lock rows across orders, and copies of an order may meet in
+// one group or in two racing ones.
+func TestConcurrentGroupsNeverOversell(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			s := b.db.open(t, newClock())
+			concurrentOrders(t, []state.Store{s}, 1000, 200, 32, 100, 8)
 		})
 	}
 }
@@ -34,10 +47,10 @@ func TestConcurrentOrdersNeverOversell(t *testing.T) {
 func TestConcurrentProcessesSQLite(t *testing.T) {
 	u := sqliteDB(t)
 	a, b := mustOpen(t, u, newClock()), mustOpen(t, u, newClock())
-	concurrentOrders(t, []state.Store{a, b}, 400, 100, 16, 50)
+	concurrentOrders(t, []state.Store{a, b}, 400, 100, 16, 50, 4)
 }
 
-func concurrentOrders(t *testing.T, stores []state.Store, orders, dups, workers, units int) {
+func concurrentOrders(t *testing.T, stores []state.Store, orders, dups, workers, units, group int) {
 	s := stores[0]
 	set(t, s, "f1", "SCARCE", "east", fmt.Sprint(units))
 	set(t, s, "f2", "PLENTY", "east", "100000")
@@ -65,13 +78,16 @@ func concurrentOrders(t *testing.T, stores []state.Store, orders, dups, workers,
 	var mu sync.Mutex
 	results := map[int][]result{}
 	queue := make(chan job)
+	if group > 1 {
+		queue = make(chan job, len(jobs)) // so workers find groups waiting
+	}
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			st := stores[w%len(stores)]
-			for j := range queue {
+			request := func(j job) (component.ApplyRequest, func(component.Snapshot) (component.Outcome, error)) {
 				name := fmt.Sprintf("order-%04d", j.order)
 				lines := []line{{"SCARCE", 1}, {"PLENTY", 1}}
 				skus := []string{"SCARCE", "PLENTY"}
@@ -79,9 +95,46 @@ func concurrentOrders(t *testing.T, stores []state.Store, orders, dups, workers,
 					lines[0], lines[1] = lines[1], lines[0]
 					skus[0], skus[1] = skus[1], skus[0]
 				}
-				out, replayed, err := st.Apply(ctx, component.ApplyRequest{IdempotencyKey: "shop:" + name, Ref: name, SKUs: skus}, allocate(name, lines...))
+				return component.ApplyRequest{IdempotencyKey: "shop:" + name, Ref: name, SKUs: skus}, allocate(name, lines...)
+			}
+			for j := range queue {
+				jobs := []job{j}
+			more:
+				for len(jobs) < group {
+					select {
+					case j, ok := <-queue:
+						if !ok {
+							break more
+						}
+						jobs = append(jobs, j)
+					default:
+						break more
+					}
+				}
+				var reqs []component.ApplyRequest
+				var decides []func(component.Snapshot) (component.Outcome, error)
+				for _, j := range jobs {
+					req, decide := request(j)
+					reqs, decides = append(reqs, req), append(decides, decide)
+				}
+				var got []result
+				if group == 1 {
+					out, replayed, err := st.Apply(ctx, reqs[0], decides[0])
+					got = []result{{out, replayed, err}}
+				} else {
+					res, err := st.ApplyGroup(ctx, reqs, func(i int, snap component.Snapshot) (component.Outcome, error) { return decides[i](snap) })
+					for i := range jobs {
+						if err != nil {
+							got = append(got, result{err: err})
+						} else {
+							got = append(got, result{res[i].Outcome, res[i].Replayed, res[i].Err})
+						}
+					}
+				}
 				mu.Lock()
-				results[j.order] = append(results[j.order], result{out, replayed, err})
+				for i, j := range jobs {
+					results[j.order] = append(results[j.order], got[i])
+				}
 				mu.Unlock()
 			}
 		}()

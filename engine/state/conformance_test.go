@@ -43,6 +43,96 @@ var conformance = []struct {
 	{"LocationsAndSKUs", testLocationsAndSKUs},
 	{"Reopen", testReopen},
 	{"OrderLedger", testOrderLedger},
+	{"ApplyGroup", testApplyGroup},
+}
+
+// testApplyGroup: a group of events commits together, each seeing the
+// stock the events before it left; one that fails (decide errs, it would
+// oversell) is undone alone; a key repeated in the group, or applied
+// before, replays; and the group's records equal what one Apply per event
+// would have stored.
+func testApplyGroup(t *testing.T, db backend) {
+	s := db.open(t, newClock())
+	g, ok := s.(component.GroupApplier)
+	if !ok {
+		t.Fatal("the store does not apply groups")
+	}
+	set(t, s, "", "A", "east", "3")
+	set(t, s, "", "B", "east", "1")
+	apply(t, s, "before", "o0", allocate("o0", line{"B", 1}), "B")
+	oversell := func(component.Snapshot) (component.Outcome, error) {
+		return component.Outcome{Adjustments: []component.Adjustment{{SKU: "A", Location: "east", Bucket: component.Committed, Delta: d("100"), Reason: "allocate", Ref: "o3/1"}}}, nil
+	}
+	reqs := []component.ApplyRequest{
+		{IdempotencyKey: "k1", Ref: "o1", SKUs: []string{"A"}},
+		{IdempotencyKey: "k2", Ref: "o2", SKUs: []string{"A"}},
+		{IdempotencyKey: "k3", Ref: "o3", SKUs: []string{"A"}},
+		{IdempotencyKey: "k4", Ref: "o4", SKUs: []string{"A"}},
+		{IdempotencyKey: "k1", Ref: "o1", SKUs: []string{"A"}},
+		{IdempotencyKey: "before", Ref: "o0", SKUs: []string{"B"}},
+		{IdempotencyKey: "k5", Ref: "o5", SKUs: []string{"A"}},
+	}
+	decides := []func(component.Snapshot) (component.Outcome, error){
+		allocate("o1", line{"A", 2}),
+		allocate("o2", line{"A", 1}),
+		oversell,
+		func(component.Snapshot) (component.Outcome, error) {
+			return component.Outcome{}, errors.New("order o4 is not valid")
+		},
+		allocate("o1", line{"A", 2}),
+		allocate("o0", line{"B", 1}),
+		allocate("o5", line{"A", 1}),
+	}
+	res, err := g.ApplyGroup(ctx, reqs, func(i int, snap component.Snapshot) (component.Outcome, error) { return decides[i](snap) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != len(reqs) {
+		t.Fatalf("%d results for %d events", len(res), len(reqs))
+	}
+	records := func(o component.Outcome) string {
+		var b strings.Builder
+		for _, r := range o.Records {
+			b.WriteString(r.Output + " " + string(r.Data) + "\n")
+		}
+		return b.String()
+	}
+	for i, want := range []struct {
+		replayed bool
+		err      string
+		records  string
+	}{
+		{records: "allocations {\"order_id\":\"o1\",\"line\":1,\"sku\":\"A\",\"location_id\":\"east\",\"qty\":2}\n"},
+		{records: "allocations {\"order_id\":\"o2\",\"line\":1,\"sku\":\"A\",\"location_id\":\"east\",\"qty\":1}\n"},
+		{err: "insufficient stock"},
+		{err: "order o4 is not valid"},
+		{replayed: true, records: "allocations {\"order_id\":\"o1\",\"line\":1,\"sku\":\"A\",\"location_id\":\"east\",\"qty\":2}\n"},
+		{replayed: true, records: "allocations {\"order_id\":\"o0\",\"line\":1,\"sku\":\"B\",\"location_id\":\"east\",\"qty\":1}\n"},
+		{records: "rejections {\"order_id\":\"o5\",\"line\":1,\"sku\":\"A\",\"short\":1}\n"},
+	} {
+		r := res[i]
+		switch {
+		case want.err != "":
+			if r.Err == nil || !strings.Contains(r.Err.Error(), want.err) {
+				t.Errorf("event %d: error %v, want one containing %q", i, r.Err, want.err)
+			}
+		case r.Err != nil:
+			t.Errorf("event %d: %v", i, r.Err)
+		case r.Replayed != want.replayed || records(r.Outcome) != want.records:
+			t.Errorf("event %d: replayed %v, records\n%s want replayed %v, records\n%s", i, r.Replayed, records(r.Outcome), want.replayed, want.records)
+		}
+	}
+	// o1 and o2 took all three units; o3 and o4 left nothing behind.
+	wantLevel(t, s, "A", "east", "3", "3", "0", "0", "0")
+	if ms, err := s.OrderMovements(ctx, "o3"); err != nil || len(ms) != 0 {
+		t.Errorf("o3 failed but left movements %v (%v)", ms, err)
+	}
+	// A failed event is not applied: it may be tried again, and with stock
+	// it now succeeds.
+	set(t, s, "", "A", "east", "10")
+	if _, replayed := apply(t, s, "k4", "o4", allocate("o4", line{"A", 1}), "A"); replayed {
+		t.Error("k4 failed in the group, yet applying it again is a replay")
+	}
 }
 
 // testOrderLedger: OrderMovements and ApplyRequest.Ledger give an order's

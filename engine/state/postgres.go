@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -130,88 +131,9 @@ func (s *pgStore) Apply(ctx context.Context, req component.ApplyRequest, decide 
 	var replayed bool
 	var decideErr error
 	err = retry(ctx, func() error {
-		out, replayed, decideErr = component.Outcome{}, false, nil
-		return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-			now := s.clock.Now()
-			// One round trip: claim the key (waiting for a transaction
-			// holding it), lock the rows in order if the key is ours,
-			// then, in a statement that starts after the locks are
-			// held, read the reservations on them.
-			b := &pgx.Batch{}
-			b.Queue(`INSERT INTO applied (key, ref, applied_at) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING`, req.IdempotencyKey, req.Ref, now)
-			b.Queue(`SELECT s.sku, s.location, s.on_hand, s.committed, s.safety_stock FROM stock s
-				WHERE s.sku = ANY($1) AND EXISTS (SELECT 1 FROM applied a WHERE a.key = $2 AND a.outcome IS NULL)
-				ORDER BY s.sku, s.location FOR UPDATE OF s`, skus, req.IdempotencyKey)
-			b.Queue(pgReserved, skus, now, req.Ref)
-			br := tx.SendBatch(ctx, b)
-			claim, err := br.Exec()
-			if err != nil {
-				br.Close()
-				return err
-			}
-			rows, err := scanStock(br)
-			if err != nil {
-				br.Close()
-				return err
-			}
-			if err := addReserved(br, rows); err != nil {
-				br.Close()
-				return err
-			}
-			if err := br.Close(); err != nil {
-				return err
-			}
-			if claim.RowsAffected() == 0 {
-				var stored, explanation []byte
-				if err := tx.QueryRow(ctx, `SELECT outcome, explanation FROM applied WHERE key = $1`, req.IdempotencyKey).Scan(&stored, &explanation); err != nil {
-					return err
-				}
-				if stored == nil {
-					return fmt.Errorf("the key is claimed by a transaction that wrote no outcome")
-				}
-				replayed = true
-				out, err = decodeOutcome(stored, explanation)
-				return err
-			}
-			snap := snapshot(now, rows)
-			if req.Ledger != "" {
-				if snap.Ledger, err = pgOrderMovements(ctx, tx, req.Ledger); err != nil {
-					return err
-				}
-			}
-			if out, decideErr = decide(snap); decideErr != nil {
-				return decideErr
-			}
-			changes, moves, err := plan(req, skus, rows, out)
-			if err != nil {
-				return err
-			}
-			enc, err := encodeOutcome(out)
-			if err != nil {
-				return err
-			}
-			b = &pgx.Batch{}
-			for _, c := range changes {
-				if c.before.exists {
-					b.Queue(`UPDATE stock SET on_hand = on_hand + $1, committed = committed + $2, updated_at = $3 WHERE sku = $4 AND location = $5`,
-						c.dOnHand, c.dCommitted, now, c.before.sku, c.before.location)
-				} else {
-					b.Queue(`INSERT INTO stock (sku, location, on_hand, committed, safety_stock, updated_at) VALUES ($1, $2, $3, $4, 0, $5)`,
-						c.before.sku, c.before.location, c.dOnHand, c.dCommitted, now)
-				}
-			}
-			if len(moves) > 0 {
-				queueMovements(b, moves, req.IdempotencyKey, now)
-			}
-			if out.ReleaseReservations && req.Ref != "" {
-				b.Queue(`DELETE FROM reservations WHERE ref = $1`, req.Ref)
-			}
-			var expl []byte
-			if len(out.Explanation) > 0 {
-				expl = out.Explanation
-			}
-			b.Queue(`UPDATE applied SET outcome = $2, explanation = $3 WHERE key = $1`, req.IdempotencyKey, enc, expl)
-			return tx.SendBatch(ctx, b).Close()
+		return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) (err error) {
+			out, replayed, decideErr, err = s.applyInTx(ctx, tx, req, skus, decide)
+			return err
 		})
 	})
 	switch {
@@ -221,6 +143,150 @@ func (s *pgStore) Apply(ctx context.Context, req component.ApplyRequest, decide 
 		return component.Outcome{}, false, fmt.Errorf("apply %s: %w", req.IdempotencyKey, err)
 	}
 	return out, replayed, nil
+}
+
+// ApplyGroup applies reqs in one transaction, each in a savepoint rolled
+// back alone when its event fails. It first locks the stock rows of every
+// request's SKUs, in (sku, location) order, so two groups running at once
+// wait for each other rather than deadlock; a group that still loses a race
+// is retried whole.
+func (s *pgStore) ApplyGroup(ctx context.Context, reqs []component.ApplyRequest, decide func(int, component.Snapshot) (component.Outcome, error)) ([]component.Applied, error) {
+	res := make([]component.Applied, len(reqs))
+	skus := make([][]string, len(reqs))
+	var all []string
+	for i, req := range reqs {
+		var err error
+		if skus[i], err = requestSKUs(req); err != nil {
+			res[i].Err = err
+			continue
+		}
+		all = append(all, skus[i]...)
+	}
+	slices.Sort(all)
+	all = slices.Compact(all)
+	err := retry(ctx, func() error {
+		return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, `SELECT 1 FROM stock WHERE sku = ANY($1) ORDER BY sku, location FOR UPDATE`, nonNil(all)); err != nil {
+				return err
+			}
+			for i, req := range reqs {
+				if skus[i] == nil && res[i].Err != nil {
+					continue
+				}
+				res[i] = component.Applied{}
+				if _, err := tx.Exec(ctx, `SAVEPOINT event`); err != nil {
+					return err
+				}
+				out, replayed, decideErr, err := s.applyInTx(ctx, tx, req, skus[i], func(snap component.Snapshot) (component.Outcome, error) { return decide(i, snap) })
+				switch {
+				case err != nil && decideErr == nil && retryable(err):
+					return err
+				case decideErr != nil:
+					res[i].Err = decideErr
+				case err != nil:
+					res[i].Err = fmt.Errorf("apply %s: %w", req.IdempotencyKey, err)
+				default:
+					res[i].Outcome, res[i].Replayed = out, replayed
+				}
+				undo := `RELEASE SAVEPOINT event`
+				if res[i].Err != nil {
+					undo = `ROLLBACK TO SAVEPOINT event`
+				}
+				if _, err := tx.Exec(ctx, undo); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("apply a group of %d events: %w", len(reqs), err)
+	}
+	return res, nil
+}
+
+// applyInTx applies one event inside tx. decideErr is decide's own error.
+func (s *pgStore) applyInTx(ctx context.Context, tx pgx.Tx, req component.ApplyRequest, skus []string, decide func(component.Snapshot) (component.Outcome, error)) (out component.Outcome, replayed bool, decideErr, err error) {
+	now := s.clock.Now()
+	// One round trip: claim the key (waiting for a transaction
+	// holding it), lock the rows in order if the key is ours,
+	// then, in a statement that starts after the locks are
+	// held, read the reservations on them.
+	b := &pgx.Batch{}
+	b.Queue(`INSERT INTO applied (key, ref, applied_at) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING`, req.IdempotencyKey, req.Ref, now)
+	b.Queue(`SELECT s.sku, s.location, s.on_hand, s.committed, s.safety_stock FROM stock s
+		WHERE s.sku = ANY($1) AND EXISTS (SELECT 1 FROM applied a WHERE a.key = $2 AND a.outcome IS NULL)
+		ORDER BY s.sku, s.location FOR UPDATE OF s`, skus, req.IdempotencyKey)
+	b.Queue(pgReserved, skus, now, req.Ref)
+	br := tx.SendBatch(ctx, b)
+	claim, err := br.Exec()
+	if err != nil {
+		br.Close()
+		return out, replayed, nil, err
+	}
+	rows, err := scanStock(br)
+	if err != nil {
+		br.Close()
+		return out, replayed, nil, err
+	}
+	if err := addReserved(br, rows); err != nil {
+		br.Close()
+		return out, replayed, nil, err
+	}
+	if err := br.Close(); err != nil {
+		return out, replayed, nil, err
+	}
+	if claim.RowsAffected() == 0 {
+		var stored, explanation []byte
+		if err := tx.QueryRow(ctx, `SELECT outcome, explanation FROM applied WHERE key = $1`, req.IdempotencyKey).Scan(&stored, &explanation); err != nil {
+			return out, replayed, nil, err
+		}
+		if stored == nil {
+			return out, replayed, nil, fmt.Errorf("the key is claimed by a transaction that wrote no outcome")
+		}
+		replayed = true
+		out, err = decodeOutcome(stored, explanation)
+		return out, replayed, nil, err
+	}
+	snap := snapshot(now, rows)
+	if req.Ledger != "" {
+		if snap.Ledger, err = pgOrderMovements(ctx, tx, req.Ledger); err != nil {
+			return out, replayed, nil, err
+		}
+	}
+	if out, decideErr = decide(snap); decideErr != nil {
+		return out, false, decideErr, decideErr
+	}
+	changes, moves, err := plan(req, skus, rows, out)
+	if err != nil {
+		return out, replayed, nil, err
+	}
+	enc, err := encodeOutcome(out)
+	if err != nil {
+		return out, replayed, nil, err
+	}
+	b = &pgx.Batch{}
+	for _, c := range changes {
+		if c.before.exists {
+			b.Queue(`UPDATE stock SET on_hand = on_hand + $1, committed = committed + $2, updated_at = $3 WHERE sku = $4 AND location = $5`,
+				c.dOnHand, c.dCommitted, now, c.before.sku, c.before.location)
+		} else {
+			b.Queue(`INSERT INTO stock (sku, location, on_hand, committed, safety_stock, updated_at) VALUES ($1, $2, $3, $4, 0, $5)`,
+				c.before.sku, c.before.location, c.dOnHand, c.dCommitted, now)
+		}
+	}
+	if len(moves) > 0 {
+		queueMovements(b, moves, req.IdempotencyKey, now)
+	}
+	if out.ReleaseReservations && req.Ref != "" {
+		b.Queue(`DELETE FROM reservations WHERE ref = $1`, req.Ref)
+	}
+	var expl []byte
+	if len(out.Explanation) > 0 {
+		expl = out.Explanation
+	}
+	b.Queue(`UPDATE applied SET outcome = $2, explanation = $3 WHERE key = $1`, req.IdempotencyKey, enc, expl)
+	return out, replayed, nil, tx.SendBatch(ctx, b).Close()
 }
 
 func scanStock(br pgx.BatchResults) ([]stockRow, error) {

@@ -34,6 +34,7 @@ type sqliteStore struct {
 
 type sqliteStmts struct {
 	begin, commit, rollback                   *sql.Stmt
+	savepoint, rollbackTo, releaseSavepoint   *sql.Stmt
 	getApplied, insertApplied                 *sql.Stmt
 	stockRow                                  *sql.Stmt
 	updateStock, insertStock, upsertFed       *sql.Stmt
@@ -68,7 +69,7 @@ func openSQLite(ctx context.Context, path string, opts Options) (_ Store, err er
 			s.Close()
 		}
 	}()
-	s.wdb, err = sql.Open("sqlite", path+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=wal_autocheckpoint(4000)")
+	s.wdb, err = sql.Open("sqlite", path+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=wal_autocheckpoint(4000)&_pragma=temp_store(MEMORY)")
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
@@ -132,6 +133,9 @@ func (s *sqliteStore) prepare(ctx context.Context) error {
 		{&s.st.begin, `BEGIN IMMEDIATE`},
 		{&s.st.commit, `COMMIT`},
 		{&s.st.rollback, `ROLLBACK`},
+		{&s.st.savepoint, `SAVEPOINT event`},
+		{&s.st.rollbackTo, `ROLLBACK TO event`},
+		{&s.st.releaseSavepoint, `RELEASE event`},
 		{&s.st.getApplied, `SELECT outcome, explanation FROM applied WHERE key = ?`},
 		{&s.st.insertApplied, `INSERT INTO applied (key, ref, outcome, explanation, applied_at) VALUES (?, ?, ?, ?, ?)`},
 		{&s.st.stockRow, `SELECT s.on_hand, s.committed, s.safety_stock, ` + reservedSQLite + `
@@ -201,74 +205,121 @@ func (s *sqliteStore) Apply(ctx context.Context, req component.ApplyRequest, dec
 	}
 	var out component.Outcome
 	replayed := false
-	err = s.write(ctx, func() error {
-		var stored, explanation []byte
-		switch err := s.st.getApplied.QueryRowContext(ctx, req.IdempotencyKey).Scan(&stored, &explanation); {
-		case err == nil:
-			replayed = true
-			out, err = decodeOutcome(stored, explanation)
-			return err
-		case !errors.Is(err, sql.ErrNoRows):
-			return err
-		}
-		now := s.clock.Now()
-		rows, err := s.lockedRows(ctx, skus, req.Ref, now)
-		if err != nil {
-			return err
-		}
-		snap := snapshot(now, rows)
-		if req.Ledger != "" {
-			if snap.Ledger, err = sqliteOrderMovements(ctx, s.conn, req.Ledger); err != nil {
+	err = s.write(ctx, func() (err error) {
+		out, replayed, err = s.applyInTx(ctx, req, skus, decide)
+		return err
+	})
+	if err != nil {
+		return component.Outcome{}, false, applyError(req, err)
+	}
+	return out, replayed, nil
+}
+
+// ApplyGroup applies reqs in one write transaction, each in a savepoint
+// that is rolled back alone when its event fails.
+func (s *sqliteStore) ApplyGroup(ctx context.Context, reqs []component.ApplyRequest, decide func(int, component.Snapshot) (component.Outcome, error)) ([]component.Applied, error) {
+	res := make([]component.Applied, len(reqs))
+	err := s.write(ctx, func() error {
+		for i, req := range reqs {
+			res[i] = component.Applied{}
+			skus, err := requestSKUs(req)
+			if err != nil {
+				res[i].Err = err
+				continue
+			}
+			if _, err := s.st.savepoint.ExecContext(ctx); err != nil {
 				return err
 			}
-		}
-		if out, err = decide(snap); err != nil {
-			return decideError{err}
-		}
-		changes, moves, err := plan(req, skus, rows, out)
-		if err != nil {
-			return err
-		}
-		enc, err := encodeOutcome(out)
-		if err != nil {
-			return err
-		}
-		t := now.UnixMicro()
-		for _, c := range changes {
-			if c.before.exists {
-				_, err = s.st.updateStock.ExecContext(ctx, c.dOnHand, c.dCommitted, t, c.before.sku, c.before.location)
-			} else {
-				_, err = s.st.insertStock.ExecContext(ctx, c.before.sku, c.before.location, c.dOnHand, c.dCommitted, t)
-			}
+			out, replayed, err := s.applyInTx(ctx, req, skus, func(snap component.Snapshot) (component.Outcome, error) { return decide(i, snap) })
 			if err != nil {
-				return fmt.Errorf("stock %s at %s: %w", c.before.sku, c.before.location, err)
+				res[i].Err = applyError(req, err)
+				if _, err := s.st.rollbackTo.ExecContext(ctx); err != nil {
+					return err
+				}
+			} else {
+				res[i].Outcome, res[i].Replayed = out, replayed
 			}
-		}
-		if err := s.insertMovements(ctx, moves, req.IdempotencyKey, t); err != nil {
-			return fmt.Errorf("ledger: %w", err)
-		}
-		if out.ReleaseReservations && req.Ref != "" {
-			if _, err := s.st.releaseRef.ExecContext(ctx, req.Ref); err != nil {
-				return fmt.Errorf("release reservations of %s: %w", req.Ref, err)
+			if _, err := s.st.releaseSavepoint.ExecContext(ctx); err != nil {
+				return err
 			}
-		}
-		var expl any
-		if len(out.Explanation) > 0 {
-			expl = out.Explanation
-		}
-		if _, err := s.st.insertApplied.ExecContext(ctx, req.IdempotencyKey, req.Ref, enc, expl, t); err != nil {
-			return fmt.Errorf("record %s as applied: %w", req.IdempotencyKey, err)
 		}
 		return nil
 	})
 	if err != nil {
-		var de decideError
-		if errors.As(err, &de) {
-			return component.Outcome{}, false, de.err
-		}
-		return component.Outcome{}, false, fmt.Errorf("apply %s: %w", req.IdempotencyKey, err)
+		return nil, fmt.Errorf("apply a group of %d events: %w", len(reqs), err)
 	}
-	return out, replayed, nil
+	return res, nil
+}
+
+// applyError is what Apply returns for err: decide's own error unwrapped,
+// anything else wrapped with the event's key.
+func applyError(req component.ApplyRequest, err error) error {
+	var de decideError
+	if errors.As(err, &de) {
+		return de.err
+	}
+	return fmt.Errorf("apply %s: %w", req.IdempotencyKey, err)
+}
+
+// applyInTx applies one event inside the write transaction.
+func (s *sqliteStore) applyInTx(ctx context.Context, req component.ApplyRequest, skus []string, decide func(component.Snapshot) (component.Outcome, error)) (out component.Outcome, replayed bool, err error) {
+	var stored, explanation []byte
+	switch err := s.st.getApplied.QueryRowContext(ctx, req.IdempotencyKey).Scan(&stored, &explanation); {
+	case err == nil:
+		out, err = decodeOutcome(stored, explanation)
+		return out, true, err
+	case !errors.Is(err, sql.ErrNoRows):
+		return out, false, err
+	}
+	now := s.clock.Now()
+	rows, err := s.lockedRows(ctx, skus, req.Ref, now)
+	if err != nil {
+		return out, false, err
+	}
+	snap := snapshot(now, rows)
+	if req.Ledger != "" {
+		if snap.Ledger, err = sqliteOrderMovements(ctx, s.conn, req.Ledger); err != nil {
+			return out, false, err
+		}
+	}
+	if out, err = decide(snap); err != nil {
+		return out, false, decideError{err}
+	}
+	changes, moves, err := plan(req, skus, rows, out)
+	if err != nil {
+		return out, false, err
+	}
+	enc, err := encodeOutcome(out)
+	if err != nil {
+		return out, false, err
+	}
+	t := now.UnixMicro()
+	for _, c := range changes {
+		if c.before.exists {
+			_, err = s.st.updateStock.ExecContext(ctx, c.dOnHand, c.dCommitted, t, c.before.sku, c.before.location)
+		} else {
+			_, err = s.st.insertStock.ExecContext(ctx, c.before.sku, c.before.location, c.dOnHand, c.dCommitted, t)
+		}
+		if err != nil {
+			return out, false, fmt.Errorf("stock %s at %s: %w", c.before.sku, c.before.location, err)
+		}
+	}
+	if err := s.insertMovements(ctx, moves, req.IdempotencyKey, t); err != nil {
+		return out, false, fmt.Errorf("ledger: %w", err)
+	}
+	if out.ReleaseReservations && req.Ref != "" {
+		if _, err := s.st.releaseRef.ExecContext(ctx, req.Ref); err != nil {
+			return out, false, fmt.Errorf("release reservations of %s: %w", req.Ref, err)
+		}
+	}
+	var expl any
+	if len(out.Explanation) > 0 {
+		expl = out.Explanation
+	}
+	if _, err := s.st.insertApplied.ExecContext(ctx, req.IdempotencyKey, req.Ref, enc, expl, t); err != nil {
+		return out, false, fmt.Errorf("record %s as applied: %w", req.IdempotencyKey, err)
+	}
+	return out, false, nil
 }
 
 // cached returns the statement for n items from cache, preparing it with

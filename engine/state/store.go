@@ -23,6 +23,7 @@ import (
 // (component.Inventory) plus what only its owner may do.
 type Store interface {
 	component.Inventory
+	component.GroupApplier
 	// ExpireReservations deletes the reservations that have expired. They
 	// stopped counting when they expired; this only reclaims the rows.
 	ExpireReservations(ctx context.Context) (int, error)

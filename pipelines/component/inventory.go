@@ -91,6 +91,26 @@ type Inventory interface {
 	OrderMovements(ctx context.Context, order string) ([]Movement, error)
 }
 
+// GroupApplier is an Inventory that applies several events in one
+// transaction (group commit). Committing is most of what an Apply costs on
+// a local store; a group of orders committed together costs one commit.
+type GroupApplier interface {
+	// ApplyGroup is Apply for each of reqs, in order, in one transaction:
+	// each event sees the stock as the events before it left it. An event
+	// that fails (its decide errs, it would oversell) is undone alone and
+	// its error reported in its result; the others commit together.
+	// decide is called with the index of the request. The error is for
+	// the group: when the transaction cannot commit, no event is applied.
+	ApplyGroup(ctx context.Context, reqs []ApplyRequest, decide func(i int, snap Snapshot) (Outcome, error)) ([]Applied, error)
+}
+
+// Applied is the result of one event of a group, as Apply returns it.
+type Applied struct {
+	Outcome  Outcome
+	Replayed bool
+	Err      error
+}
+
 // Errors the store returns, wrapped with what failed.
 var (
 	// ErrInsufficientStock: a change would take a row below zero.

@@ -88,6 +88,20 @@ type StepWorker interface {
 	Process(rec *record.Record, emit Emit)
 }
 
+// BatchWorker is a StepWorker of the ordered stage that decides several
+// records at once and makes their effects durable together: allocate
+// commits a group of orders in one transaction, which is what makes it
+// fast, since a commit costs more than deciding an order. The engine
+// gives it, in order, the records that reach it while one batch of input
+// is delivered, and delivers what it emits when ProcessBatch returns.
+// ProcessBatch emits each record's outputs with the record's index, and
+// only once they are durable: nothing downstream may see an order whose
+// allocation could still be rolled back.
+type BatchWorker interface {
+	StepWorker
+	ProcessBatch(recs []*record.Record, emit func(i int, output string, rec *record.Record))
+}
+
 // Flusher is a StepWorker that holds records back (group) and emits them
 // when the input ends.
 type Flusher interface {
