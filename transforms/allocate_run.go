@@ -491,6 +491,10 @@ func (w *allocateWorker) prepare(ctx context.Context, rec *record.Record) (prepa
 		},
 		decide: func(snap component.Snapshot) (component.Outcome, error) {
 			stock := allocation.Stock{}
+			// What other orders have outstanding on backorder, per SKU:
+			// how far below zero its rows' available stock already is,
+			// at every location (backorder.max_depth caps the total).
+			backordered := map[string]decimal.Decimal{}
 			for _, l := range snap.Levels {
 				if !l.Exists {
 					continue
@@ -498,8 +502,11 @@ func (w *allocateWorker) prepare(ctx context.Context, rec *record.Record) (prepa
 				stock[allocation.Key{SKU: l.SKU, Location: l.Location}] = allocation.Level{
 					OnHand: l.OnHand, Committed: l.Committed, Reserved: l.Reserved, SafetyStock: l.SafetyStock,
 				}
+				if a := l.Available(); a.IsNegative() {
+					backordered[l.SKU] = backordered[l.SKU].Sub(a)
+				}
 			}
-			res, err := allocation.Allocate(order, skus, stock, orStockLocations(locs, snap), rules, nil)
+			res, err := allocation.Allocate(order, skus, stock, orStockLocations(locs, snap), rules, backordered)
 			if err != nil {
 				return component.Outcome{}, fmt.Errorf("order %s: %w", order.ID, err)
 			}

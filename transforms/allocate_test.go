@@ -369,3 +369,33 @@ func TestAllocateRecordsMatchOutputTypes(t *testing.T) {
 		t.Errorf("want holds and backorders among the records, got %v", out)
 	}
 }
+
+// backorder.max_depth caps what is outstanding on backorder for a SKU
+// across orders and runs (DOMAIN.md §2.7 case 21), not per order: units
+// other orders backordered count against it.
+func TestAllocateBackorderDepthAcrossOrders(t *testing.T) {
+	st := stockStore(t, map[string]int64{"A@wh-a": 1})
+	settings := `{backorder: {policy: allow, max_depth: 3, remainder_action: cancel}}`
+	out, _ := allocRun(t, settings, st,
+		`{"id":1,"lines":[{"sku":"A","quantity":3}]}`,
+		`{"id":2,"lines":[{"sku":"A","quantity":2}]}`)
+	want := []map[string]any{
+		{"order_id": "1", "qty": float64(2)},
+		{"order_id": "2", "qty": float64(1)},
+	}
+	if diff := cmp.Diff(want, fields(t, out["backorders"], "order_id", "qty")); diff != "" {
+		t.Errorf("backorders (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]map[string]any{{"order_id": "2", "qty": float64(1)}}, fields(t, out["cancellations"], "order_id", "qty")); diff != "" {
+		t.Errorf("cancellations (-want +got):\n%s", diff)
+	}
+	// A later run sees the three units outstanding: nothing more may be
+	// backordered.
+	out, _ = allocRun(t, settings, st, `{"id":3,"lines":[{"sku":"A","quantity":1}]}`)
+	if len(out["backorders"]) != 0 || len(out["cancellations"]) != 1 {
+		t.Errorf("order 3: backorders %v, cancellations %v; want none and one", out["backorders"], out["cancellations"])
+	}
+	if l := level(t, st, "A", "wh-a"); !l.Available().Equal(decimal.NewFromInt(-3)) {
+		t.Errorf("available %s, want -3 (max_depth)", l.Available())
+	}
+}

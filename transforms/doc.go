@@ -45,9 +45,10 @@
 //     disabled ones are left out; a store with no location configured at
 //     all offers every location holding stock (priority 0), so a store fed
 //     only by the inventory sink can allocate. SKU settings are read per
-//     order outside the transaction. backorder.max_depth counts only the
-//     order's own backorders: the store does not yet report what other
-//     orders have outstanding. In dry runs allocate reads the store and
+//     order outside the transaction. backorder.max_depth counts what is
+//     outstanding on backorder from other orders as how far below zero the
+//     SKU's available stock is, summed over its locations, read in the
+//     same transaction. In dry runs allocate reads the store and
 //     commits nothing (dryRunInventory), keeping the run's own movements in
 //     memory. Shipments carry the input record as `order`, so a pick
 //     ticket has the address.
