@@ -114,6 +114,7 @@ var allocateSpec = &component.Spec{
 			{Name: "date", Kind: component.ExprField, Default: "nil",
 				Doc:      "Expression giving when the order was placed (RFC 3339 text); it dates promised backorders. Null uses the run's clock.",
 				Examples: []any{"created_at"}},
+			replenishmentField(),
 		}},
 	Outputs: []component.Output{
 		{Name: "allocations", Doc: "One record per line and location stock was allocated from."},
@@ -123,6 +124,7 @@ var allocateSpec = &component.Spec{
 		{Name: "holds", Doc: "Orders held (ship complete waiting for stock, remainder_action: hold)."},
 		{Name: "adjustments", Doc: "Inventory ledger movements, each with an idempotency key."},
 		{Name: "notifications", Doc: "Backorder, low-stock and out-of-stock notifications."},
+		{Name: "replenishment", Doc: "Requests to bring a stock row the order took below its reorder point back to its target level; one per row until it is restocked."},
 	},
 	OutputType: func(tc component.TypeContext) map[string]*component.Type {
 		return map[string]*component.Type{
@@ -134,6 +136,7 @@ var allocateSpec = &component.Spec{
 			"holds":                 holdRecord,
 			"adjustments":           adjustmentRecord,
 			"notifications":         notificationRecord,
+			"replenishment":         replenishmentRecord,
 		}
 	},
 	Stateful: true,

@@ -40,6 +40,10 @@ type allocateStep struct {
 	clock   component.Clock
 	decode  *record.Projection
 	explain func(step, ref string, explanation []byte)
+	// replenish gives the reorder levels; requests tracks which rows have
+	// a request open.
+	replenish allocation.ReplenishmentRules
+	requests  *replenishRequests
 
 	locOnce sync.Once
 	locs    []allocation.Location
@@ -154,6 +158,10 @@ func newAllocate(ctx component.BuildContext) (component.Step, error) {
 	if s.date, err = optionalProgram(ctx.Config.Get("date"), "date"); err != nil {
 		return nil, err
 	}
+	if s.replenish, err = replenishmentRules(ctx.Config.Get("replenishment")); err != nil {
+		return nil, err
+	}
+	s.requests = newReplenishRequests(s.name, s.inv, ctx.Runtime.DryRun)
 	return s, nil
 }
 
@@ -411,13 +419,14 @@ func (w *allocateWorker) ProcessBatch(recs []*record.Record, emit func(int, stri
 	for j, p := range preps {
 		i := index[j]
 		var out component.Outcome
+		var replayed bool
 		var applyErr error
 		if err != nil {
-			out, _, applyErr = w.step.inv.Apply(ctx, p.req, p.decide)
+			out, replayed, applyErr = w.step.inv.Apply(ctx, p.req, p.decide)
 		} else {
-			out, applyErr = res[j].Outcome, res[j].Err
+			out, replayed, applyErr = res[j].Outcome, res[j].Replayed, res[j].Err
 		}
-		w.emitOutcome(recs[i], emitFor(i))(w.applied(p, out, applyErr))
+		w.emitOutcome(recs[i], emitFor(i))(w.applied(ctx, p, out, replayed, applyErr))
 	}
 }
 
@@ -434,17 +443,42 @@ func (w *allocateWorker) allocate(ctx context.Context, rec *record.Record) (comp
 	if err != nil {
 		return component.Outcome{}, err
 	}
-	out, _, err := w.step.inv.Apply(ctx, p.req, p.decide)
-	return w.applied(p, out, err)
+	out, replayed, err := w.step.inv.Apply(ctx, p.req, p.decide)
+	return w.applied(ctx, p, out, replayed, err)
 }
 
-// applied finishes an order the store applied (or refused).
-func (w *allocateWorker) applied(p prepared, out component.Outcome, err error) (component.Outcome, error) {
+// applied finishes an order the store applied (or refused): the
+// replenishment requests it raised are recorded as open, unless it was a
+// replay, whose requests were recorded the first time.
+func (w *allocateWorker) applied(ctx context.Context, p prepared, out component.Outcome, replayed bool, err error) (component.Outcome, error) {
 	if err != nil {
 		return component.Outcome{}, fmt.Errorf("order %s: %w", p.order, err)
 	}
-	if s := w.step; s.explain != nil && len(out.Explanation) > 0 {
+	s := w.step
+	if s.explain != nil && len(out.Explanation) > 0 {
 		s.explain(s.name, p.order, out.Explanation)
+	}
+	if replayed {
+		return out, nil
+	}
+	for _, r := range out.Records {
+		if r.Output != "replenishment" {
+			continue
+		}
+		var rq struct {
+			SKU          string          `json:"sku"`
+			LocationID   string          `json:"location_id"`
+			Qty          decimal.Decimal `json:"qty"`
+			Available    decimal.Decimal `json:"available"`
+			ReorderPoint decimal.Decimal `json:"reorder_point"`
+		}
+		if err := json.Unmarshal(r.Data, &rq); err != nil {
+			return out, fmt.Errorf("order %s: %w", p.order, err)
+		}
+		why := fmt.Sprintf("allocation of order %s: available %s below reorder point %s; requested %s", p.order, rq.Available, rq.ReorderPoint, rq.Qty)
+		if err := s.requests.setOpen(ctx, requestKey(rq.SKU, rq.LocationID), true, why); err != nil {
+			return out, fmt.Errorf("order %s: recording the replenishment request of %s at %s: %w", p.order, rq.SKU, rq.LocationID, err)
+		}
 	}
 	return out, nil
 }
@@ -512,9 +546,73 @@ func (w *allocateWorker) prepare(ctx context.Context, rec *record.Record) (prepa
 			}
 			res.Explanation.RulesVersion = rs.version
 			explainSources(&res)
-			return outcomeOf(res, raw)
+			out, err := outcomeOf(res, raw)
+			if err != nil {
+				return out, err
+			}
+			reqs, err := s.replenishments(ctx, order.ID, rules, stock, res.Adjustments)
+			if err != nil {
+				return out, err
+			}
+			for _, rq := range reqs {
+				data, err := json.Marshal(replenishmentOut{rq.SKU, rq.LocationID, qty(rq.Qty), qty(rq.Available), qty(rq.ReorderPoint), qty(rq.TargetLevel), rq.OrderID, rq.IdempotencyKey})
+				if err != nil {
+					return out, err
+				}
+				out.Records = append(out.Records, component.OutputRecord{Output: "replenishment", Data: data})
+			}
+			return out, nil
 		},
 	}, nil
+}
+
+// replenishments returns the requests an order's adjustments raise: one
+// for each stock row the order takes from at or above its reorder point
+// to below it, unless a request is open for the row already. Deciding on
+// the crossing, from the stock the transaction read, keeps it to one
+// request per row however many orders take from it, also within a group
+// committed together, and makes a replay raise the same ones.
+func (s *allocateStep) replenishments(ctx context.Context, orderID string, rules allocation.Rules, stock allocation.Stock, adjs []allocation.Adjustment) ([]allocation.Replenishment, error) {
+	if !s.replenish.Default.Target.IsPositive() && len(s.replenish.BySKU) == 0 {
+		return nil, nil
+	}
+	taken := map[allocation.Key]decimal.Decimal{}
+	var rows []allocation.Key
+	for _, a := range adjs {
+		if a.Bucket != allocation.Committed {
+			continue
+		}
+		k := allocation.Key{SKU: a.SKU, Location: a.LocationID}
+		if _, ok := taken[k]; !ok {
+			rows = append(rows, k)
+		}
+		taken[k] = taken[k].Add(a.Delta)
+	}
+	var out []allocation.Replenishment
+	for _, k := range rows {
+		lvl := s.replenish.For(k.SKU)
+		if !lvl.Target.IsPositive() {
+			continue
+		}
+		before := allocation.Available(stock[k], rules, k.SKU, k.Location)
+		after := before.Sub(taken[k])
+		if before.LessThan(lvl.Point) || !after.LessThan(lvl.Point) {
+			continue
+		}
+		open, err := s.requests.isOpen(ctx, requestKey(k.SKU, k.Location))
+		if err != nil {
+			return nil, err
+		}
+		if open {
+			continue
+		}
+		out = append(out, allocation.Replenishment{
+			SKU: k.SKU, LocationID: k.Location, Qty: lvl.Target.Sub(after), Available: after,
+			ReorderPoint: lvl.Point, TargetLevel: lvl.Target, OrderID: orderID,
+			IdempotencyKey: allocation.RecordKey(orderID, "replenishment", "allocate", strings.ToLower(strings.TrimSpace(k.SKU)), k.Location),
+		})
+	}
+	return out, nil
 }
 
 // explainSources records in each line's decision the locations its

@@ -18,16 +18,20 @@ import (
 )
 
 // allocOutputs are the outputs of the allocate step the tests read.
-var allocOutputs = []string{"allocations", "shipments", "backorders", "cancellations", "holds", "adjustments", "notifications", "error"}
+var allocOutputs = []string{"allocations", "shipments", "backorders", "cancellations", "holds", "adjustments", "notifications", "replenishment", "error"}
 
 // allocPipeline is a pipeline allocating orders {id, lines: [{sku,
 // quantity}]} under a rule set with the given settings (YAML flow map),
 // writing each output of the step to a file in dir.
-func allocPipeline(dir, settings string) string {
+func allocPipeline(dir, settings string, stepSettings ...string) string {
 	var b strings.Builder
 	b.WriteString(source(""))
 	fmt.Fprintf(&b, "rules:\n  f:\n    fulfillment: %s\n", settings)
-	b.WriteString("steps:\n  alloc:\n    from: in\n    allocate: {rules: f, order_id: string(id), lines: lines}\nsinks:\n")
+	extra := strings.Join(stepSettings, ", ")
+	if extra != "" {
+		extra = ", " + extra
+	}
+	fmt.Fprintf(&b, "steps:\n  alloc:\n    from: in\n    allocate: {rules: f, order_id: string(id), lines: lines%s}\nsinks:\n", extra)
 	for _, o := range allocOutputs {
 		fmt.Fprintf(&b, "  to_%s:\n    from: alloc.%s\n    file: {path: %q}\n", o, o, filepath.Join(dir, o+".ndjson"))
 	}
@@ -62,8 +66,14 @@ func stockStore(t *testing.T, levels map[string]int64) state.Store {
 // what each output of the step received, as JSON text.
 func allocRun(t *testing.T, settings string, st component.Inventory, orders ...string) (map[string][]string, *engine.Result) {
 	t.Helper()
+	return allocRunStep(t, settings, "", st, orders...)
+}
+
+// allocRunStep is allocRun with settings of the step itself ("key: value").
+func allocRunStep(t *testing.T, settings, step string, st component.Inventory, orders ...string) (map[string][]string, *engine.Result) {
+	t.Helper()
 	dir := t.TempDir()
-	plan := compile(t, allocPipeline(dir, settings))
+	plan := compile(t, allocPipeline(dir, settings, step))
 	rt := &component.Runtime{Clock: component.FixedClock(t0), Stdin: strings.NewReader(strings.Join(orders, "\n") + "\n"), Inventory: st}
 	res, err := engine.Run(context.Background(), plan, engine.Options{Runtime: rt, Workers: 2})
 	if err != nil {
@@ -397,5 +407,41 @@ func TestAllocateBackorderDepthAcrossOrders(t *testing.T) {
 	}
 	if l := level(t, st, "A", "wh-a"); !l.Available().Equal(decimal.NewFromInt(-3)) {
 		t.Errorf("available %s, want -3 (max_depth)", l.Available())
+	}
+}
+
+// A stock row an order takes below its reorder point raises one
+// replenishment request for its target level; orders taking more from the
+// same row, in the same run or a later one, raise no second request while
+// it is open; a replay raises the same records and opens nothing new.
+func TestAllocateRaisesOneReplenishmentPerRow(t *testing.T) {
+	st := stockStore(t, map[string]int64{"A@wh-a": 10, "B@wh-a": 10})
+	step := "replenishment: {reorder_point: 5, target_level: 20, by_sku: {b: {reorder_point: 2, target_level: 8}}}"
+	orders := []string{
+		`{"id":1,"lines":[{"sku":"A","quantity":4},{"sku":"B","quantity":4}]}`, // A 10→6, B 10→6: above both points
+		`{"id":2,"lines":[{"sku":"A","quantity":2}]}`,                          // A 6→4: below 5, request 16
+		`{"id":3,"lines":[{"sku":"A","quantity":1},{"sku":"B","quantity":5}]}`, // A open already; B 6→1: request 7
+	}
+	out, _ := allocRunStep(t, `{}`, step, st, orders...)
+	want := []map[string]any{
+		{"order_id": "2", "sku": "A", "location_id": "wh-a", "qty": float64(16), "available": float64(4), "reorder_point": float64(5), "target_level": float64(20)},
+		{"order_id": "3", "sku": "B", "location_id": "wh-a", "qty": float64(7), "available": float64(1), "reorder_point": float64(2), "target_level": float64(8)},
+	}
+	got := fields(t, out["replenishment"], "order_id", "sku", "location_id", "qty", "available", "reorder_point", "target_level")
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("replenishment (-want +got):\n%s", diff)
+	}
+	hist, err := st.RuleHistory(context.Background(), "replenishment/a@wh-a")
+	if err != nil || len(hist) != 1 || hist[0].New != "open" {
+		t.Fatalf("audit log of A at wh-a: %v %v, want one opening", hist, err)
+	}
+	// A later run: A is still open, so taking more raises nothing; the
+	// replayed order 2 re-emits its request without opening another.
+	out, _ = allocRunStep(t, `{}`, step, st, `{"id":4,"lines":[{"sku":"A","quantity":1}]}`, orders[1])
+	if len(out["replenishment"]) != 1 || !strings.Contains(out["replenishment"][0], `"order_id":"2"`) {
+		t.Errorf("second run: replenishment %v, want only order 2's, replayed", out["replenishment"])
+	}
+	if hist, _ := st.RuleHistory(context.Background(), "replenishment/a@wh-a"); len(hist) != 1 {
+		t.Errorf("audit log of A at wh-a has %d entries after a replay, want 1", len(hist))
 	}
 }

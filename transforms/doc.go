@@ -51,7 +51,12 @@
 //     same transaction. In dry runs allocate reads the store and
 //     commits nothing (dryRunInventory), keeping the run's own movements in
 //     memory. Shipments carry the input record as `order`, so a pick
-//     ticket has the address.
+//     ticket has the address. With `replenishment` levels set, a stock row
+//     the order takes from at or above its reorder point to below it
+//     raises a request (unless one is open: replenish.go), decided from
+//     the stock the transaction read, so a group commit or a replay
+//     raises each request once. A group of orders (ProcessBatch) is
+//     applied with Inventory's ApplyGroup when the store has it.
 //   - stock (stock_run.go) is what happens to an allocated order next:
 //     `action: cancel | ship | return` (one kind, the action a setting, so
 //     a consultant reads `stock: {action: ship}`). It derives what the

@@ -28,6 +28,17 @@ var reorderFields = []*component.Field{
 		Doc: "The request asks for this level minus available stock; 0 turns replenishment off."},
 }
 
+// replenishmentField is the `replenishment` setting of allocate and stock:
+// the reorder levels that open a replenishment request.
+func replenishmentField() *component.Field {
+	return &component.Field{Name: "replenishment", Kind: component.ObjectField, Doc: "When a replenishment request is opened.",
+		Fields: append(append([]*component.Field{}, reorderFields...),
+			&component.Field{Name: "by_sku", Kind: component.MapField,
+				Elem: &component.Field{Kind: component.ObjectField, Doc: "the SKU's reorder level", Fields: reorderFields},
+				Doc:  "Reorder levels per SKU (matched case-insensitively), overriding the defaults."}),
+	}
+}
+
 var stockSpec = &component.Spec{
 	Kind:    "stock",
 	Section: component.StepSection,
@@ -65,12 +76,7 @@ var stockSpec = &component.Spec{
 			{Name: "location", Kind: component.ExprField, Default: "nil",
 				Doc:      "Expression giving the location of lines that name none (the shipment's warehouse).",
 				Examples: []any{"warehouse"}},
-			{Name: "replenishment", Kind: component.ObjectField, Doc: "When a replenishment request is opened.",
-				Fields: append(append([]*component.Field{}, reorderFields...),
-					&component.Field{Name: "by_sku", Kind: component.MapField,
-						Elem: &component.Field{Kind: component.ObjectField, Doc: "the SKU's reorder level", Fields: reorderFields},
-						Doc:  "Reorder levels per SKU (matched case-insensitively), overriding the defaults."}),
-			},
+			replenishmentField(),
 		}},
 	Outputs: []component.Output{
 		{Name: "adjustments", Doc: "Inventory ledger movements, each with an idempotency key."},

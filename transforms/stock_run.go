@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 
 	"github.com/expr-lang/expr/vm"
@@ -25,9 +24,7 @@ import (
 // movements whose ref is "<order>/<line>", which allocate writes) as the
 // store reads it under the rows' locks.
 //
-// Open replenishment requests are kept in the store's audit log, as the
-// rule "replenishment/<sku>@<location>" whose latest change is "open" or
-// "closed", and cached for the run.
+// Open replenishment requests are kept as replenishRequests says.
 type stockStep struct {
 	name      string
 	action    allocation.Action
@@ -43,13 +40,11 @@ type stockStep struct {
 	inv       component.Inventory
 	dryRun    bool
 	decode    *record.Projection
-
-	mu   sync.Mutex
-	open map[allocation.Key]bool // replenishment requests, loaded per row on first use
+	requests  *replenishRequests
 }
 
 func newStock(ctx component.BuildContext) (component.Step, error) {
-	s := &stockStep{name: ctx.Name, decode: ctx.Decode, open: map[allocation.Key]bool{}}
+	s := &stockStep{name: ctx.Name, decode: ctx.Decode}
 	var clock component.Clock = component.SystemClock{}
 	if ctx.Runtime != nil {
 		if ctx.Runtime.Clock != nil {
@@ -88,6 +83,7 @@ func newStock(ctx component.BuildContext) (component.Step, error) {
 	if s.replenish, err = replenishmentRules(ctx.Config.Get("replenishment")); err != nil {
 		return nil, err
 	}
+	s.requests = newReplenishRequests(s.name, s.inv, s.dryRun)
 	return s, nil
 }
 
@@ -171,43 +167,6 @@ func (w *stockWorker) Process(rec *record.Record, emit component.Emit) {
 	}
 }
 
-// replenishRule names the audit-log rule that keeps a row's open request.
-func replenishRule(k allocation.Key) string { return "replenishment/" + k.SKU + "@" + k.Location }
-
-// isOpen reports whether a replenishment request is open for k, reading
-// the audit log on first use.
-func (s *stockStep) isOpen(ctx context.Context, k allocation.Key) (bool, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if v, ok := s.open[k]; ok {
-		return v, nil
-	}
-	hist, err := s.inv.RuleHistory(ctx, replenishRule(k))
-	if err != nil {
-		return false, fmt.Errorf("reading the replenishment requests of %s at %s: %w", k.SKU, k.Location, err)
-	}
-	v := len(hist) > 0 && hist[len(hist)-1].New == "open"
-	s.open[k] = v
-	return v, nil
-}
-
-// setOpen records that the request of k was opened or closed.
-func (s *stockStep) setOpen(ctx context.Context, k allocation.Key, open bool, why string) error {
-	s.mu.Lock()
-	s.open[k] = open
-	s.mu.Unlock()
-	if s.dryRun {
-		return nil
-	}
-	old, nu := "closed", "open"
-	if !open {
-		old, nu = nu, old
-	}
-	return s.inv.RecordRuleChange(ctx, component.RuleChange{
-		Rule: replenishRule(k), Actor: "pipectl step " + s.name, Old: old, New: nu, Reason: why,
-	})
-}
-
 // apply decides one event, or returns what stopped it.
 func (w *stockWorker) apply(ctx context.Context, rec *record.Record) (component.Outcome, error) {
 	s := w.step
@@ -252,7 +211,7 @@ func (w *stockWorker) apply(ctx context.Context, rec *record.Record) (component.
 			return nil
 		}
 		k := allocation.Key{SKU: strings.ToLower(strings.TrimSpace(sku)), Location: loc}
-		v, err := s.isOpen(ctx, k)
+		v, err := s.requests.isOpen(ctx, k)
 		open[k] = v
 		return err
 	}
@@ -300,12 +259,12 @@ func (w *stockWorker) apply(ctx context.Context, rec *record.Record) (component.
 		for _, rq := range decided.Replenishments {
 			k := allocation.Key{SKU: strings.ToLower(strings.TrimSpace(rq.SKU)), Location: rq.LocationID}
 			why := fmt.Sprintf("%s of order %s: available %s below reorder point %s; requested %s", s.action, ev.OrderID, rq.Available, rq.ReorderPoint, rq.Qty)
-			if err := s.setOpen(ctx, k, true, why); err != nil {
+			if err := s.requests.setOpen(ctx, k, true, why); err != nil {
 				return component.Outcome{}, fmt.Errorf("recording the replenishment request of %s at %s: %w", rq.SKU, rq.LocationID, err)
 			}
 		}
 		for _, k := range decided.Closed {
-			if err := s.setOpen(ctx, k, false, fmt.Sprintf("%s of order %s: available back at the reorder point", s.action, ev.OrderID)); err != nil {
+			if err := s.requests.setOpen(ctx, k, false, fmt.Sprintf("%s of order %s: available back at the reorder point", s.action, ev.OrderID)); err != nil {
 				return component.Outcome{}, fmt.Errorf("closing the replenishment request of %s at %s: %w", k.SKU, k.Location, err)
 			}
 		}
