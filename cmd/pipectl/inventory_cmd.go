@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -258,6 +259,48 @@ already is records nothing. Note that once any location is configured,
 allocation uses only configured locations.`, `  pipectl inventory location set wh-east name="East DC" priority=1 market=US lat=40.71 lng=-74.01 --reason "new DC"
   pipectl inventory location set wh-west disabled=true --reason "flooded" --actor alice
   pipectl inventory location set wh-east lat= lng= --reason "coordinates were wrong"`)
+	return runSet(c, cmd, fs, args, setCommand[component.Location]{
+		what: "location", idName: "location ID", example: "wh-east priority=1", keys: locationKeys,
+		edit: func(_ string, values map[string]string) (func(*component.Location), error) {
+			return locationEdit(values)
+		},
+		current: func(ctx context.Context, store state.Store, id string) (*component.Location, component.Location, error) {
+			locs, err := store.Locations(ctx)
+			if err != nil {
+				return nil, component.Location{}, err
+			}
+			if i := slices.IndexFunc(locs, func(l component.Location) bool { return l.ID == id }); i >= 0 {
+				return &locs[i], locs[i], nil
+			}
+			return nil, component.Location{ID: id}, nil
+		},
+		diff: locationDiff,
+		save: func(ctx context.Context, store state.Store, l component.Location, by component.Change) error {
+			return store.SetLocation(ctx, l, by)
+		},
+	})
+}
+
+// setCommand is what `inventory location set` and `inventory sku set`
+// differ in; runSet is the rest, the same for both.
+type setCommand[T any] struct {
+	what    string // "location", "SKU": how messages name it
+	idName  string // "location ID", "SKU": what the first argument is
+	example string // arguments of a usage example
+	keys    []string
+	// edit checks the key=value arguments and returns the change they make.
+	edit func(id string, values map[string]string) (func(*T), error)
+	// current returns the stored settings (nil when none) and a copy to
+	// edit: the stored ones, or the defaults of a new one.
+	current func(ctx context.Context, store state.Store, id string) (old *T, edited T, err error)
+	diff    func(old *T, v T) []fieldChange
+	save    func(ctx context.Context, store state.Store, v T, by component.Change) error
+}
+
+// runSet parses `ID key=value... --reason --actor --state`, checks every
+// value before opening the store, and saves the change with its audit
+// entry, unless it changes nothing.
+func runSet[T any](c *cli, cmd string, fs *flag.FlagSet, args []string, sc setCommand[T]) int {
 	reason := fs.String("reason", "", "why the change is made, for the audit log (required)")
 	actor := fs.String("actor", defaultActor(), "who makes the change, for the audit log")
 	stateURL := fs.String("state", "", stateFlagDoc)
@@ -266,19 +309,19 @@ allocation uses only configured locations.`, `  pipectl inventory location set w
 		return code
 	}
 	if len(pos) < 2 || strings.Contains(pos[0], "=") {
-		fmt.Fprintln(c.stderr, "pipectl inventory location set: name a location ID and at least one key=value, e.g. wh-east priority=1")
+		fmt.Fprintf(c.stderr, "pipectl %s: name a %s and at least one key=value, e.g. %s\n", cmd, sc.idName, sc.example)
 		return exitUsage
 	}
 	id := pos[0]
 	if strings.TrimSpace(id) != id || id == "" {
-		fmt.Fprintf(c.stderr, "pipectl %s: location ID %q has leading or trailing spaces\n", cmd, id)
+		fmt.Fprintf(c.stderr, "pipectl %s: %s %q has leading or trailing spaces\n", cmd, sc.idName, id)
 		return exitUsage
 	}
-	values, ok := parseAssignments(c, cmd, pos[1:], locationKeys)
+	values, ok := parseAssignments(c, cmd, pos[1:], sc.keys)
 	if !ok {
 		return exitUsage
 	}
-	edit, err := locationEdit(values)
+	edit, err := sc.edit(id, values)
 	if err != nil {
 		fmt.Fprintf(c.stderr, "pipectl %s: %v\n", cmd, err)
 		return exitUsage
@@ -294,30 +337,22 @@ allocation uses only configured locations.`, `  pipectl inventory location set w
 		return exitError
 	}
 	defer store.Close()
-	locs, err := store.Locations(ctx)
+	old, v, err := sc.current(ctx, store, id)
 	if err != nil {
 		fmt.Fprintf(c.stderr, "pipectl %s: %v\n", cmd, err)
 		return exitError
 	}
-	var old *component.Location
-	if i := slices.IndexFunc(locs, func(l component.Location) bool { return l.ID == id }); i >= 0 {
-		old = &locs[i]
-	}
-	loc := component.Location{ID: id}
-	if old != nil {
-		loc = *old
-	}
-	edit(&loc)
-	changes := locationDiff(old, loc)
+	edit(&v)
+	changes := sc.diff(old, v)
 	if old != nil && len(changes) == 0 {
-		fmt.Fprintf(c.stdout, "location %s is unchanged\n", id)
+		fmt.Fprintf(c.stdout, "%s %s is unchanged\n", sc.what, id)
 		return exitOK
 	}
-	if err := store.SetLocation(ctx, loc, component.Change{Actor: *actor, Reason: *reason}); err != nil {
+	if err := sc.save(ctx, store, v, component.Change{Actor: *actor, Reason: *reason}); err != nil {
 		fmt.Fprintf(c.stderr, "pipectl %s: %v\n", cmd, err)
 		return exitError
 	}
-	printChanges(c, "location", id, old == nil, changes)
+	printChanges(c, sc.what, id, old == nil, changes)
 	fmt.Fprintln(c.stdout, "recorded 1 change in the audit log")
 	return exitOK
 }
@@ -516,66 +551,27 @@ already is records nothing.`, `  pipectl inventory sku set GIFT-CARD tracked=fal
   pipectl inventory sku set FABRIC-1M qty_decimal=true --reason "sold by the metre"
   pipectl inventory sku set KIT-1 components=BOLT:4,NUT:4,WASHER:0.5 --reason "kit launch"
   pipectl inventory sku set KIT-1 components= --reason "sold loose now"`)
-	reason := fs.String("reason", "", "why the change is made, for the audit log (required)")
-	actor := fs.String("actor", defaultActor(), "who makes the change, for the audit log")
-	stateURL := fs.String("state", "", stateFlagDoc)
-	pos, code, ok := parseFlags(c, fs, args)
-	if !ok {
-		return code
-	}
-	if len(pos) < 2 || strings.Contains(pos[0], "=") {
-		fmt.Fprintln(c.stderr, "pipectl inventory sku set: name a SKU and at least one key=value, e.g. GIFT-CARD tracked=false")
-		return exitUsage
-	}
-	sku := pos[0]
-	if strings.TrimSpace(sku) != sku || sku == "" {
-		fmt.Fprintf(c.stderr, "pipectl %s: SKU %q has leading or trailing spaces\n", cmd, sku)
-		return exitUsage
-	}
-	values, ok := parseAssignments(c, cmd, pos[1:], skuKeys)
-	if !ok {
-		return exitUsage
-	}
-	edit, err := skuEdit(sku, values)
-	if err != nil {
-		fmt.Fprintf(c.stderr, "pipectl %s: %v\n", cmd, err)
-		return exitUsage
-	}
-	if !checkAudit(c, cmd, *reason, *actor, true) {
-		return exitUsage
-	}
-
-	ctx := context.Background()
-	store, err := openInventoryForWriting(ctx, *stateURL)
-	if err != nil {
-		fmt.Fprintf(c.stderr, "pipectl %s: %v\n", cmd, err)
-		return exitError
-	}
-	defer store.Close()
-	have, err := store.SKUs(ctx, []string{sku})
-	if err != nil {
-		fmt.Fprintf(c.stderr, "pipectl %s: %v\n", cmd, err)
-		return exitError
-	}
-	var old *component.SKU
-	s := component.DefaultSKU(sku)
-	if o, ok := have[sku]; ok {
-		old, s = &o, o
-		s.Components = slices.Clone(o.Components)
-	}
-	edit(&s)
-	changes := skuDiff(old, s)
-	if old != nil && len(changes) == 0 {
-		fmt.Fprintf(c.stdout, "SKU %s is unchanged\n", sku)
-		return exitOK
-	}
-	if err := store.SetSKU(ctx, s, component.Change{Actor: *actor, Reason: *reason}); err != nil {
-		fmt.Fprintf(c.stderr, "pipectl %s: %v\n", cmd, err)
-		return exitError
-	}
-	printChanges(c, "SKU", sku, old == nil, changes)
-	fmt.Fprintln(c.stdout, "recorded 1 change in the audit log")
-	return exitOK
+	return runSet(c, cmd, fs, args, setCommand[component.SKU]{
+		what: "SKU", idName: "SKU", example: "GIFT-CARD tracked=false", keys: skuKeys,
+		edit: skuEdit,
+		current: func(ctx context.Context, store state.Store, sku string) (*component.SKU, component.SKU, error) {
+			have, err := store.SKUs(ctx, []string{sku})
+			if err != nil {
+				return nil, component.SKU{}, err
+			}
+			o, ok := have[sku]
+			if !ok {
+				return nil, component.DefaultSKU(sku), nil
+			}
+			s := o
+			s.Components = slices.Clone(o.Components)
+			return &o, s, nil
+		},
+		diff: skuDiff,
+		save: func(ctx context.Context, store state.Store, s component.SKU, by component.Change) error {
+			return store.SetSKU(ctx, s, by)
+		},
+	})
 }
 
 // skuEdit checks every key=value of a SKU's settings and returns the edit
