@@ -123,26 +123,35 @@ type ruleOverride struct {
 	set  []byte
 }
 
+// stepInventory is the store a kind that keeps stock works on, and the
+// run's clock: in a dry run, a layer over the store that reads it and
+// commits nothing (dryRunInventory).
+func stepInventory(ctx component.BuildContext, kind string) (component.Inventory, component.Clock, error) {
+	var clock component.Clock = component.SystemClock{}
+	if ctx.Runtime == nil || ctx.Runtime.Inventory == nil {
+		return nil, nil, fmt.Errorf("%s needs an inventory store, and the run has none (pipectl run --state URL)", kind)
+	}
+	if ctx.Runtime.Clock != nil {
+		clock = ctx.Runtime.Clock
+	}
+	inv := ctx.Runtime.Inventory
+	if ctx.Runtime.DryRun {
+		inv = newDryRunInventory(inv, clock)
+	}
+	return inv, clock, nil
+}
+
 // allocateApplyPrefix prefixes an order id to make the store's idempotency
 // key: one Apply per order, whatever the run.
 const allocateApplyPrefix = "allocate:"
 
 func newAllocate(ctx component.BuildContext) (component.Step, error) {
-	s := &allocateStep{name: ctx.Name, decode: ctx.Decode, clock: component.SystemClock{}}
-	if ctx.Runtime != nil {
-		if ctx.Runtime.Clock != nil {
-			s.clock = ctx.Runtime.Clock
-		}
-		s.inv = ctx.Runtime.Inventory
-	}
-	if s.inv == nil {
-		return nil, errors.New("allocate needs an inventory store, and the run has none (pipectl run --state URL)")
-	}
-	if ctx.Runtime.DryRun {
-		s.inv = newDryRunInventory(s.inv, s.clock)
+	s := &allocateStep{name: ctx.Name, decode: ctx.Decode}
+	var err error
+	if s.inv, s.clock, err = stepInventory(ctx, "allocate"); err != nil {
+		return nil, err
 	}
 	s.explain = ctx.Runtime.Explain
-	var err error
 	if s.rulesName, err = loadRules(ctx, &s.rules); err != nil {
 		return nil, err
 	}

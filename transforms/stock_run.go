@@ -45,26 +45,16 @@ type stockStep struct {
 
 func newStock(ctx component.BuildContext) (component.Step, error) {
 	s := &stockStep{name: ctx.Name, decode: ctx.Decode}
-	var clock component.Clock = component.SystemClock{}
-	if ctx.Runtime != nil {
-		if ctx.Runtime.Clock != nil {
-			clock = ctx.Runtime.Clock
-		}
-		s.inv = ctx.Runtime.Inventory
+	var err error
+	if s.inv, _, err = stepInventory(ctx, "stock"); err != nil {
+		return nil, err
 	}
-	if s.inv == nil {
-		return nil, errors.New("stock needs an inventory store, and the run has none (pipectl run --state URL)")
-	}
-	if ctx.Runtime.DryRun {
-		s.dryRun = true
-		s.inv = newDryRunInventory(s.inv, clock)
-	}
+	s.dryRun = ctx.Runtime.DryRun
 	av := ctx.Config.Get("action")
 	if av == nil || av.Str == "" {
 		return nil, errors.New("action is not set")
 	}
 	s.action = allocation.Action(av.Str)
-	var err error
 	if s.rulesName, err = loadRules(ctx, &s.rules); err != nil {
 		return nil, err
 	}
