@@ -439,23 +439,15 @@ func (s *pgStore) feed(ctx context.Context, u component.LevelUpdate, set bool) (
 }
 
 func (s *pgStore) Levels(ctx context.Context, skus []string) ([]component.Level, error) {
-	now := s.clock.Now()
-	rows, err := s.pool.Query(ctx, `SELECT s.sku, s.location, s.on_hand, s.committed, s.safety_stock,
+	rows, err := s.pool.Query(ctx, `SELECT `+levelColumns+`,
 		(SELECT COALESCE(SUM(r.qty), 0)::bigint FROM reservations r WHERE r.sku = s.sku AND r.location = s.location AND r.expires_at > $2)
-		FROM stock s WHERE cardinality($1::text[]) = 0 OR s.sku = ANY($1) ORDER BY s.sku, s.location`, nonNil(skus), now)
+		FROM stock s WHERE cardinality($1::text[]) = 0 OR s.sku = ANY($1) ORDER BY s.sku, s.location`, nonNil(skus), s.clock.Now())
 	if err != nil {
 		return nil, fmt.Errorf("read levels: %w", err)
 	}
 	defer rows.Close()
-	var out []component.Level
-	for rows.Next() {
-		r := stockRow{exists: true}
-		if err := rows.Scan(&r.sku, &r.location, &r.onHand, &r.committed, &r.safety, &r.reserved); err != nil {
-			return nil, fmt.Errorf("read levels: %w", err)
-		}
-		out = append(out, r.level())
-	}
-	if err := rows.Err(); err != nil {
+	out, err := collect(rows, scanLevel)
+	if err != nil {
 		return nil, fmt.Errorf("read levels: %w", err)
 	}
 	return out, nil
@@ -519,22 +511,16 @@ func (s *pgStore) Release(ctx context.Context, id string) (bool, error) {
 }
 
 func (s *pgStore) Reservations(ctx context.Context, ref string) ([]component.Reservation, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id, sku, location, qty, expires_at, ref FROM reservations WHERE ref = $1 ORDER BY id`, ref)
+	rows, err := s.pool.Query(ctx, `SELECT `+reservationColumns+` FROM reservations WHERE ref = $1 ORDER BY id`, ref)
 	if err != nil {
 		return nil, fmt.Errorf("reservations of %s: %w", ref, err)
 	}
 	defer rows.Close()
-	var out []component.Reservation
-	for rows.Next() {
-		var r component.Reservation
-		var qty int64
-		if err := rows.Scan(&r.ID, &r.SKU, &r.Location, &qty, &r.ExpiresAt, &r.Ref); err != nil {
-			return nil, fmt.Errorf("reservations of %s: %w", ref, err)
-		}
-		r.Quantity, r.ExpiresAt = fromUnits(qty), r.ExpiresAt.UTC()
-		out = append(out, r)
+	out, err := collect(rows, scanReservation)
+	if err != nil {
+		return nil, fmt.Errorf("reservations of %s: %w", ref, err)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 func (s *pgStore) ExpireReservations(ctx context.Context) (int, error) {
@@ -551,27 +537,11 @@ func (s *pgStore) Locations(ctx context.Context) ([]component.Location, error) {
 		return nil, fmt.Errorf("locations: %w", err)
 	}
 	defer rows.Close()
-	var out []component.Location
-	for rows.Next() {
-		l, err := scanPGLocation(rows)
-		if err != nil {
-			return nil, fmt.Errorf("locations: %w", err)
-		}
-		out = append(out, l)
+	out, err := collect(rows, scanLocation)
+	if err != nil {
+		return nil, fmt.Errorf("locations: %w", err)
 	}
-	return out, rows.Err()
-}
-
-func scanPGLocation(row pgx.Row) (component.Location, error) {
-	var l component.Location
-	var lat, lng *float64
-	if err := row.Scan(&l.ID, &l.Name, &l.Priority, &l.Market, &lat, &lng, &l.Pickup, &l.Disabled); err != nil {
-		return l, err
-	}
-	if lat != nil && lng != nil {
-		l.Coords = &component.LatLng{Lat: *lat, Lng: *lng}
-	}
-	return l, nil
+	return out, nil
 }
 
 // lockRule serializes changes of one rule, so two writers cannot both
@@ -594,7 +564,7 @@ func (s *pgStore) SetLocation(ctx context.Context, l component.Location, by comp
 			return err
 		}
 		var old *component.Location
-		switch o, err := scanPGLocation(tx.QueryRow(ctx, `SELECT `+locationColumns+` FROM locations WHERE id = $1`, l.ID)); {
+		switch o, err := scanLocation(tx.QueryRow(ctx, `SELECT `+locationColumns+` FROM locations WHERE id = $1`, l.ID).Scan); {
 		case err == nil:
 			old = &o
 		case !errors.Is(err, pgx.ErrNoRows):
@@ -604,10 +574,7 @@ func (s *pgStore) SetLocation(ctx context.Context, l component.Location, by comp
 		if before == after {
 			return nil
 		}
-		var lat, lng *float64
-		if l.Coords != nil {
-			lat, lng = &l.Coords.Lat, &l.Coords.Lng
-		}
+		lat, lng := coords(l)
 		if _, err := tx.Exec(ctx, `INSERT INTO locations (`+locationColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 			ON CONFLICT (id) DO UPDATE SET name = excluded.name, priority = excluded.priority, market = excluded.market,
 			lat = excluded.lat, lng = excluded.lng, pickup = excluded.pickup, disabled = excluded.disabled`,
@@ -623,24 +590,20 @@ func (s *pgStore) SetLocation(ctx context.Context, l component.Location, by comp
 }
 
 func (s *pgStore) SKUs(ctx context.Context, skus []string) (map[string]component.SKU, error) {
-	out := map[string]component.SKU{}
-	rows, err := s.pool.Query(ctx, `SELECT sku, tracked, qty_decimal, components FROM skus WHERE sku = ANY($1)`, nonNil(skus))
+	rows, err := s.pool.Query(ctx, `SELECT `+skuColumns+` FROM skus WHERE sku = ANY($1)`, nonNil(skus))
 	if err != nil {
 		return nil, fmt.Errorf("SKU settings: %w", err)
 	}
 	defer rows.Close()
-	for rows.Next() {
-		var c component.SKU
-		var comps string
-		if err := rows.Scan(&c.SKU, &c.Tracked, &c.QtyDecimal, &comps); err != nil {
-			return nil, fmt.Errorf("SKU settings: %w", err)
-		}
-		if c.Components, err = parseComponents(comps); err != nil {
-			return nil, fmt.Errorf("settings of %s: %w", c.SKU, err)
-		}
+	list, err := collect(rows, scanSKU)
+	if err != nil {
+		return nil, fmt.Errorf("SKU settings: %w", err)
+	}
+	out := make(map[string]component.SKU, len(list))
+	for _, c := range list {
 		out[c.SKU] = c
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 func (s *pgStore) SetSKU(ctx context.Context, c component.SKU, by component.Change) error {
@@ -660,14 +623,8 @@ func (s *pgStore) SetSKU(ctx context.Context, c component.SKU, by component.Chan
 			return err
 		}
 		var old *component.SKU
-		var o component.SKU
-		var oc string
-		switch err := tx.QueryRow(ctx, `SELECT sku, tracked, qty_decimal, components FROM skus WHERE sku = $1`, c.SKU).
-			Scan(&o.SKU, &o.Tracked, &o.QtyDecimal, &oc); {
+		switch o, err := scanSKU(tx.QueryRow(ctx, `SELECT `+skuColumns+` FROM skus WHERE sku = $1`, c.SKU).Scan); {
 		case err == nil:
-			if o.Components, err = parseComponents(oc); err != nil {
-				return err
-			}
 			old = &o
 		case !errors.Is(err, pgx.ErrNoRows):
 			return err
@@ -676,7 +633,7 @@ func (s *pgStore) SetSKU(ctx context.Context, c component.SKU, by component.Chan
 		if before == after {
 			return nil
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO skus (sku, tracked, qty_decimal, components) VALUES ($1, $2, $3, $4)
+		if _, err := tx.Exec(ctx, `INSERT INTO skus (`+skuColumns+`) VALUES ($1, $2, $3, $4)
 			ON CONFLICT (sku) DO UPDATE SET tracked = excluded.tracked, qty_decimal = excluded.qty_decimal, components = excluded.components`,
 			c.SKU, c.Tracked, c.QtyDecimal, comps); err != nil {
 			return err
@@ -710,61 +667,43 @@ func (s *pgStore) RecordRuleChange(ctx context.Context, c component.RuleChange) 
 }
 
 func (s *pgStore) RuleHistory(ctx context.Context, rule string) ([]component.RuleChange, error) {
-	rows, err := s.pool.Query(ctx, `SELECT seq, rule, actor, at, old_value, new_value, reason FROM rule_changes
-		WHERE rule = $1 OR $1 = '' ORDER BY seq`, rule)
+	rows, err := s.pool.Query(ctx, `SELECT `+ruleChangeColumns+` FROM rule_changes WHERE rule = $1 OR $1 = '' ORDER BY seq`, rule)
 	if err != nil {
 		return nil, fmt.Errorf("history of %s: %w", rule, err)
 	}
 	defer rows.Close()
-	var out []component.RuleChange
-	for rows.Next() {
-		var c component.RuleChange
-		if err := rows.Scan(&c.Seq, &c.Rule, &c.Actor, &c.At, &c.Old, &c.New, &c.Reason); err != nil {
-			return nil, fmt.Errorf("history of %s: %w", rule, err)
-		}
-		c.At = c.At.UTC()
-		out = append(out, c)
+	out, err := collect(rows, scanRuleChange)
+	if err != nil {
+		return nil, fmt.Errorf("history of %s: %w", rule, err)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 func (s *pgStore) Explanations(ctx context.Context, ref string) ([]component.Explanation, error) {
-	rows, err := s.pool.Query(ctx, `SELECT ref, key, applied_at, explanation FROM applied
+	rows, err := s.pool.Query(ctx, `SELECT `+explanationColumns+` FROM applied
 		WHERE ref = $1 AND explanation IS NOT NULL ORDER BY seq`, ref)
 	if err != nil {
 		return nil, fmt.Errorf("explanations of %s: %w", ref, err)
 	}
 	defer rows.Close()
-	var out []component.Explanation
-	for rows.Next() {
-		var e component.Explanation
-		if err := rows.Scan(&e.Ref, &e.IdempotencyKey, &e.At, &e.Data); err != nil {
-			return nil, fmt.Errorf("explanations of %s: %w", ref, err)
-		}
-		e.At = e.At.UTC()
-		out = append(out, e)
+	out, err := collect(rows, scanExplanation)
+	if err != nil {
+		return nil, fmt.Errorf("explanations of %s: %w", ref, err)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 func (s *pgStore) Movements(ctx context.Context, sku string) ([]component.Movement, error) {
-	rows, err := s.pool.Query(ctx, `SELECT seq, sku, location, bucket, delta, reason, ref, key, at FROM movements WHERE sku = $1 ORDER BY seq`, sku)
+	rows, err := s.pool.Query(ctx, `SELECT `+movementColumns+` FROM movements WHERE sku = $1 ORDER BY seq`, sku)
 	if err != nil {
 		return nil, fmt.Errorf("movements of %s: %w", sku, err)
 	}
 	defer rows.Close()
-	var out []component.Movement
-	for rows.Next() {
-		var m component.Movement
-		var delta int64
-		var bucket string
-		if err := rows.Scan(&m.Seq, &m.SKU, &m.Location, &bucket, &delta, &m.Reason, &m.Ref, &m.Key, &m.At); err != nil {
-			return nil, fmt.Errorf("movements of %s: %w", sku, err)
-		}
-		m.Bucket, m.Delta, m.At = component.Bucket(bucket), fromUnits(delta), m.At.UTC()
-		out = append(out, m)
+	out, err := collect(rows, scanMovement)
+	if err != nil {
+		return nil, fmt.Errorf("movements of %s: %w", sku, err)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 func (s *pgStore) OrderMovements(ctx context.Context, order string) ([]component.Movement, error) {
@@ -778,24 +717,17 @@ func pgOrderMovements(ctx context.Context, q interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }, order string) ([]component.Movement, error) {
 	lo, hi := refRange(order)
-	rows, err := q.Query(ctx, `SELECT seq, sku, location, bucket, delta, reason, ref, key, at FROM movements
+	rows, err := q.Query(ctx, `SELECT `+movementColumns+` FROM movements
 		WHERE ref COLLATE "C" = $1 OR (ref COLLATE "C" >= $2 AND ref COLLATE "C" < $3) ORDER BY seq`, order, lo, hi)
 	if err != nil {
 		return nil, fmt.Errorf("movements of order %s: %w", order, err)
 	}
 	defer rows.Close()
-	var out []component.Movement
-	for rows.Next() {
-		var m component.Movement
-		var delta int64
-		var bucket string
-		if err := rows.Scan(&m.Seq, &m.SKU, &m.Location, &bucket, &delta, &m.Reason, &m.Ref, &m.Key, &m.At); err != nil {
-			return nil, fmt.Errorf("movements of order %s: %w", order, err)
-		}
-		m.Bucket, m.Delta, m.At = component.Bucket(bucket), fromUnits(delta), m.At.UTC()
-		out = append(out, m)
+	out, err := collect(rows, scanMovement)
+	if err != nil {
+		return nil, fmt.Errorf("movements of order %s: %w", order, err)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 func (s *pgStore) Close() error {

@@ -518,7 +518,7 @@ func (s *sqliteStore) Levels(ctx context.Context, skus []string) ([]component.Le
 	}
 	defer tx.Rollback()
 	now := s.clock.Now().UnixMicro()
-	q := `SELECT s.sku, s.location, s.on_hand, s.committed, s.safety_stock, ` + reservedSQLite + ` FROM stock s `
+	q := `SELECT ` + levelColumns + `, ` + reservedSQLite + ` FROM stock s `
 	var args [][]any
 	if len(skus) == 0 {
 		args = [][]any{{now, "", nil}}
@@ -538,17 +538,12 @@ func (s *sqliteStore) Levels(ctx context.Context, skus []string) ([]component.Le
 		if err != nil {
 			return nil, fmt.Errorf("read levels: %w", err)
 		}
-		for rows.Next() {
-			r := stockRow{exists: true}
-			if err := rows.Scan(&r.sku, &r.location, &r.onHand, &r.committed, &r.safety, &r.reserved); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("read levels: %w", err)
-			}
-			out = append(out, r.level())
-		}
-		if err := rows.Close(); err != nil {
+		levels, err := collect(rows, scanLevel)
+		rows.Close()
+		if err != nil {
 			return nil, fmt.Errorf("read levels: %w", err)
 		}
+		out = append(out, levels...)
 	}
 	return out, nil
 }
@@ -609,22 +604,16 @@ func (s *sqliteStore) Release(ctx context.Context, id string) (bool, error) {
 }
 
 func (s *sqliteStore) Reservations(ctx context.Context, ref string) ([]component.Reservation, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT id, sku, location, qty, expires_at, ref FROM reservations WHERE ref = ? ORDER BY id`, ref)
+	rows, err := s.rdb.QueryContext(ctx, `SELECT `+reservationColumns+` FROM reservations WHERE ref = ? ORDER BY id`, ref)
 	if err != nil {
 		return nil, fmt.Errorf("reservations of %s: %w", ref, err)
 	}
 	defer rows.Close()
-	var out []component.Reservation
-	for rows.Next() {
-		var r component.Reservation
-		var qty, exp int64
-		if err := rows.Scan(&r.ID, &r.SKU, &r.Location, &qty, &exp, &r.Ref); err != nil {
-			return nil, fmt.Errorf("reservations of %s: %w", ref, err)
-		}
-		r.Quantity, r.ExpiresAt = fromUnits(qty), time.UnixMicro(exp).UTC()
-		out = append(out, r)
+	out, err := collect(rows, scanReservation)
+	if err != nil {
+		return nil, fmt.Errorf("reservations of %s: %w", ref, err)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 func (s *sqliteStore) ExpireReservations(ctx context.Context) (int, error) {
@@ -643,42 +632,17 @@ func (s *sqliteStore) ExpireReservations(ctx context.Context) (int, error) {
 	return int(n), nil
 }
 
-const locationColumns = `id, name, priority, market, lat, lng, pickup, disabled`
-
-func scanLocation(scan func(...any) error) (component.Location, error) {
-	var l component.Location
-	var lat, lng sql.NullFloat64
-	if err := scan(&l.ID, &l.Name, &l.Priority, &l.Market, &lat, &lng, &l.Pickup, &l.Disabled); err != nil {
-		return l, err
-	}
-	if lat.Valid && lng.Valid {
-		l.Coords = &component.LatLng{Lat: lat.Float64, Lng: lng.Float64}
-	}
-	return l, nil
-}
-
-func coords(l component.Location) (lat, lng sql.NullFloat64) {
-	if l.Coords != nil {
-		return sql.NullFloat64{Float64: l.Coords.Lat, Valid: true}, sql.NullFloat64{Float64: l.Coords.Lng, Valid: true}
-	}
-	return
-}
-
 func (s *sqliteStore) Locations(ctx context.Context) ([]component.Location, error) {
 	rows, err := s.rdb.QueryContext(ctx, `SELECT `+locationColumns+` FROM locations ORDER BY priority, id`)
 	if err != nil {
 		return nil, fmt.Errorf("locations: %w", err)
 	}
 	defer rows.Close()
-	var out []component.Location
-	for rows.Next() {
-		l, err := scanLocation(rows.Scan)
-		if err != nil {
-			return nil, fmt.Errorf("locations: %w", err)
-		}
-		out = append(out, l)
+	out, err := collect(rows, scanLocation)
+	if err != nil {
+		return nil, fmt.Errorf("locations: %w", err)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 func (s *sqliteStore) SetLocation(ctx context.Context, l component.Location, by component.Change) error {
@@ -718,18 +682,12 @@ func (s *sqliteStore) SetLocation(ctx context.Context, l component.Location, by 
 func (s *sqliteStore) SKUs(ctx context.Context, skus []string) (map[string]component.SKU, error) {
 	out := map[string]component.SKU{}
 	for _, sku := range skus {
-		var c component.SKU
-		var comps string
-		err := s.rdb.QueryRowContext(ctx, `SELECT sku, tracked, qty_decimal, components FROM skus WHERE sku = ?`, sku).
-			Scan(&c.SKU, &c.Tracked, &c.QtyDecimal, &comps)
-		if errors.Is(err, sql.ErrNoRows) {
+		c, err := scanSKU(s.rdb.QueryRowContext(ctx, `SELECT `+skuColumns+` FROM skus WHERE sku = ?`, sku).Scan)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
 			continue
-		}
-		if err == nil {
-			c.Components, err = parseComponents(comps)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("settings of %s: %w", sku, err)
+		case err != nil:
+			return nil, fmt.Errorf("SKU settings: %w", err)
 		}
 		out[sku] = c
 	}
@@ -749,14 +707,8 @@ func (s *sqliteStore) SetSKU(ctx context.Context, c component.SKU, by component.
 	}
 	err = s.write(ctx, func() error {
 		var old *component.SKU
-		var o component.SKU
-		var oc string
-		switch err := s.conn.QueryRowContext(ctx, `SELECT sku, tracked, qty_decimal, components FROM skus WHERE sku = ?`, c.SKU).
-			Scan(&o.SKU, &o.Tracked, &o.QtyDecimal, &oc); {
+		switch o, err := scanSKU(s.conn.QueryRowContext(ctx, `SELECT `+skuColumns+` FROM skus WHERE sku = ?`, c.SKU).Scan); {
 		case err == nil:
-			if o.Components, err = parseComponents(oc); err != nil {
-				return err
-			}
 			old = &o
 		case !errors.Is(err, sql.ErrNoRows):
 			return err
@@ -765,7 +717,7 @@ func (s *sqliteStore) SetSKU(ctx context.Context, c component.SKU, by component.
 		if before == after {
 			return nil
 		}
-		if _, err := s.conn.ExecContext(ctx, `INSERT INTO skus (sku, tracked, qty_decimal, components) VALUES (?, ?, ?, ?)
+		if _, err := s.conn.ExecContext(ctx, `INSERT INTO skus (`+skuColumns+`) VALUES (?, ?, ?, ?)
 			ON CONFLICT (sku) DO UPDATE SET tracked = excluded.tracked, qty_decimal = excluded.qty_decimal, components = excluded.components`,
 			c.SKU, c.Tracked, c.QtyDecimal, comps); err != nil {
 			return err
@@ -799,63 +751,43 @@ func (s *sqliteStore) RecordRuleChange(ctx context.Context, c component.RuleChan
 }
 
 func (s *sqliteStore) RuleHistory(ctx context.Context, rule string) ([]component.RuleChange, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT seq, rule, actor, at, old_value, new_value, reason FROM rule_changes
-		WHERE rule = ?1 OR ?1 = '' ORDER BY seq`, rule)
+	rows, err := s.rdb.QueryContext(ctx, `SELECT `+ruleChangeColumns+` FROM rule_changes WHERE rule = ?1 OR ?1 = '' ORDER BY seq`, rule)
 	if err != nil {
 		return nil, fmt.Errorf("history of %s: %w", rule, err)
 	}
 	defer rows.Close()
-	var out []component.RuleChange
-	for rows.Next() {
-		var c component.RuleChange
-		var at int64
-		if err := rows.Scan(&c.Seq, &c.Rule, &c.Actor, &at, &c.Old, &c.New, &c.Reason); err != nil {
-			return nil, fmt.Errorf("history of %s: %w", rule, err)
-		}
-		c.At = time.UnixMicro(at).UTC()
-		out = append(out, c)
+	out, err := collect(rows, scanRuleChange)
+	if err != nil {
+		return nil, fmt.Errorf("history of %s: %w", rule, err)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 func (s *sqliteStore) Explanations(ctx context.Context, ref string) ([]component.Explanation, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT ref, key, applied_at, explanation FROM applied
+	rows, err := s.rdb.QueryContext(ctx, `SELECT `+explanationColumns+` FROM applied
 		WHERE ref = ? AND explanation IS NOT NULL ORDER BY seq`, ref)
 	if err != nil {
 		return nil, fmt.Errorf("explanations of %s: %w", ref, err)
 	}
 	defer rows.Close()
-	var out []component.Explanation
-	for rows.Next() {
-		var e component.Explanation
-		var at int64
-		if err := rows.Scan(&e.Ref, &e.IdempotencyKey, &at, &e.Data); err != nil {
-			return nil, fmt.Errorf("explanations of %s: %w", ref, err)
-		}
-		e.At = time.UnixMicro(at).UTC()
-		out = append(out, e)
+	out, err := collect(rows, scanExplanation)
+	if err != nil {
+		return nil, fmt.Errorf("explanations of %s: %w", ref, err)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 func (s *sqliteStore) Movements(ctx context.Context, sku string) ([]component.Movement, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT seq, sku, location, bucket, delta, reason, ref, key, at FROM movements WHERE sku = ? ORDER BY seq`, sku)
+	rows, err := s.rdb.QueryContext(ctx, `SELECT `+movementColumns+` FROM movements WHERE sku = ? ORDER BY seq`, sku)
 	if err != nil {
 		return nil, fmt.Errorf("movements of %s: %w", sku, err)
 	}
 	defer rows.Close()
-	var out []component.Movement
-	for rows.Next() {
-		var m component.Movement
-		var delta, at int64
-		var bucket string
-		if err := rows.Scan(&m.Seq, &m.SKU, &m.Location, &bucket, &delta, &m.Reason, &m.Ref, &m.Key, &at); err != nil {
-			return nil, fmt.Errorf("movements of %s: %w", sku, err)
-		}
-		m.Bucket, m.Delta, m.At = component.Bucket(bucket), fromUnits(delta), time.UnixMicro(at).UTC()
-		out = append(out, m)
+	out, err := collect(rows, scanMovement)
+	if err != nil {
+		return nil, fmt.Errorf("movements of %s: %w", sku, err)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 func (s *sqliteStore) OrderMovements(ctx context.Context, order string) ([]component.Movement, error) {
@@ -868,24 +800,17 @@ func sqliteOrderMovements(ctx context.Context, q interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }, order string) ([]component.Movement, error) {
 	lo, hi := refRange(order)
-	rows, err := q.QueryContext(ctx, `SELECT seq, sku, location, bucket, delta, reason, ref, key, at FROM movements
+	rows, err := q.QueryContext(ctx, `SELECT `+movementColumns+` FROM movements
 		WHERE ref = ? OR (ref >= ? AND ref < ?) ORDER BY seq`, order, lo, hi)
 	if err != nil {
 		return nil, fmt.Errorf("movements of order %s: %w", order, err)
 	}
 	defer rows.Close()
-	var out []component.Movement
-	for rows.Next() {
-		var m component.Movement
-		var delta, at int64
-		var bucket string
-		if err := rows.Scan(&m.Seq, &m.SKU, &m.Location, &bucket, &delta, &m.Reason, &m.Ref, &m.Key, &at); err != nil {
-			return nil, fmt.Errorf("movements of order %s: %w", order, err)
-		}
-		m.Bucket, m.Delta, m.At = component.Bucket(bucket), fromUnits(delta), time.UnixMicro(at).UTC()
-		out = append(out, m)
+	out, err := collect(rows, scanMovement)
+	if err != nil {
+		return nil, fmt.Errorf("movements of order %s: %w", order, err)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 func (s *sqliteStore) Close() error {
