@@ -161,56 +161,84 @@ func checkAudit(c *cli, cmd, reason, actor string, reasonRequired bool) bool {
 	return true
 }
 
-// --- locations ---
+// listing is a read-only inventory command: `locations`, `skus` and
+// `levels` differ only in their help and in what they print.
+type listing struct {
+	cmd, usage, doc, examples string
+	// takesNames says whether SKU names may follow the command.
+	takesNames bool
+	// print writes the listing; an error is the store's and ends the
+	// command with exitError.
+	print func(ctx context.Context, store state.Store, names []string, asJSON bool) (int, error)
+}
 
-func runInventoryLocations(c *cli, args []string) int {
-	fs := newFlags(c, "inventory locations", "[--state URL] [--format text|json]", `
-Locations lists the locations of the state store in the order allocation
-ranks them when no rule says otherwise: by priority (lower first), then id.
-Disabled locations keep their stock but are not allocated from.`, `  pipectl inventory locations
-  pipectl inventory locations --state postgres://pipectl@db/pipectl --format json`)
+// runListing parses a listing's flags, opens the store without creating
+// one and prints.
+func runListing(c *cli, args []string, l listing) int {
+	fs := newFlags(c, l.cmd, l.usage, l.doc, l.examples)
 	stateURL := fs.String("state", "", stateFlagDoc)
 	format := fs.String("format", "text", "output format: text or json")
-	pos, code, ok := parseFlags(c, fs, args)
+	names, code, ok := parseFlags(c, fs, args)
 	if !ok {
 		return code
 	}
-	if len(pos) > 0 {
-		fmt.Fprintln(c.stderr, "pipectl inventory locations: takes no arguments; 'pipectl inventory locations --help' for usage")
+	if len(names) > 0 && !l.takesNames {
+		fmt.Fprintf(c.stderr, "pipectl %s: takes no arguments; 'pipectl %s --help' for usage\n", l.cmd, l.cmd)
 		return exitUsage
 	}
-	if !checkFormat(c, "inventory locations", *format) {
+	if !checkFormat(c, l.cmd, *format) {
 		return exitUsage
 	}
 	ctx := context.Background()
 	store, err := openInventoryForReading(ctx, *stateURL)
 	if err != nil {
-		fmt.Fprintf(c.stderr, "pipectl inventory locations: %v\n", err)
+		fmt.Fprintf(c.stderr, "pipectl %s: %v\n", l.cmd, err)
 		return exitError
 	}
 	defer store.Close()
-	locs, err := store.Locations(ctx)
+	code, err = l.print(ctx, store, names, *format == "json")
 	if err != nil {
-		fmt.Fprintf(c.stderr, "pipectl inventory locations: %v\n", err)
+		fmt.Fprintf(c.stderr, "pipectl %s: %v\n", l.cmd, err)
 		return exitError
 	}
-	if *format == "json" {
-		if locs == nil {
-			locs = []component.Location{}
-		}
-		return writeJSON(c, "inventory locations", locs)
-	}
-	if len(locs) == 0 {
-		fmt.Fprintln(c.stdout, "no locations configured (allocation uses every location with stock)")
-		return exitOK
-	}
-	tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tPRIORITY\tMARKET\tCOORDS\tPICKUP\tDISABLED")
-	for _, l := range locs {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%t\t%t\n", l.ID, orDash(l.Name), l.Priority, orDash(l.Market), coordsText(l.Coords), l.Pickup, l.Disabled)
-	}
-	tw.Flush()
-	return exitOK
+	return code
+}
+
+// --- locations ---
+
+func runInventoryLocations(c *cli, args []string) int {
+	return runListing(c, args, listing{
+		cmd:   "inventory locations",
+		usage: "[--state URL] [--format text|json]",
+		doc: `
+Locations lists the locations of the state store in the order allocation
+ranks them when no rule says otherwise: by priority (lower first), then id.
+Disabled locations keep their stock but are not allocated from.`,
+		examples: `  pipectl inventory locations
+  pipectl inventory locations --state postgres://pipectl@db/pipectl --format json`,
+		print: func(ctx context.Context, store state.Store, _ []string, asJSON bool) (int, error) {
+			locs, err := store.Locations(ctx)
+			if err != nil {
+				return exitError, err
+			}
+			if asJSON {
+				if locs == nil {
+					locs = []component.Location{}
+				}
+				return writeJSON(c, "inventory locations", locs), nil
+			}
+			if len(locs) == 0 {
+				fmt.Fprintln(c.stdout, "no locations configured (allocation uses every location with stock)")
+				return exitOK, nil
+			}
+			tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tNAME\tPRIORITY\tMARKET\tCOORDS\tPICKUP\tDISABLED")
+			for _, l := range locs {
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%t\t%t\n", l.ID, orDash(l.Name), l.Priority, orDash(l.Market), coordsText(l.Coords), l.Pickup, l.Disabled)
+			}
+			return exitOK, tw.Flush()
+		},
+	})
 }
 
 func orDash(s string) string {
@@ -697,39 +725,58 @@ type componentJSON struct {
 }
 
 func runInventorySKUs(c *cli, args []string) int {
-	const cmd = "inventory skus"
-	fs := newFlags(c, cmd, "[SKU...] [--state URL] [--format text|json]", `
+	return runListing(c, args, listing{
+		cmd:        "inventory skus",
+		usage:      "[SKU...] [--state URL] [--format text|json]",
+		takesNames: true,
+		doc: `
 SKUs shows the inventory settings of the SKUs named, or of every SKU that
 has settings or stock. A SKU nobody configured shows the defaults (tracked,
-whole units, not a kit), marked "default".`, `  pipectl inventory skus
-  pipectl inventory skus KIT-1 GIFT-CARD --format json`)
-	stateURL := fs.String("state", "", stateFlagDoc)
-	format := fs.String("format", "text", "output format: text or json")
-	pos, code, ok := parseFlags(c, fs, args)
-	if !ok {
-		return code
-	}
-	if !checkFormat(c, cmd, *format) {
-		return exitUsage
-	}
-	ctx := context.Background()
-	store, err := openInventoryForReading(ctx, *stateURL)
-	if err != nil {
-		fmt.Fprintf(c.stderr, "pipectl %s: %v\n", cmd, err)
-		return exitError
-	}
-	defer store.Close()
-	names := slices.Clone(pos)
+whole units, not a kit), marked "default".`,
+		examples: `  pipectl inventory skus
+  pipectl inventory skus KIT-1 GIFT-CARD --format json`,
+		print: func(ctx context.Context, store state.Store, names []string, asJSON bool) (int, error) {
+			rows, err := skuRows(ctx, store, names)
+			if err != nil {
+				return exitError, err
+			}
+			if asJSON {
+				return writeJSON(c, "inventory skus", rows), nil
+			}
+			if len(rows) == 0 {
+				fmt.Fprintln(c.stdout, "no SKU settings or stock recorded")
+				return exitOK, nil
+			}
+			tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "SKU\tTRACKED\tQTY_DECIMAL\tCOMPONENTS\tSETTINGS")
+			for _, r := range rows {
+				var comps []string
+				for _, k := range r.Components {
+					comps = append(comps, k.SKU+":"+string(k.Qty))
+				}
+				set := "set"
+				if r.Default {
+					set = "default"
+				}
+				fmt.Fprintf(tw, "%s\t%t\t%t\t%s\t%s\n", r.SKU, r.Tracked, r.QtyDecimal, orDash(strings.Join(comps, ",")), set)
+			}
+			return exitOK, tw.Flush()
+		},
+	})
+}
+
+// skuRows are the settings of the SKUs named, or of every known SKU, with
+// the defaults for a SKU nobody configured.
+func skuRows(ctx context.Context, store state.Store, names []string) ([]skuRow, error) {
 	if len(names) == 0 {
+		var err error
 		if names, err = knownSKUs(ctx, store); err != nil {
-			fmt.Fprintf(c.stderr, "pipectl %s: %v\n", cmd, err)
-			return exitError
+			return nil, err
 		}
 	}
 	have, err := store.SKUs(ctx, names)
 	if err != nil {
-		fmt.Fprintf(c.stderr, "pipectl %s: %v\n", cmd, err)
-		return exitError
+		return nil, err
 	}
 	rows := []skuRow{}
 	seen := map[string]bool{}
@@ -748,28 +795,7 @@ whole units, not a kit), marked "default".`, `  pipectl inventory skus
 		}
 		rows = append(rows, r)
 	}
-	if *format == "json" {
-		return writeJSON(c, cmd, rows)
-	}
-	if len(rows) == 0 {
-		fmt.Fprintln(c.stdout, "no SKU settings or stock recorded")
-		return exitOK
-	}
-	tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SKU\tTRACKED\tQTY_DECIMAL\tCOMPONENTS\tSETTINGS")
-	for _, r := range rows {
-		var comps []string
-		for _, k := range r.Components {
-			comps = append(comps, k.SKU+":"+string(k.Qty))
-		}
-		set := "set"
-		if r.Default {
-			set = "default"
-		}
-		fmt.Fprintf(tw, "%s\t%t\t%t\t%s\t%s\n", r.SKU, r.Tracked, r.QtyDecimal, orDash(strings.Join(comps, ",")), set)
-	}
-	tw.Flush()
-	return exitOK
+	return rows, nil
 }
 
 // knownSKUs is every SKU with settings or stock, sorted. The store lists
@@ -811,35 +837,59 @@ type levelRow struct {
 }
 
 func runInventoryLevels(c *cli, args []string) int {
-	const cmd = "inventory levels"
-	fs := newFlags(c, cmd, "[SKU...] [--state URL] [--format text|json]", `
+	return runListing(c, args, listing{
+		cmd:        "inventory levels",
+		usage:      "[SKU...] [--state URL] [--format text|json]",
+		takesNames: true,
+		doc: `
 Levels shows the stock rows of the SKUs named, or every stock row, by SKU
 and then location: on hand, committed to orders not yet shipped, reserved
 by unexpired reservations, safety stock, and what is available to allocate
 (on hand - committed - reserved - safety stock, which may be negative
-after a backorder).`, `  pipectl inventory levels
+after a backorder).`,
+		examples: `  pipectl inventory levels
   pipectl inventory levels SKU-1 SKU-2 --format json
-  pipectl inventory levels --state sqlite:///var/lib/pipectl`)
-	stateURL := fs.String("state", "", stateFlagDoc)
-	format := fs.String("format", "text", "output format: text or json")
-	pos, code, ok := parseFlags(c, fs, args)
-	if !ok {
-		return code
-	}
-	if !checkFormat(c, cmd, *format) {
-		return exitUsage
-	}
-	ctx := context.Background()
-	store, err := openInventoryForReading(ctx, *stateURL)
+  pipectl inventory levels --state sqlite:///var/lib/pipectl`,
+		print: func(ctx context.Context, store state.Store, names []string, asJSON bool) (int, error) {
+			rows, err := levelRows(ctx, store, names)
+			if err != nil {
+				return exitError, err
+			}
+			if asJSON {
+				return writeJSON(c, "inventory levels", rows), nil
+			}
+			if len(rows) == 0 {
+				if len(names) > 0 {
+					fmt.Fprintf(c.stdout, "no stock recorded for %s\n", strings.Join(names, ", "))
+				} else {
+					fmt.Fprintln(c.stdout, "no stock recorded")
+				}
+				return exitOK, nil
+			}
+			tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "SKU\tLOCATION\tON_HAND\tCOMMITTED\tRESERVED\tSAFETY_STOCK\tAVAILABLE")
+			for _, r := range rows {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.SKU, r.Location, r.OnHand, r.Committed, r.Reserved, r.SafetyStock, r.Available)
+			}
+			if err := tw.Flush(); err != nil {
+				return exitError, err
+			}
+			for _, name := range names {
+				if !slices.ContainsFunc(rows, func(r levelRow) bool { return r.SKU == name }) {
+					fmt.Fprintf(c.stderr, "no stock recorded for %s\n", name)
+				}
+			}
+			return exitOK, nil
+		},
+	})
+}
+
+// levelRows are the existing stock rows of the SKUs named, or every one,
+// by SKU and then location.
+func levelRows(ctx context.Context, store state.Store, names []string) ([]levelRow, error) {
+	levels, err := store.Levels(ctx, names)
 	if err != nil {
-		fmt.Fprintf(c.stderr, "pipectl %s: %v\n", cmd, err)
-		return exitError
-	}
-	defer store.Close()
-	levels, err := store.Levels(ctx, pos)
-	if err != nil {
-		fmt.Fprintf(c.stderr, "pipectl %s: %v\n", cmd, err)
-		return exitError
+		return nil, err
 	}
 	// Sorted here too, so the order does not rest on each store's query.
 	slices.SortStableFunc(levels, func(a, b component.Level) int {
@@ -856,31 +906,7 @@ after a backorder).`, `  pipectl inventory levels
 			SafetyStock: qty(l.SafetyStock), Available: qty(l.Available()),
 		})
 	}
-	if *format == "json" {
-		return writeJSON(c, cmd, rows)
-	}
-	if len(rows) == 0 {
-		if len(pos) > 0 {
-			fmt.Fprintf(c.stdout, "no stock recorded for %s\n", strings.Join(pos, ", "))
-		} else {
-			fmt.Fprintln(c.stdout, "no stock recorded")
-		}
-		return exitOK
-	}
-	tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SKU\tLOCATION\tON_HAND\tCOMMITTED\tRESERVED\tSAFETY_STOCK\tAVAILABLE")
-	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.SKU, r.Location, r.OnHand, r.Committed, r.Reserved, r.SafetyStock, r.Available)
-	}
-	tw.Flush()
-	if len(pos) > 0 {
-		for _, name := range pos {
-			if !slices.ContainsFunc(rows, func(r levelRow) bool { return r.SKU == name }) {
-				fmt.Fprintf(c.stderr, "no stock recorded for %s\n", name)
-			}
-		}
-	}
-	return exitOK
+	return rows, nil
 }
 
 func qty(d decimal.Decimal) json.Number { return json.Number(d.String()) }
