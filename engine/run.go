@@ -1,9 +1,11 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	"sync"
 	"time"
@@ -179,6 +181,22 @@ type batch struct {
 type arrival struct {
 	to  *node
 	rec *record.Record
+	// origin is the index, in its batch, of the input record rec came
+	// from: the ordered stage uses it to keep sinks in input order.
+	origin int
+}
+
+// heldWrite is a sink write held back until its batch is delivered.
+type heldWrite struct {
+	sink   *node
+	rec    *record.Record
+	origin int
+}
+
+// waiting is a record waiting for a batch worker.
+type waiting struct {
+	rec    *record.Record
+	origin int
 }
 
 type runner struct {
@@ -193,7 +211,15 @@ type runner struct {
 	seqWorker map[*node]component.StepWorker
 	// pending holds, by node index, the records waiting for a batch
 	// worker until the batch they came with is delivered.
-	pending [][]*record.Record
+	pending [][]waiting
+	// holdSinks says the ordered stage has a batch worker, whose outputs
+	// come after the rest of their batch's: sink writes are then held
+	// while a batch is delivered and written in input order (held) after.
+	holdSinks, holding bool
+	held               []heldWrite
+	// origin is the input record, by index in its batch, whose effects
+	// the ordered stage is delivering.
+	origin int
 }
 
 func (r *runner) run(ctx context.Context) error {
@@ -233,8 +259,7 @@ func (r *runner) run(ctx context.Context) error {
 	stopProgress := r.startProgress()
 	defer stopProgress()
 
-	r.seqWorker = map[*node]component.StepWorker{}
-	r.pending = make([][]*record.Record, len(r.g.nodes))
+	r.startOrderedSteps()
 	seqErr := r.sequence(done)
 	if seqErr != nil {
 		cancel()
@@ -249,6 +274,24 @@ func (r *runner) run(ctx context.Context) error {
 		return readErr
 	}
 	return seqErr
+}
+
+// startOrderedSteps creates the one worker of each step of the ordered
+// stage before any record arrives, so the runner knows from the first
+// batch whether one decides batches (and sink writes must wait for it).
+func (r *runner) startOrderedSteps() {
+	r.seqWorker = map[*node]component.StepWorker{}
+	r.pending = make([][]waiting, len(r.g.nodes))
+	for _, n := range r.g.topo {
+		if !n.ordered || n.step == nil {
+			continue
+		}
+		w := n.step.NewWorker()
+		r.seqWorker[n] = w
+		if _, ok := w.(component.BatchWorker); ok {
+			r.holdSinks = true
+		}
+	}
 }
 
 // read feeds batches from every source (or the injected inputs), one source
@@ -356,12 +399,34 @@ func (r *runner) ordered(b *batch) error {
 		addStats(&r.stats[i], b.stats[i])
 	}
 	r.unhandled = append(r.unhandled, b.unhandled...)
+	r.holding = r.holdSinks
 	for _, a := range b.ordered {
+		r.origin = a.origin
 		if err := r.arriveOrdered(a.to, a.rec); err != nil {
 			return err
 		}
 	}
-	return r.drain()
+	if err := r.drain(); err != nil {
+		return err
+	}
+	r.holding = false
+	return r.writeHeld()
+}
+
+// writeHeld writes the sink writes held while a batch was delivered, in
+// the order of the input records they came from; those of one input
+// record keep the order they were made in.
+func (r *runner) writeHeld() error {
+	held := r.held
+	r.held = r.held[:0]
+	slices.SortStableFunc(held, func(a, b heldWrite) int { return cmp.Compare(a.origin, b.origin) })
+	defer clear(held) // the records are written; let them go
+	for _, h := range held {
+		if err := r.write(h.sink, h.rec); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func addStats(dst *NodeStats, d NodeStats) {
@@ -381,26 +446,32 @@ func (r *runner) arriveOrdered(n *node, rec *record.Record) error {
 		rec.Trace = append(rec.Trace, n.name())
 	}
 	if n.sink != nil {
-		if err := n.sink.Write(rec); err != nil {
-			st.Errored++
-			return r.deliverError(n, component.ErrorRecord(n.name(), rec, err))
+		if r.holding {
+			r.held = append(r.held, heldWrite{n, rec, r.origin})
+			return nil
 		}
-		st.Out++
-		return nil
+		return r.write(n, rec)
 	}
 	w := r.seqWorker[n]
-	if w == nil {
-		w = n.step.NewWorker()
-		r.seqWorker[n] = w
-	}
 	if _, ok := w.(component.BatchWorker); ok {
 		// Decided with the rest of the batch's records for n, in drain.
-		r.pending[n.idx] = append(r.pending[n.idx], rec)
+		r.pending[n.idx] = append(r.pending[n.idx], waiting{rec, r.origin})
 		return nil
 	}
 	var oc outcome
 	w.Process(rec, func(output string, o *record.Record) { r.collect(n, &oc, output, o) })
 	return r.settle(n, &oc)
+}
+
+// write hands rec to sink n; a failed write goes to n's error output.
+func (r *runner) write(n *node, rec *record.Record) error {
+	st := &r.stats[n.idx]
+	if err := n.sink.Write(rec); err != nil {
+		st.Errored++
+		return r.deliverError(n, component.ErrorRecord(n.name(), rec, err))
+	}
+	st.Out++
+	return nil
 }
 
 // outcome is what a step of the ordered stage emitted for one record.
@@ -423,7 +494,7 @@ func (r *runner) collect(n *node, oc *outcome, output string, o *record.Record) 
 	oc.emitted = true
 	r.stats[n.idx].Emitted++
 	for i, d := range n.down[output] {
-		oc.out = append(oc.out, arrival{d, branch(o, n, output, i, r.opts.Trace)})
+		oc.out = append(oc.out, arrival{d, branch(o, n, output, i, r.opts.Trace), r.origin})
 	}
 }
 
@@ -457,16 +528,22 @@ func (r *runner) settle(n *node, oc *outcome) error {
 // delivered in the order the records arrived.
 func (r *runner) drain() error {
 	for _, n := range r.g.topo {
-		recs := r.pending[n.idx]
-		if len(recs) == 0 {
+		ws := r.pending[n.idx]
+		if len(ws) == 0 {
 			continue
 		}
 		r.pending[n.idx] = nil
+		recs := make([]*record.Record, len(ws))
+		for i, w := range ws {
+			recs[i] = w.rec
+		}
 		ocs := make([]outcome, len(recs))
 		r.seqWorker[n].(component.BatchWorker).ProcessBatch(recs, func(i int, output string, o *record.Record) {
+			r.origin = ws[i].origin
 			r.collect(n, &ocs[i], output, o)
 		})
 		for i := range ocs {
+			r.origin = ws[i].origin
 			if err := r.settle(n, &ocs[i]); err != nil {
 				return err
 			}

@@ -17,6 +17,8 @@ type worker struct {
 	steps []component.StepWorker // by node index, created on first use
 	b     *batch
 	trace bool
+	// origin is the index in b of the input record being processed.
+	origin int
 	// arena holds the fields decoded on this worker, reset between
 	// batches; see record.Arena for the rule that makes it safe.
 	arena *record.Arena
@@ -38,7 +40,8 @@ func (w *worker) process(b *batch) {
 	if b.source != nil {
 		st := &b.stats[b.source.idx]
 		st.In += int64(len(b.recs))
-		for _, rec := range b.recs {
+		for i, rec := range b.recs {
+			w.origin = i
 			if err := rec.CheckJSON(); err != nil {
 				rec = component.ErrorRecord(b.source.name(), rec, err)
 			}
@@ -58,7 +61,8 @@ func (w *worker) process(b *batch) {
 		}
 		return
 	}
-	for _, rec := range b.recs {
+	for i, rec := range b.recs {
+		w.origin = i
 		w.arrive(b.at, rec)
 	}
 }
@@ -80,7 +84,7 @@ func (w *worker) release(b *batch) {
 // arrive processes rec at n, or queues it for the ordered stage.
 func (w *worker) arrive(n *node, rec *record.Record) {
 	if n.ordered {
-		w.b.ordered = append(w.b.ordered, arrival{n, rec})
+		w.b.ordered = append(w.b.ordered, arrival{n, rec, w.origin})
 		return
 	}
 	start := time.Now()
