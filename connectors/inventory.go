@@ -49,8 +49,9 @@ var inventorySinkSpec = &component.Spec{
 			{Name: "reason", Kind: component.StringField,
 				Doc: "Why the stock changed, as the ledger records it; `set` or `adjust` when absent.", Examples: []any{"wms-snapshot", "receipt"}},
 		}},
-	Validate: validateInventorySink,
-	NewSink:  newInventorySink,
+	Validate:  validateInventorySink,
+	NewSink:   newInventorySink,
+	UsesState: component.Always,
 	Examples: []component.Example{{
 		Title: "Shopify inventory levels into the store",
 		YAML: `sinks:

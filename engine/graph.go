@@ -179,7 +179,7 @@ func (g *graph) build(p *pipelines.Plan, rt *component.Runtime, dryRun bool, rul
 		if spec == nil {
 			return fmt.Errorf("%s %q has no kind", n.plan.Section, n.name())
 		}
-		ctx := component.BuildContext{Name: n.name(), Config: n.plan.Config, Input: n.plan.Input, Runtime: rt, Decode: n.decode, RuleSet: ruleSet, RulesVersion: rulesVersion}
+		ctx := component.BuildContext{Name: n.name(), Config: n.plan.Config, Input: n.plan.Input, Runtime: rt, Decode: n.decode, RuleSet: ruleSet, RulesVersion: rulesVersion, Pipeline: p.Name}
 		var err error
 		switch n.plan.Section {
 		case component.SourceSection:

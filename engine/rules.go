@@ -83,7 +83,7 @@ func (x *Running) ReloadRules(opts pipelines.Options) (*pipelines.File, diag.Dia
 		}
 		commit, err := ru.PrepareRules(component.BuildContext{
 			Name: n.name(), Config: n.plan.Config, Input: n.plan.Input, Runtime: x.rt, Decode: n.decode,
-			RuleSet: ruleSet, RulesVersion: version,
+			RuleSet: ruleSet, RulesVersion: version, Pipeline: plan.Name,
 		})
 		if err != nil {
 			return f, ds, fmt.Errorf("step %q: %v: %w", n.name(), err, ErrRulesRejected)

@@ -68,3 +68,14 @@ func ErrorRecordType(input *component.Type) *component.Type {
 		component.Property{Name: "record", Type: input},
 	)
 }
+
+// UsesState reports whether running the plan needs a state store: some
+// node reads or changes it (component.Spec.UsesState).
+func (p *Plan) UsesState() bool {
+	for _, n := range p.Nodes {
+		if n.Spec != nil && n.Spec.UsesState != nil && n.Spec.UsesState(n.Config) {
+			return true
+		}
+	}
+	return false
+}

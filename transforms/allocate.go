@@ -139,8 +139,9 @@ var allocateSpec = &component.Spec{
 			"replenishment":         replenishmentRecord,
 		}
 	},
-	Stateful: true,
-	NewStep:  newAllocate,
+	Stateful:  true,
+	UsesState: component.Always,
+	NewStep:   newAllocate,
 	Examples: []component.Example{{
 		Title: "Allocate Shopify orders",
 		YAML: `steps:

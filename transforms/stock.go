@@ -93,8 +93,9 @@ var stockSpec = &component.Spec{
 			"replenishment":         replenishmentRecord,
 		}
 	},
-	Stateful: true,
-	NewStep:  newStock,
+	Stateful:  true,
+	UsesState: component.Always,
+	NewStep:   newStock,
 	Examples: []component.Example{{
 		Title: "Consume stock for WMS shipment confirmations",
 		YAML: `steps:

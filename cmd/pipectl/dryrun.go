@@ -109,7 +109,7 @@ the pipeline does not compile.`, `  pipectl dry-run examples/shopify-orders-to-w
 	}
 	defer closeState()
 	if st != nil {
-		rt.Inventory = st
+		rt.Inventory, rt.Keys = st, st
 	}
 	if note != "" {
 		fmt.Fprintf(c.stderr, "pipectl dry-run: %s\n", note)

@@ -81,7 +81,7 @@ are printed and the run exits 1: nothing is dropped silently.`, `  ORDERS_IN=ord
 	}
 	if st != nil {
 		defer st.Close()
-		opts.Runtime.Inventory = st
+		opts.Runtime.Inventory, opts.Runtime.Keys = st, st
 	}
 	var bar *progressBar
 	if !*quiet {

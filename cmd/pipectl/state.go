@@ -13,29 +13,15 @@ import (
 	"github.com/pipectl/pipectl/pipelines/component"
 )
 
-// inventoryKinds are the kinds that read or change Runtime.Inventory. A
-// pipeline without them opens no state, so `pipectl run` of a plain
-// transformation leaves no ./.pipectl behind.
-var inventoryKinds = map[string]bool{"allocate": true, "stock": true, "inventory": true}
-
-// usesInventory reports whether a plan has a node of an inventoryKinds kind.
-func usesInventory(plan *pipelines.Plan) bool {
-	for _, n := range plan.Nodes {
-		if inventoryKinds[n.Kind] {
-			return true
-		}
-	}
-	return false
-}
-
 // stateFlagDoc documents --state for run and dry-run.
 const stateFlagDoc = "inventory state: sqlite://PATH or postgres://… (default: SQLite in ./" + state.DefaultDir + "/)"
 
 // openState opens the store a run uses: the one url names, or the embedded
 // default. It returns nil without error when the plan needs none and no
-// url was given.
+// url was given, so `pipectl run` of a plain transformation leaves no
+// ./.pipectl behind.
 func openState(ctx context.Context, plan *pipelines.Plan, url string) (state.Store, error) {
-	if url == "" && !usesInventory(plan) {
+	if url == "" && !plan.UsesState() {
 		return nil, nil
 	}
 	st, err := state.Open(ctx, url, state.Options{})
@@ -52,7 +38,7 @@ func openState(ctx context.Context, plan *pipelines.Plan, url string) (state.Sto
 // creating ./.pipectl; cleanup removes it.
 func openDryRunState(ctx context.Context, plan *pipelines.Plan, url string) (st state.Store, cleanup func(), note string, err error) {
 	cleanup = func() {}
-	if url == "" && !usesInventory(plan) {
+	if url == "" && !plan.UsesState() {
 		return nil, cleanup, "", nil
 	}
 	if url == "" {

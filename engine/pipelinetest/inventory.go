@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"slices"
 	"time"
 
 	"github.com/pipectl/pipectl/engine/state"
@@ -183,26 +182,15 @@ func (l *loader) decodeStrict(n *yaml.Node, what string, out any) bool {
 	return true
 }
 
-// inventoryKinds are the kinds that need Runtime.Inventory to be built.
-var inventoryKinds = []string{"allocate", "stock", "inventory"}
-
 // needsInventory reports whether a test needs a store: it seeds one, or
-// the pipeline has a kind that reads one.
+// the pipeline has a node that uses one.
 func needsInventory(plan *pipelines.Plan, inv *inventory) bool {
-	if inv != nil {
-		return true
-	}
-	for _, n := range plan.Nodes {
-		if slices.Contains(inventoryKinds, n.Kind) {
-			return true
-		}
-	}
-	return false
+	return inv != nil || plan.UsesState()
 }
 
 // openInventory opens a fresh SQLite store in a temporary directory,
 // seeded with inv, for one test case. close removes it.
-func openInventory(ctx context.Context, inv *inventory, clock time.Time) (component.Inventory, func(), error) {
+func openInventory(ctx context.Context, inv *inventory, clock time.Time) (state.Store, func(), error) {
 	dir, err := os.MkdirTemp("", "pipectl-test-state-")
 	if err != nil {
 		return nil, nil, err

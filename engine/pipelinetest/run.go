@@ -299,7 +299,7 @@ func (r *runner) runCase(c *testCase) (*TestResult, []update) {
 			return res, nil
 		}
 		defer closeInv()
-		rt.Inventory = inv
+		rt.Inventory, rt.Keys = inv, inv
 	}
 	out, err := DryRun(context.Background(), plan, DryRunOptions{Runtime: rt, Inputs: inputs, Taps: taps})
 	if err != nil {

@@ -44,6 +44,9 @@ var conformance = []struct {
 	{"Reopen", testReopen},
 	{"OrderLedger", testOrderLedger},
 	{"ApplyGroup", testApplyGroup},
+	{"KeyLogClaims", testKeyLogClaims},
+	{"KeyLogExpiryAndPruning", testKeyLogPruning},
+	{"KeyLogConcurrentClaims", testKeyLogConcurrent},
 }
 
 // testApplyGroup: a group of events commits together, each seeing the

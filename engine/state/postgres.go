@@ -19,8 +19,9 @@ import (
 // not change under a decision is locked (stock rows FOR UPDATE in a fixed
 // order, idempotency keys by inserting them first).
 type pgStore struct {
-	pool  *pgxpool.Pool
-	clock component.Clock
+	pool    *pgxpool.Pool
+	clock   component.Clock
+	pruning keyPruning
 }
 
 // migrationLock is the advisory lock that serializes migrations of one

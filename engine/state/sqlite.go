@@ -30,6 +30,7 @@ type sqliteStore struct {
 	// Statements for n SKUs and n ledger entries, prepared on first use
 	// on conn; used under mu.
 	stockStmts, moveStmts map[int]*sql.Stmt
+	pruning               keyPruning
 }
 
 type sqliteStmts struct {
@@ -42,6 +43,7 @@ type sqliteStmts struct {
 	releaseRef                                *sql.Stmt
 	getFed, insertFed, qtyDecimal             *sql.Stmt
 	getReservation, insertReservation, delRes *sql.Stmt
+	claimKey                                  *sql.Stmt
 }
 
 // reservedSQLite sums the reservations of a stock row s unexpired at ?1,
@@ -152,6 +154,8 @@ func (s *sqliteStore) prepare(ctx context.Context) error {
 		{&s.st.getReservation, `SELECT 1 FROM reservations WHERE id = ?`},
 		{&s.st.insertReservation, `INSERT INTO reservations (id, sku, location, qty, expires_at, ref, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`},
 		{&s.st.delRes, `DELETE FROM reservations WHERE id = ?`},
+		{&s.st.claimKey, `INSERT INTO seen_keys (scope, key, first_seen) VALUES (?1, ?2, ?3)
+			ON CONFLICT (scope, key) DO UPDATE SET first_seen = excluded.first_seen WHERE seen_keys.first_seen <= ?4`},
 	} {
 		st, err := s.conn.PrepareContext(ctx, p.sql)
 		if err != nil {

@@ -24,6 +24,7 @@ import (
 type Store interface {
 	component.Inventory
 	component.GroupApplier
+	component.KeyLog
 	// ExpireReservations deletes the reservations that have expired. They
 	// stopped counting when they expired; this only reclaims the rows.
 	ExpireReservations(ctx context.Context) (int, error)

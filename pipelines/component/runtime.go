@@ -30,6 +30,9 @@ type Runtime struct {
 	// Inventory is the stock state the allocate step and inventory sink
 	// read and change; nil when the run has none.
 	Inventory Inventory
+	// Keys remembers keys across runs (a dedupe step with persist: true);
+	// nil when the run has no state store.
+	Keys KeyLog
 	// Explain, when set, is given every explanation a step produces of a
 	// decision (the allocate step's, per order), as JSON, from the goroutine
 	// that runs the step: dry runs with --trace print them. Steps call it
@@ -59,6 +62,9 @@ type BuildContext struct {
 	// RulesVersion names the version of the rule sets RuleSet returns (a
 	// hash of the rules file), recorded in explanations; "" when unknown.
 	RulesVersion string
+	// Pipeline is the name of the pipeline the node belongs to: state a
+	// node keeps in the store is scoped by it.
+	Pipeline string
 }
 
 // RuleUser is a Step whose behaviour comes from rule sets. The engine

@@ -155,7 +155,15 @@ type Spec struct {
 	// route, dedupe, validate): the engine decodes such records once for the
 	// whole chain of steps reading them.
 	PassThrough bool
+	// UsesState says whether a node with these settings reads or changes
+	// the state store (Runtime.Inventory, Runtime.Keys): a run opens one
+	// only when some node does, so a plain transformation leaves no
+	// ./.pipectl behind. Nil for kinds that never do.
+	UsesState func(cfg *Value) bool
 }
+
+// Always is a UsesState for kinds that always use the state store.
+func Always(*Value) bool { return true }
 
 // Reporter collects problems found while validating settings.
 type Reporter interface {

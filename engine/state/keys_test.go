@@ -1,0 +1,158 @@
+package state_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pipectl/pipectl/pipelines/component"
+)
+
+var t0 = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+
+func claim(t *testing.T, s component.KeyLog, scope string, at time.Time, ttl time.Duration, limit int, keys ...string) []bool {
+	t.Helper()
+	fresh, err := s.ClaimKeys(context.Background(), scope, keys, at, ttl, limit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fresh
+}
+
+func seen(t *testing.T, s component.KeyLog, scope string, at time.Time, ttl time.Duration, keys ...string) []bool {
+	t.Helper()
+	got, err := s.SeenKeys(context.Background(), scope, keys, at, ttl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+// testKeyLogClaims: a key is new once per scope, also when repeated within
+// one claim; scopes are independent; a reopened store still knows its
+// keys; SeenKeys reads without recording.
+func testKeyLogClaims(t *testing.T, db backend) {
+	u := db(t)
+	s := mustOpen(t, u, component.FixedClock(t0))
+	if got := seen(t, s, "p/once", t0, 0, "a"); !slices.Equal(got, []bool{false}) {
+		t.Errorf("SeenKeys on an empty log = %v", got)
+	}
+	if got := claim(t, s, "p/once", t0, 0, 100, "a", "b", "a"); !slices.Equal(got, []bool{true, true, false}) {
+		t.Errorf("first claim = %v, want [true true false]", got)
+	}
+	if got := claim(t, s, "p/once", t0.Add(time.Hour), 0, 100, "b", "c"); !slices.Equal(got, []bool{false, true}) {
+		t.Errorf("second claim = %v, want [false true]", got)
+	}
+	if got := claim(t, s, "q/once", t0, 0, 100, "a"); !slices.Equal(got, []bool{true}) {
+		t.Errorf("a key of another scope = %v, want [true]", got)
+	}
+	if got := seen(t, s, "p/once", t0, 0, "a", "d"); !slices.Equal(got, []bool{true, false}) {
+		t.Errorf("SeenKeys = %v, want [true false]", got)
+	}
+	if got := claim(t, s, "p/once", t0, 0, 100, "d"); !slices.Equal(got, []bool{true}) {
+		t.Errorf("SeenKeys recorded d: claim = %v", got)
+	}
+	s.Close()
+	s = mustOpen(t, u, component.FixedClock(t0))
+	if got := claim(t, s, "p/once", t0.Add(48*time.Hour), 0, 100, "a", "e"); !slices.Equal(got, []bool{false, true}) {
+		t.Errorf("after reopening = %v, want [false true]", got)
+	}
+	if _, err := s.ClaimKeys(context.Background(), "", []string{"a"}, t0, 0, 100); err == nil {
+		t.Error("an empty scope is accepted")
+	}
+	if _, err := s.ClaimKeys(context.Background(), "p/once", []string{"a"}, t0, 0, 0); err == nil {
+		t.Error("keeping at most 0 keys is accepted")
+	}
+}
+
+// testKeyLogPruning: a key is forgotten ttl after it was first seen, and
+// seeing it again meanwhile does not extend that; a scope keeps about its
+// newest max keys, never fewer, and other scopes are untouched.
+func testKeyLogPruning(t *testing.T, db backend) {
+	s := db.open(t, component.FixedClock(t0))
+	const ttl = time.Hour
+	claim(t, s, "p/once", t0, ttl, 1000, "a")
+	if got := claim(t, s, "p/once", t0.Add(59*time.Minute), ttl, 1000, "a"); got[0] {
+		t.Error("a key younger than ttl is new again")
+	}
+	if got := seen(t, s, "p/once", t0.Add(ttl), ttl, "a"); got[0] {
+		t.Error("a key ttl old still counts as seen")
+	}
+	if got := claim(t, s, "p/once", t0.Add(ttl), ttl, 1000, "a"); !got[0] {
+		t.Error("a key ttl old is not new again")
+	}
+
+	// 100 keys, one a second, into a scope keeping 10; another scope
+	// keeps its own.
+	claim(t, s, "q/once", t0, 0, 10, "kept")
+	for i := range 100 {
+		claim(t, s, "p/many", t0.Add(time.Duration(i)*time.Second), 0, 10, fmt.Sprintf("k%03d", i))
+	}
+	at := t0.Add(time.Hour)
+	var keys []string
+	for i := range 100 {
+		keys = append(keys, fmt.Sprintf("k%03d", i))
+	}
+	remembered := 0
+	for i, was := range seen(t, s, "p/many", at, 0, keys...) {
+		if was {
+			remembered++
+		} else if i >= 90 {
+			t.Errorf("k%03d, among the newest 10, was forgotten", i)
+		}
+	}
+	// Pruned after the 64th claim since the first: 10 of the first 65
+	// are left, plus the 35 since.
+	if remembered < 10 || remembered > 10+64 {
+		t.Errorf("%d of 100 keys remembered, want between 10 and 74", remembered)
+	}
+	if got := seen(t, s, "q/once", at, 0, "kept"); !got[0] {
+		t.Error("pruning one scope forgot another's key")
+	}
+}
+
+// testKeyLogConcurrent: of 8 goroutines claiming the same 200 keys at
+// once, exactly one finds each key new.
+func testKeyLogConcurrent(t *testing.T, db backend) {
+	s := db.open(t, component.FixedClock(t0))
+	var keys []string
+	for i := range 200 {
+		keys = append(keys, fmt.Sprintf("order-%d", i))
+	}
+	var mu sync.Mutex
+	firsts := map[string]int{}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			mine := slices.Clone(keys)
+			if g%2 == 1 {
+				slices.Reverse(mine)
+			}
+			for i := 0; i < len(mine); i += 20 {
+				fresh, err := s.ClaimKeys(context.Background(), "p/once", mine[i:i+20], t0, 0, 1000)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				for j, f := range fresh {
+					if f {
+						firsts[mine[i+j]]++
+					}
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	for _, k := range keys {
+		if firsts[k] != 1 {
+			t.Errorf("%s was new to %d claimers, want 1", k, firsts[k])
+		}
+	}
+}
