@@ -1,7 +1,9 @@
 package transforms
 
 import (
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/expr-lang/expr/vm"
@@ -22,13 +24,23 @@ var dedupeSpec = &component.Spec{
 		"forgotten `ttl` after it was first seen (a duplicate does not extend it), by the run's clock. A " +
 		"forgotten key's next record passes again. `ttl: 0` remembers keys until `max_keys` pushes them out.\n\n" +
 		"The engine runs the step on one goroutine, in record order, so which duplicate is kept does not depend " +
-		"on the number of workers. Keys are held in the process for the run; they are not persisted across runs.",
+		"on the number of workers.\n\n" +
+		"By default keys are held in the process, for the run. With `persist: true` they are kept in the state " +
+		"store (`--state`, the embedded SQLite by default, or PostgreSQL shared by several processes), so a " +
+		"webhook delivered again after a restart, or to another process, is still dropped. There `max_keys` and " +
+		"`ttl` bound the store's keys the same way (the oldest beyond `max_keys` are deleted from time to time, so " +
+		"a scope may briefly hold a sixteenth more), and keys are grouped by `scope`, the pipeline and step name " +
+		"unless set: pipelines that should recognise each other's records share a scope. Each batch of records " +
+		"is checked and recorded in one transaction, and of two processes seeing one key at once exactly one " +
+		"keeps its record. A dry run reads the store's keys but records none.",
 	Config: &component.Field{Kind: component.ObjectField, Required: true, Shorthand: "key", Doc: "Dedupe settings.",
 		Fields: []*component.Field{
 			{Name: "key", Kind: component.ExprField, Required: true, Doc: "Expression giving the identity of a record.",
 				Examples: []any{"string(id)", `string(id) + ":" + updated_at`}},
 			{Name: "max_keys", Kind: component.IntField, Default: 1_000_000, Doc: "How many keys to remember, at least 1; the oldest are forgotten first."},
 			{Name: "ttl", Kind: component.DurationField, Default: 24 * time.Hour, Doc: "How long a key is remembered after it is first seen; 0 for no limit."},
+			{Name: "persist", Kind: component.BoolField, Default: false, Doc: "Keep keys in the state store, across runs and processes, rather than in this process for the run."},
+			{Name: "scope", Kind: component.StringField, Doc: "With persist: the name the keys are kept under; default PIPELINE/STEP. Steps sharing a scope drop each other's duplicates."},
 		}},
 	Validate: func(cfg *component.Value, report component.Reporter) {
 		if v := cfg.Get("max_keys"); v != nil && v.Int < 1 {
@@ -37,7 +49,14 @@ var dedupeSpec = &component.Spec{
 		if v := cfg.Get("ttl"); v != nil && v.Dur < 0 {
 			report.Errorf(v, "invalid-value", "dedupe ttl must not be negative, got %s", v.Dur)
 		}
+		if v := cfg.Get("scope"); v != nil && v.Set && !persists(cfg) {
+			report.Errorf(v, "invalid-value", "dedupe scope applies only to keys kept in the state store: set persist: true, or remove scope")
+		}
+		if v := cfg.Get("scope"); v != nil && v.Set && strings.TrimSpace(v.Str) == "" {
+			report.Errorf(v, "invalid-value", "dedupe scope must not be empty")
+		}
 	},
+	UsesState:   persists,
 	Stateful:    true,
 	PassThrough: true,
 	NewStep:     newDedupe,
@@ -47,7 +66,19 @@ var dedupeSpec = &component.Spec{
   once:
     from: orders
     dedupe: {key: string(id)}`,
+	}, {
+		Title: "Remember deliveries across restarts, for a week",
+		YAML: `steps:
+  once:
+    from: orders
+    dedupe: {key: string(id), persist: true, ttl: 168h}`,
 	}},
+}
+
+// persists reports whether a dedupe step keeps its keys in the state store.
+func persists(cfg *component.Value) bool {
+	v := cfg.Get("persist")
+	return v != nil && v.Bool
 }
 
 type dedupeStep struct {
@@ -57,6 +88,10 @@ type dedupeStep struct {
 	ttl     time.Duration
 	clock   component.Clock
 	decode  *record.Projection
+	// keys is the state store's key log when the step persists its keys,
+	// under scope; nil when it keeps them in the process.
+	keys  component.KeyLog
+	scope string
 }
 
 func newDedupe(ctx component.BuildContext) (component.Step, error) {
@@ -77,10 +112,26 @@ func newDedupe(ctx component.BuildContext) (component.Step, error) {
 	if ctx.Runtime != nil && ctx.Runtime.Clock != nil {
 		s.clock = ctx.Runtime.Clock
 	}
+	if persists(ctx.Config) {
+		if ctx.Runtime == nil || ctx.Runtime.Keys == nil {
+			return nil, errors.New("persist: true needs a state store, and the run has none (pipectl run --state URL)")
+		}
+		s.keys = ctx.Runtime.Keys
+		if ctx.Runtime.DryRun {
+			s.keys = newDryRunKeys(s.keys)
+		}
+		s.scope = ctx.Pipeline + "/" + ctx.Name
+		if v := ctx.Config.Get("scope"); v != nil && v.Set {
+			s.scope = v.Str
+		}
+	}
 	return s, nil
 }
 
 func (s *dedupeStep) NewWorker() component.StepWorker {
+	if s.keys != nil {
+		return &storedDedupeWorker{step: s}
+	}
 	return &dedupeWorker{step: s, seen: map[string]struct{}{}}
 }
 
