@@ -400,17 +400,35 @@ func (r *runner) ordered(b *batch) error {
 	}
 	r.unhandled = append(r.unhandled, b.unhandled...)
 	r.holding = r.holdSinks
+	defer func() { r.holding = false }()
 	for _, a := range b.ordered {
 		r.origin = a.origin
 		if err := r.arriveOrdered(a.to, a.rec); err != nil {
 			return err
 		}
 	}
-	if err := r.drain(); err != nil {
-		return err
+	return r.settleOrdered()
+}
+
+// settleOrdered runs the batch workers on the records waiting for them and
+// writes the sink writes held meanwhile, until nothing waits: a held write
+// that fails sends its error record on, perhaps to a batch worker again,
+// and what the end of a run flushes may reach one too.
+func (r *runner) settleOrdered() error {
+	for {
+		r.holding = r.holdSinks
+		err := r.drain()
+		r.holding = false
+		if err != nil {
+			return err
+		}
+		if err := r.writeHeld(); err != nil {
+			return err
+		}
+		if !slices.ContainsFunc(r.pending, func(w []waiting) bool { return len(w) > 0 }) {
+			return nil
+		}
 	}
-	r.holding = false
-	return r.writeHeld()
 }
 
 // writeHeld writes the sink writes held while a batch was delivered, in
@@ -418,10 +436,11 @@ func (r *runner) ordered(b *batch) error {
 // record keep the order they were made in.
 func (r *runner) writeHeld() error {
 	held := r.held
-	r.held = r.held[:0]
+	r.held = nil
 	slices.SortStableFunc(held, func(a, b heldWrite) int { return cmp.Compare(a.origin, b.origin) })
-	defer clear(held) // the records are written; let them go
 	for _, h := range held {
+		// What a failed write sends on belongs to the same input record.
+		r.origin = h.origin
 		if err := r.write(h.sink, h.rec); err != nil {
 			return err
 		}
@@ -573,33 +592,45 @@ func (r *runner) deliverError(n *node, rec *record.Record) error {
 // those close.
 func (r *runner) finish() error {
 	var firstErr error
+	keep := func(err error) {
+		if err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	// What is flushed or fails now comes from no one input record: it
+	// keeps the order it is made in.
+	r.origin = 0
 	for _, n := range r.g.topo {
 		if n.step != nil {
 			if w, ok := r.seqWorker[n].(component.Flusher); ok {
 				w.Flush(func(output string, o *record.Record) {
 					r.stats[n.idx].Emitted++
 					if output == component.ErrorOutput {
-						r.deliverError(n, o)
+						keep(r.deliverError(n, o))
 						return
 					}
 					for _, d := range n.down[output] {
-						r.arriveOrdered(d, o)
+						keep(r.arriveOrdered(d, o))
 					}
 				})
+				// Before the sinks after n close: batch workers after it
+				// decide what it flushed.
+				keep(r.settleOrdered())
 			}
 		}
 		if n.sink == nil {
 			continue
 		}
-		if err := n.sink.Close(); err != nil && firstErr == nil {
-			firstErr = fmt.Errorf("sink %q: %w", n.name(), err)
+		if err := n.sink.Close(); err != nil {
+			keep(fmt.Errorf("sink %q: %w", n.name(), err))
 		}
 		for _, f := range n.takeFails() {
 			st := &r.stats[n.idx]
 			st.Out--
 			st.Errored++
-			r.deliverError(n, component.ErrorRecord(n.name(), f.rec, f.err))
+			keep(r.deliverError(n, component.ErrorRecord(n.name(), f.rec, f.err)))
 		}
+		keep(r.settleOrdered())
 	}
 	return firstErr
 }

@@ -3,6 +3,7 @@ package transforms_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -135,4 +136,52 @@ func TestDedupeScopeNeedsPersist(t *testing.T) {
 	if got := codes(t, dedupePipeline(`{key: id, persist: true, scope: " "}`)); !slices.Equal(got, []string{"invalid-value"}) {
 		t.Errorf("an empty scope: %v", got)
 	}
+}
+
+// What reaches a persistent dedupe late still passes it: records a group
+// flushes at the end of the input, and error records of a sink's failed
+// writes, also in the run's last batch.
+func TestDedupePersistLateArrivals(t *testing.T) {
+	st := keyStore(t)
+	grouped := source("") + `steps:
+  by_loc:
+    from: in
+    group: loc
+  once:
+    from: by_loc
+    dedupe: {key: key, persist: true}
+sinks:
+  passed:
+    from: once
+    stdout: {}
+`
+	got, res := runStored(t, grouped, st, t0, 2, `{"loc":"a"}`, `{"loc":"b"}`, `{"loc":"a"}`)
+	if len(got) != 2 {
+		t.Errorf("the groups flushed at the end: passed %v, want 2", got)
+	}
+	wantCounts(t, res, "once", counts{In: 2, Out: 2, Emitted: 2})
+
+	failing := source("") + `sinks:
+  stock:
+    from: in
+    inventory: {sku: sku, location: loc, quantity: qty}
+  passed:
+    from: once
+    stdout: {}
+steps:
+  once:
+    from: stock.error
+    dedupe: {key: record.loc, persist: true}
+`
+	var in []string
+	for i := range 8 {
+		in = append(in, fmt.Sprintf(`{"sku":"A","loc":"wh-%d","qty":1}`, i))
+	}
+	// The 2nd and the last (in batches of 3) have no SKU.
+	in[1], in[7] = `{"loc":"wh-1","qty":1}`, `{"loc":"wh-7","qty":1}`
+	got, res = runStored(t, failing, st, t0, 2, in...)
+	if len(got) != 2 || !strings.Contains(got[0], `"record":{"loc":"wh-1","qty":1}`) || !strings.Contains(got[1], `"record":{"loc":"wh-7","qty":1}`) {
+		t.Errorf("failed writes in input order with their payloads: passed %v", got)
+	}
+	wantCounts(t, res, "once", counts{In: 2, Out: 2, Emitted: 2})
 }
