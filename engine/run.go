@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -270,10 +271,28 @@ func (r *runner) run(ctx context.Context) error {
 	if err := r.finish(); err != nil && seqErr == nil {
 		seqErr = err
 	}
+	ok := readErr == nil && seqErr == nil && len(r.unhandled) == 0
+	if err := r.endSteps(ok); err != nil && seqErr == nil {
+		seqErr = err
+	}
 	if readErr != nil && ctx.Err() == nil || readErr != nil && seqErr == nil {
 		return readErr
 	}
 	return seqErr
+}
+
+// endSteps tells the steps that want to know (component.RunEnder) how the
+// run ended, now that every sink has closed.
+func (r *runner) endSteps(ok bool) error {
+	var errs []error
+	for _, n := range r.g.nodes {
+		if e, isEnder := n.step.(component.RunEnder); isEnder {
+			if err := e.EndRun(ok); err != nil {
+				errs = append(errs, fmt.Errorf("step %q: %w", n.name(), err))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // startOrderedSteps creates the one worker of each step of the ordered

@@ -1,6 +1,8 @@
 package transforms
 
 import (
+	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"strings"
@@ -27,12 +29,19 @@ var dedupeSpec = &component.Spec{
 		"on the number of workers.\n\n" +
 		"By default keys are held in the process, for the run. With `persist: true` they are kept in the state " +
 		"store (`--state`, the embedded SQLite by default, or PostgreSQL shared by several processes), so a " +
-		"webhook delivered again after a restart, or to another process, is still dropped. There `max_keys` and " +
-		"`ttl` bound the store's keys the same way (the oldest beyond `max_keys` are deleted from time to time, so " +
-		"a scope may briefly hold a sixteenth more), and keys are grouped by `scope`, the pipeline and step name " +
-		"unless set: pipelines that should recognise each other's records share a scope. Each batch of records " +
-		"is checked and recorded in one transaction, and of two processes seeing one key at once exactly one " +
-		"keeps its record. A dry run reads the store's keys but records none.",
+		"webhook delivered again after a restart, or to another process, is still dropped. Keys are grouped by " +
+		"`scope`, the pipeline and step name unless set: pipelines that should recognise each other's records " +
+		"share a scope. `ttl` bounds the store's keys the same way (a key expires by the `ttl` of the step that " +
+		"claimed it), and `max_keys` roughly: each process deletes a scope's oldest keys beyond `max_keys` once it " +
+		"has claimed `max_keys`/16 more (at least 64) since it last did, so steps sharing a scope should share " +
+		"`max_keys` too. Each batch of records " +
+		"is checked and claimed in one transaction, and of two processes seeing one key at once exactly one " +
+		"keeps its record.\n\n" +
+		"No record is lost to its key: a run's claims count for other runs at once, but they are kept only when " +
+		"the run succeeds (every sink closed and no record failed without an error output to take it). A run that " +
+		"fails drops its claims, so the records pass again when delivered again (downstream may see some twice; " +
+		"give HTTP sinks an `idempotency_key`); the claims of a run that died hold their keys for an hour. " +
+		"A dry run reads the store's keys but claims none.",
 	Config: &component.Field{Kind: component.ObjectField, Required: true, Shorthand: "key", Doc: "Dedupe settings.",
 		Fields: []*component.Field{
 			{Name: "key", Kind: component.ExprField, Required: true, Doc: "Expression giving the identity of a record.",
@@ -89,9 +98,10 @@ type dedupeStep struct {
 	clock   component.Clock
 	decode  *record.Projection
 	// keys is the state store's key log when the step persists its keys,
-	// under scope; nil when it keeps them in the process.
+	// under scope, claimed for run; nil when it keeps them in the process.
 	keys  component.KeyLog
 	scope string
+	run   string
 }
 
 func newDedupe(ctx component.BuildContext) (component.Step, error) {
@@ -124,8 +134,18 @@ func newDedupe(ctx component.BuildContext) (component.Step, error) {
 		if v := ctx.Config.Get("scope"); v != nil && v.Set {
 			s.scope = v.Str
 		}
+		s.run = rand.Text()
 	}
 	return s, nil
+}
+
+// EndRun settles the run's key claims: kept when it succeeded, dropped
+// when it failed, so the failed run's records pass again.
+func (s *dedupeStep) EndRun(ok bool) error {
+	if s.keys == nil {
+		return nil
+	}
+	return s.keys.SettleKeys(context.Background(), s.run, ok)
 }
 
 func (s *dedupeStep) NewWorker() component.StepWorker {

@@ -44,7 +44,7 @@ func (w *storedDedupeWorker) ProcessBatch(recs []*record.Record, emit func(i int
 	if len(keys) == 0 {
 		return
 	}
-	fresh, err := s.keys.ClaimKeys(context.Background(), s.scope, keys, s.clock.Now(), s.ttl, s.maxKeys)
+	fresh, err := s.keys.ClaimKeys(context.Background(), s.scope, s.run, keys, s.clock.Now(), s.ttl, s.maxKeys)
 	for j, i := range at {
 		switch {
 		case err != nil:
@@ -62,15 +62,15 @@ func (w *storedDedupeWorker) ProcessBatch(recs []*record.Record, emit func(i int
 type dryRunKeys struct {
 	store   component.KeyLog
 	mu      sync.Mutex
-	claimed map[[2]string]time.Time // by scope and key
+	expires map[[2]string]time.Time // the run's claims, by scope and key
 }
 
 func newDryRunKeys(store component.KeyLog) *dryRunKeys {
-	return &dryRunKeys{store: store, claimed: map[[2]string]time.Time{}}
+	return &dryRunKeys{store: store, expires: map[[2]string]time.Time{}}
 }
 
-func (d *dryRunKeys) ClaimKeys(ctx context.Context, scope string, keys []string, at time.Time, ttl time.Duration, _ int) ([]bool, error) {
-	seen, err := d.SeenKeys(ctx, scope, keys, at, ttl)
+func (d *dryRunKeys) ClaimKeys(ctx context.Context, scope, _ string, keys []string, at time.Time, ttl time.Duration, _ int) ([]bool, error) {
+	seen, err := d.SeenKeys(ctx, scope, keys, at)
 	if err != nil {
 		return nil, err
 	}
@@ -79,30 +79,36 @@ func (d *dryRunKeys) ClaimKeys(ctx context.Context, scope string, keys []string,
 	fresh := make([]bool, len(keys))
 	for i, k := range keys {
 		id := [2]string{scope, k}
-		if seen[i] || d.alive(id, at, ttl) {
+		if seen[i] || d.claimed(id, at) {
 			continue
 		}
-		d.claimed[id] = at
+		d.expires[id] = time.Time{} // no expiry
+		if ttl > 0 {
+			d.expires[id] = at.Add(ttl)
+		}
 		fresh[i] = true
 	}
 	return fresh, nil
 }
 
-func (d *dryRunKeys) SeenKeys(ctx context.Context, scope string, keys []string, at time.Time, ttl time.Duration) ([]bool, error) {
-	seen, err := d.store.SeenKeys(ctx, scope, keys, at, ttl)
+// SettleKeys settles nothing: a dry run's claims were never written.
+func (d *dryRunKeys) SettleKeys(context.Context, string, bool) error { return nil }
+
+func (d *dryRunKeys) SeenKeys(ctx context.Context, scope string, keys []string, at time.Time) ([]bool, error) {
+	seen, err := d.store.SeenKeys(ctx, scope, keys, at)
 	if err != nil {
 		return nil, err
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for i, k := range keys {
-		seen[i] = seen[i] || d.alive([2]string{scope, k}, at, ttl)
+		seen[i] = seen[i] || d.claimed([2]string{scope, k}, at)
 	}
 	return seen, nil
 }
 
-// alive reports whether the run claimed id less than ttl before at.
-func (d *dryRunKeys) alive(id [2]string, at time.Time, ttl time.Duration) bool {
-	t, ok := d.claimed[id]
-	return ok && (ttl <= 0 || at.Sub(t) < ttl)
+// claimed reports whether the run claimed id and it has not expired by at.
+func (d *dryRunKeys) claimed(id [2]string, at time.Time) bool {
+	exp, ok := d.expires[id]
+	return ok && (exp.IsZero() || at.Before(exp))
 }

@@ -109,7 +109,7 @@ func TestDedupePersistDryRunRecordsNothing(t *testing.T) {
 	plan := compile(t, strings.Replace(src, "passed:", "to_once:", 1))
 	res := run(t, plan, &component.Runtime{Keys: st, Inventory: st}, 1, `{"id":1}`, `{"id":5}`, `{"id":5}`)
 	equal(t, "once", got(t, res, "once"), []string{`{"id":5}`})
-	seen, err := st.SeenKeys(context.Background(), "orders/once", []string{`5`}, t0, 0)
+	seen, err := st.SeenKeys(context.Background(), "orders/once", []string{`5`}, t0)
 	if err != nil || seen[0] {
 		t.Errorf("the dry run recorded its key: %v, %v", seen, err)
 	}
@@ -184,4 +184,36 @@ steps:
 		t.Errorf("failed writes in input order with their payloads: passed %v", got)
 	}
 	wantCounts(t, res, "once", counts{In: 2, Out: 2, Emitted: 2})
+}
+
+// A run that fails keeps none of its keys, so its records pass again when
+// delivered again; a run that succeeds keeps them all.
+func TestDedupePersistFailedRunDropsItsClaims(t *testing.T) {
+	st := keyStore(t)
+	src := source("") + `steps:
+  once:
+    from: in
+    dedupe: {key: id, persist: true}
+  priced:
+    from: once
+    map: {id: id, cents: int(price) * 100}
+sinks:
+  passed:
+    from: priced
+    stdout: {}
+`
+	// The second record fails in map and nothing reads its error output:
+	// the run fails.
+	_, res := runStored(t, src, st, t0, 1, `{"id":1,"price":"2"}`, `{"id":2,"price":"x"}`)
+	if len(res.Unhandled) != 1 {
+		t.Fatalf("%d unhandled records, want 1", len(res.Unhandled))
+	}
+	got, _ := runStored(t, src, st, t0.Add(time.Minute), 1, `{"id":1,"price":"2"}`, `{"id":2,"price":"3"}`)
+	if want := []string{`{"id":1,"cents":200}`, `{"id":2,"cents":300}`}; !slices.Equal(got, want) {
+		t.Errorf("after a failed run: passed %v, want %v", got, want)
+	}
+	got, _ = runStored(t, src, st, t0.Add(2*time.Minute), 1, `{"id":1,"price":"2"}`, `{"id":2,"price":"3"}`)
+	if len(got) != 0 {
+		t.Errorf("after a successful run: passed %v, want none", got)
+	}
 }

@@ -14,7 +14,7 @@ import (
 )
 
 // stateFlagDoc documents --state for run and dry-run.
-const stateFlagDoc = "inventory state: sqlite://PATH or postgres://… (default: SQLite in ./" + state.DefaultDir + "/)"
+const stateFlagDoc = "state store (inventory, seen keys): sqlite://PATH or postgres://… (default: SQLite in ./" + state.DefaultDir + "/)"
 
 // openState opens the store a run uses: the one url names, or the embedded
 // default. It returns nil without error when the plan needs none and no
@@ -49,7 +49,7 @@ func openDryRunState(ctx context.Context, plan *pipelines.Plan, url string) (st 
 			}
 			url = "sqlite://" + dir
 			cleanup = func() { os.RemoveAll(dir) }
-			note = "no state in ./" + state.DefaultDir + ": allocating against an empty inventory (give --state URL)"
+			note = "no state in ./" + state.DefaultDir + ": running against an empty state store, with no stock and no seen keys (give --state URL)"
 		}
 	}
 	st, err = state.Open(ctx, url, state.Options{Clock: component.SystemClock{}})

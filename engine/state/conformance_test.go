@@ -47,6 +47,7 @@ var conformance = []struct {
 	{"KeyLogClaims", testKeyLogClaims},
 	{"KeyLogExpiryAndPruning", testKeyLogPruning},
 	{"KeyLogConcurrentClaims", testKeyLogConcurrent},
+	{"KeyLogSettling", testKeyLogSettling},
 }
 
 // testApplyGroup: a group of events commits together, each seeing the

@@ -11,39 +11,50 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/pipectl/pipectl/pipelines/component"
 )
 
-// The key log (component.KeyLog): one row per (scope, key) in seen_keys,
-// holding when the key was first seen. A claim is an upsert that succeeds
-// only for a key not there yet or expired, so "is it new?" and "record
-// it" are one statement, and of two processes claiming one key at once
-// the database lets exactly one in.
+// The key log (component.KeyLog): one row per (scope, key) in seen_keys.
+// A claim is an upsert that takes the row only when it may be claimed
+// (claimable), so "is it new?" and "record it" are one statement, and of
+// two runs claiming one key at once the database lets exactly one in.
 
-func checkClaim(scope string, limit int) error {
-	if scope == "" {
+// A row may be claimed by run ?5 at ?3 when it has expired, or when
+// another run's claim was never settled and is older than ?6 (at minus
+// component.ClaimLease).
+const (
+	claimableSQLite = `seen_keys.expires_at <= ?3 OR (seen_keys.run <> '' AND seen_keys.run <> ?5 AND seen_keys.claimed_at <= ?6)`
+	claimablePG     = `seen_keys.expires_at <= $3 OR (seen_keys.run <> '' AND seen_keys.run <> $5 AND seen_keys.claimed_at <= $6)`
+)
+
+// neverExpires stands for the expiry of keys kept with no ttl: after any
+// time a run has, in both databases' range.
+var neverExpires = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
+
+func checkClaim(scope, run string, limit int) error {
+	switch {
+	case scope == "":
 		return errors.New("claim keys: the scope is empty")
-	}
-	if limit < 1 {
+	case run == "":
+		return fmt.Errorf("claim keys of %s: the run is unnamed", scope)
+	case limit < 1:
 		return fmt.Errorf("claim keys of %s: at most %d keys to keep; want at least 1", scope, limit)
 	}
 	return nil
 }
 
-// expiredBefore is the first-seen time at or before which a key counts as
-// forgotten: ttl before at, or never when ttl is 0.
-func expiredBefore(at time.Time, ttl time.Duration) time.Time {
+func expiry(at time.Time, ttl time.Duration) time.Time {
 	if ttl <= 0 {
-		return time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC) // before any key, in both databases' range
+		return neverExpires
 	}
-	return at.Add(-ttl)
+	return at.Add(ttl)
 }
 
 // keyPruning decides when a scope's keys are pruned: at a process's first
 // claim in the scope, then each time max/16 more keys (at least 64) have
-// been claimed. Pruning deletes the expired keys and the oldest beyond
-// max; reading a scope's newest max keys costs O(max), so doing it every
-// max/16 claims costs O(16) a claim, and a scope holds at most a sixteenth
-// more than max between prunings.
+// been claimed. Pruning deletes the expired keys, the claims of runs that
+// died, and the oldest beyond max; reading a scope's newest max keys costs
+// O(max), so doing it every max/16 claims costs O(16) a claim.
 type keyPruning struct {
 	mu      sync.Mutex
 	claimed map[string]int
@@ -65,16 +76,16 @@ func (p *keyPruning) due(scope string, n, limit int) bool {
 	return false
 }
 
-func (s *sqliteStore) ClaimKeys(ctx context.Context, scope string, keys []string, at time.Time, ttl time.Duration, limit int) ([]bool, error) {
-	if err := checkClaim(scope, limit); err != nil {
+func (s *sqliteStore) ClaimKeys(ctx context.Context, scope, run string, keys []string, at time.Time, ttl time.Duration, limit int) ([]bool, error) {
+	if err := checkClaim(scope, run, limit); err != nil {
 		return nil, err
 	}
-	cutoff := expiredBefore(at, ttl).UnixMicro()
+	now, exp, stale := at.UnixMicro(), expiry(at, ttl).UnixMicro(), at.Add(-component.ClaimLease).UnixMicro()
 	prune := s.pruning.due(scope, len(keys), limit)
 	fresh := make([]bool, len(keys))
 	err := s.write(ctx, func() error {
 		for i, k := range keys {
-			res, err := s.st.claimKey.ExecContext(ctx, scope, k, at.UnixMicro(), cutoff)
+			res, err := s.st.claimKey.ExecContext(ctx, scope, k, now, exp, run, stale)
 			if err != nil {
 				return err
 			}
@@ -87,11 +98,12 @@ func (s *sqliteStore) ClaimKeys(ctx context.Context, scope string, keys []string
 		if !prune {
 			return nil
 		}
-		if _, err := s.conn.ExecContext(ctx, `DELETE FROM seen_keys WHERE scope = ? AND first_seen <= ?`, scope, cutoff); err != nil {
+		if _, err := s.conn.ExecContext(ctx, `DELETE FROM seen_keys WHERE scope = ?1
+			AND (expires_at <= ?2 OR (run <> '' AND claimed_at <= ?3))`, scope, now, stale); err != nil {
 			return err
 		}
 		_, err := s.conn.ExecContext(ctx, `DELETE FROM seen_keys WHERE scope = ?1 AND key IN (
-			SELECT key FROM seen_keys WHERE scope = ?1 ORDER BY first_seen DESC, key DESC LIMIT -1 OFFSET ?2)`, scope, limit)
+			SELECT key FROM seen_keys WHERE scope = ?1 ORDER BY claimed_at DESC, key DESC LIMIT -1 OFFSET ?2)`, scope, limit)
 		return err
 	})
 	if err != nil {
@@ -100,12 +112,29 @@ func (s *sqliteStore) ClaimKeys(ctx context.Context, scope string, keys []string
 	return fresh, nil
 }
 
-func (s *sqliteStore) SeenKeys(ctx context.Context, scope string, keys []string, at time.Time, ttl time.Duration) ([]bool, error) {
-	cutoff := expiredBefore(at, ttl).UnixMicro()
+func (s *sqliteStore) SettleKeys(ctx context.Context, run string, keep bool) error {
+	q := `DELETE FROM seen_keys WHERE run = ?`
+	if keep {
+		q = `UPDATE seen_keys SET run = '' WHERE run = ?`
+	}
+	err := s.write(ctx, func() error {
+		_, err := s.conn.ExecContext(ctx, q, run)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("settle the keys of run %s: %w", run, err)
+	}
+	return nil
+}
+
+func (s *sqliteStore) SeenKeys(ctx context.Context, scope string, keys []string, at time.Time) ([]bool, error) {
+	now, stale := at.UnixMicro(), at.Add(-component.ClaimLease).UnixMicro()
 	seen := make([]bool, len(keys))
 	for i, k := range keys {
 		var one int
-		switch err := s.rdb.QueryRowContext(ctx, `SELECT 1 FROM seen_keys WHERE scope = ? AND key = ? AND first_seen > ?`, scope, k, cutoff).Scan(&one); {
+		err := s.rdb.QueryRowContext(ctx, `SELECT 1 FROM seen_keys WHERE scope = ? AND key = ? AND expires_at > ?
+			AND (run = '' OR claimed_at > ?)`, scope, k, now, stale).Scan(&one)
+		switch {
 		case err == nil:
 			seen[i] = true
 		case !errors.Is(err, sql.ErrNoRows):
@@ -115,11 +144,11 @@ func (s *sqliteStore) SeenKeys(ctx context.Context, scope string, keys []string,
 	return seen, nil
 }
 
-func (s *pgStore) ClaimKeys(ctx context.Context, scope string, keys []string, at time.Time, ttl time.Duration, limit int) ([]bool, error) {
-	if err := checkClaim(scope, limit); err != nil {
+func (s *pgStore) ClaimKeys(ctx context.Context, scope, run string, keys []string, at time.Time, ttl time.Duration, limit int) ([]bool, error) {
+	if err := checkClaim(scope, run, limit); err != nil {
 		return nil, err
 	}
-	cutoff := expiredBefore(at, ttl)
+	exp, stale := expiry(at, ttl), at.Add(-component.ClaimLease)
 	prune := s.pruning.due(scope, len(keys), limit)
 	fresh := make([]bool, len(keys))
 	// Rows are locked in key order, so claims of overlapping keys by
@@ -134,14 +163,14 @@ func (s *pgStore) ClaimKeys(ctx context.Context, scope string, keys []string, at
 		return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 			b := &pgx.Batch{}
 			for _, i := range order {
-				b.Queue(`INSERT INTO seen_keys (scope, key, first_seen) VALUES ($1, $2, $3)
-					ON CONFLICT (scope, key) DO UPDATE SET first_seen = excluded.first_seen WHERE seen_keys.first_seen <= $4`,
-					scope, keys[i], at, cutoff)
+				b.Queue(`INSERT INTO seen_keys (scope, key, claimed_at, expires_at, run) VALUES ($1, $2, $3, $4, $5)
+					ON CONFLICT (scope, key) DO UPDATE SET claimed_at = excluded.claimed_at, expires_at = excluded.expires_at, run = excluded.run
+					WHERE `+claimablePG, scope, keys[i], at, exp, run, stale)
 			}
 			if prune {
-				b.Queue(`DELETE FROM seen_keys WHERE scope = $1 AND first_seen <= $2`, scope, cutoff)
+				b.Queue(`DELETE FROM seen_keys WHERE scope = $1 AND (expires_at <= $2 OR (run <> '' AND claimed_at <= $3))`, scope, at, stale)
 				b.Queue(`DELETE FROM seen_keys WHERE scope = $1 AND key IN (
-					SELECT key FROM seen_keys WHERE scope = $1 ORDER BY first_seen DESC, key DESC OFFSET $2)`, scope, limit)
+					SELECT key FROM seen_keys WHERE scope = $1 ORDER BY claimed_at DESC, key DESC OFFSET $2)`, scope, limit)
 			}
 			br := tx.SendBatch(ctx, b)
 			for _, i := range order {
@@ -161,9 +190,20 @@ func (s *pgStore) ClaimKeys(ctx context.Context, scope string, keys []string, at
 	return fresh, nil
 }
 
-func (s *pgStore) SeenKeys(ctx context.Context, scope string, keys []string, at time.Time, ttl time.Duration) ([]bool, error) {
-	rows, err := s.pool.Query(ctx, `SELECT key FROM seen_keys WHERE scope = $1 AND key = ANY($2) AND first_seen > $3`,
-		scope, nonNil(keys), expiredBefore(at, ttl))
+func (s *pgStore) SettleKeys(ctx context.Context, run string, keep bool) error {
+	q := `DELETE FROM seen_keys WHERE run = $1`
+	if keep {
+		q = `UPDATE seen_keys SET run = '' WHERE run = $1`
+	}
+	if _, err := s.pool.Exec(ctx, q, run); err != nil {
+		return fmt.Errorf("settle the keys of run %s: %w", run, err)
+	}
+	return nil
+}
+
+func (s *pgStore) SeenKeys(ctx context.Context, scope string, keys []string, at time.Time) ([]bool, error) {
+	rows, err := s.pool.Query(ctx, `SELECT key FROM seen_keys WHERE scope = $1 AND key = ANY($2) AND expires_at > $3
+		AND (run = '' OR claimed_at > $4)`, scope, nonNil(keys), at, at.Add(-component.ClaimLease))
 	if err != nil {
 		return nil, fmt.Errorf("keys of %s: %w", scope, err)
 	}

@@ -13,18 +13,23 @@ import (
 
 var t0 = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 
+// claim claims keys for a run of its own and settles it, kept.
 func claim(t *testing.T, s component.KeyLog, scope string, at time.Time, ttl time.Duration, limit int, keys ...string) []bool {
 	t.Helper()
-	fresh, err := s.ClaimKeys(context.Background(), scope, keys, at, ttl, limit)
+	run := fmt.Sprintf("run-%d", at.UnixNano())
+	fresh, err := s.ClaimKeys(context.Background(), scope, run, keys, at, ttl, limit)
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SettleKeys(context.Background(), run, true); err != nil {
 		t.Fatal(err)
 	}
 	return fresh
 }
 
-func seen(t *testing.T, s component.KeyLog, scope string, at time.Time, ttl time.Duration, keys ...string) []bool {
+func seen(t *testing.T, s component.KeyLog, scope string, at time.Time, keys ...string) []bool {
 	t.Helper()
-	got, err := s.SeenKeys(context.Background(), scope, keys, at, ttl)
+	got, err := s.SeenKeys(context.Background(), scope, keys, at)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +42,7 @@ func seen(t *testing.T, s component.KeyLog, scope string, at time.Time, ttl time
 func testKeyLogClaims(t *testing.T, db backend) {
 	u := db(t)
 	s := mustOpen(t, u, component.FixedClock(t0))
-	if got := seen(t, s, "p/once", t0, 0, "a"); !slices.Equal(got, []bool{false}) {
+	if got := seen(t, s, "p/once", t0, "a"); !slices.Equal(got, []bool{false}) {
 		t.Errorf("SeenKeys on an empty log = %v", got)
 	}
 	if got := claim(t, s, "p/once", t0, 0, 100, "a", "b", "a"); !slices.Equal(got, []bool{true, true, false}) {
@@ -49,7 +54,7 @@ func testKeyLogClaims(t *testing.T, db backend) {
 	if got := claim(t, s, "q/once", t0, 0, 100, "a"); !slices.Equal(got, []bool{true}) {
 		t.Errorf("a key of another scope = %v, want [true]", got)
 	}
-	if got := seen(t, s, "p/once", t0, 0, "a", "d"); !slices.Equal(got, []bool{true, false}) {
+	if got := seen(t, s, "p/once", t0, "a", "d"); !slices.Equal(got, []bool{true, false}) {
 		t.Errorf("SeenKeys = %v, want [true false]", got)
 	}
 	if got := claim(t, s, "p/once", t0, 0, 100, "d"); !slices.Equal(got, []bool{true}) {
@@ -60,10 +65,13 @@ func testKeyLogClaims(t *testing.T, db backend) {
 	if got := claim(t, s, "p/once", t0.Add(48*time.Hour), 0, 100, "a", "e"); !slices.Equal(got, []bool{false, true}) {
 		t.Errorf("after reopening = %v, want [false true]", got)
 	}
-	if _, err := s.ClaimKeys(context.Background(), "", []string{"a"}, t0, 0, 100); err == nil {
+	if _, err := s.ClaimKeys(context.Background(), "", "r", []string{"a"}, t0, 0, 100); err == nil {
 		t.Error("an empty scope is accepted")
 	}
-	if _, err := s.ClaimKeys(context.Background(), "p/once", []string{"a"}, t0, 0, 0); err == nil {
+	if _, err := s.ClaimKeys(context.Background(), "p/once", "", []string{"a"}, t0, 0, 100); err == nil {
+		t.Error("an unnamed run is accepted")
+	}
+	if _, err := s.ClaimKeys(context.Background(), "p/once", "r", []string{"a"}, t0, 0, 0); err == nil {
 		t.Error("keeping at most 0 keys is accepted")
 	}
 }
@@ -78,7 +86,7 @@ func testKeyLogPruning(t *testing.T, db backend) {
 	if got := claim(t, s, "p/once", t0.Add(59*time.Minute), ttl, 1000, "a"); got[0] {
 		t.Error("a key younger than ttl is new again")
 	}
-	if got := seen(t, s, "p/once", t0.Add(ttl), ttl, "a"); got[0] {
+	if got := seen(t, s, "p/once", t0.Add(ttl), "a"); got[0] {
 		t.Error("a key ttl old still counts as seen")
 	}
 	if got := claim(t, s, "p/once", t0.Add(ttl), ttl, 1000, "a"); !got[0] {
@@ -97,7 +105,7 @@ func testKeyLogPruning(t *testing.T, db backend) {
 		keys = append(keys, fmt.Sprintf("k%03d", i))
 	}
 	remembered := 0
-	for i, was := range seen(t, s, "p/many", at, 0, keys...) {
+	for i, was := range seen(t, s, "p/many", at, keys...) {
 		if was {
 			remembered++
 		} else if i >= 90 {
@@ -109,7 +117,7 @@ func testKeyLogPruning(t *testing.T, db backend) {
 	if remembered < 10 || remembered > 10+64 {
 		t.Errorf("%d of 100 keys remembered, want between 10 and 74", remembered)
 	}
-	if got := seen(t, s, "q/once", at, 0, "kept"); !got[0] {
+	if got := seen(t, s, "q/once", at, "kept"); !got[0] {
 		t.Error("pruning one scope forgot another's key")
 	}
 }
@@ -134,7 +142,7 @@ func testKeyLogConcurrent(t *testing.T, db backend) {
 				slices.Reverse(mine)
 			}
 			for i := 0; i < len(mine); i += 20 {
-				fresh, err := s.ClaimKeys(context.Background(), "p/once", mine[i:i+20], t0, 0, 1000)
+				fresh, err := s.ClaimKeys(context.Background(), "p/once", fmt.Sprint("run-", g), mine[i:i+20], t0, 0, 1000)
 				if err != nil {
 					t.Error(err)
 					return
@@ -154,5 +162,69 @@ func testKeyLogConcurrent(t *testing.T, db backend) {
 		if firsts[k] != 1 {
 			t.Errorf("%s was new to %d claimers, want 1", k, firsts[k])
 		}
+	}
+}
+
+// testKeyLogSettling: a run's claims count as seen for other runs at once;
+// settled kept they stay, settled dropped they go, so the records pass
+// again; the claims of a run that never settles free their keys after
+// component.ClaimLease. Each key expires by the ttl of the step that
+// claimed it, also in a shared scope.
+func testKeyLogSettling(t *testing.T, db backend) {
+	s := db.open(t, component.FixedClock(t0))
+	ctx := context.Background()
+	claimFor := func(run string, at time.Time, keys ...string) []bool {
+		t.Helper()
+		fresh, err := s.ClaimKeys(ctx, "p/once", run, keys, at, 0, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fresh
+	}
+	settle := func(run string, keep bool) {
+		t.Helper()
+		if err := s.SettleKeys(ctx, run, keep); err != nil {
+			t.Fatal(err)
+		}
+	}
+	claimFor("ok", t0, "a", "b")
+	claimFor("failed", t0, "c")
+	claimFor("died", t0, "d")
+	if got := claimFor("other", t0.Add(time.Minute), "a", "c", "d"); !slices.Equal(got, []bool{false, false, false}) {
+		t.Errorf("unsettled claims of running runs: %v, want all seen", got)
+	}
+	if got := claimFor("ok", t0.Add(time.Minute), "a"); got[0] {
+		t.Error("a run claimed its own key twice")
+	}
+	settle("ok", true)
+	settle("failed", false)
+	settle("other", true) // claimed nothing
+	if got := seen(t, s, "p/once", t0.Add(2*time.Minute), "a", "b", "c", "d"); !slices.Equal(got, []bool{true, true, false, true}) {
+		t.Errorf("after settling: seen %v, want [true true false true]", got)
+	}
+	if got := claimFor("next", t0.Add(2*time.Minute), "c"); !got[0] {
+		t.Error("the key of a failed run's record is not new again")
+	}
+	later := t0.Add(component.ClaimLease)
+	if got := seen(t, s, "p/once", later, "d"); got[0] {
+		t.Error("a dead run's claim still holds its key after the lease")
+	}
+	if got := claimFor("after", later, "d", "a"); !slices.Equal(got, []bool{true, false}) {
+		t.Errorf("after the lease: %v, want [true false]", got)
+	}
+	settle("died", true) // too late: its key was taken over
+	if got := claimFor("last", later.Add(time.Minute), "d"); got[0] {
+		t.Error("a taken-over key was freed again")
+	}
+
+	// A shared scope: a key claimed with a week's ttl is not freed by a
+	// step with an hour's, and the other way round.
+	claim(t, s, "shared", t0, 168*time.Hour, 1000, "long")
+	claim(t, s, "shared", t0, time.Hour, 1000, "short")
+	for i := range 70 { // enough claims with an hour's ttl to prune
+		claim(t, s, "shared", t0.Add(2*time.Hour), time.Hour, 1000, fmt.Sprint("k", i))
+	}
+	if got := seen(t, s, "shared", t0.Add(3*time.Hour), "long", "short"); !slices.Equal(got, []bool{true, false}) {
+		t.Errorf("shared scope: seen %v, want [true false]", got)
 	}
 }

@@ -154,8 +154,9 @@ func (s *sqliteStore) prepare(ctx context.Context) error {
 		{&s.st.getReservation, `SELECT 1 FROM reservations WHERE id = ?`},
 		{&s.st.insertReservation, `INSERT INTO reservations (id, sku, location, qty, expires_at, ref, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`},
 		{&s.st.delRes, `DELETE FROM reservations WHERE id = ?`},
-		{&s.st.claimKey, `INSERT INTO seen_keys (scope, key, first_seen) VALUES (?1, ?2, ?3)
-			ON CONFLICT (scope, key) DO UPDATE SET first_seen = excluded.first_seen WHERE seen_keys.first_seen <= ?4`},
+		{&s.st.claimKey, `INSERT INTO seen_keys (scope, key, claimed_at, expires_at, run) VALUES (?1, ?2, ?3, ?4, ?5)
+			ON CONFLICT (scope, key) DO UPDATE SET claimed_at = excluded.claimed_at, expires_at = excluded.expires_at, run = excluded.run
+			WHERE ` + claimableSQLite},
 	} {
 		st, err := s.conn.PrepareContext(ctx, p.sql)
 		if err != nil {

@@ -1,10 +1,15 @@
 -- Keys a dedupe step with persist: true has seen (component.KeyLog), by
--- scope. The index serves expiry and pruning, which delete a scope's
--- oldest keys.
+-- scope. expires_at is far in the future for keys that do not expire. run
+-- names the run whose claim is not settled yet, '' once it is. The indexes
+-- serve pruning, which deletes a scope's oldest keys, and settling, which
+-- finds a run's claims.
 CREATE TABLE seen_keys (
     scope      text        NOT NULL,
     key        text        NOT NULL,
-    first_seen timestamptz NOT NULL,
+    claimed_at timestamptz NOT NULL,
+    expires_at timestamptz NOT NULL,
+    run        text        NOT NULL DEFAULT '',
     PRIMARY KEY (scope, key)
 );
-CREATE INDEX seen_keys_age ON seen_keys (scope, first_seen);
+CREATE INDEX seen_keys_age ON seen_keys (scope, claimed_at);
+CREATE INDEX seen_keys_run ON seen_keys (run) WHERE run <> '';
