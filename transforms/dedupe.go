@@ -37,11 +37,13 @@ var dedupeSpec = &component.Spec{
 		"`max_keys` too. Each batch of records " +
 		"is checked and claimed in one transaction, and of two processes seeing one key at once exactly one " +
 		"keeps its record.\n\n" +
-		"No record is lost to its key: a run's claims count for other runs at once, but they are kept only when " +
-		"the run succeeds (every sink closed and no record failed without an error output to take it). A run that " +
-		"fails drops its claims, so the records pass again when delivered again (downstream may see some twice; " +
-		"give HTTP sinks an `idempotency_key`); the claims of a run that died hold their keys for an hour. " +
-		"A dry run reads the store's keys but claims none.",
+		"A run's claims count for other runs at once, but they are kept only when the run succeeds (every sink " +
+		"closed and no record failed without an error output to take it). A run that fails drops its claims, so " +
+		"its records pass again when delivered again (downstream may then see some twice: give HTTP sinks an " +
+		"`idempotency_key`). A run that dies holds its claims until it has not claimed for an hour. Two cases still " +
+		"drop a copy that was not delivered: one arriving while another run holds its key unsettled, if that run " +
+		"then fails, and one arriving within the hour after a run died. A record that passed and then failed into " +
+		"an error output that is read counts as delivered. A dry run reads the store's keys but claims none.",
 	Config: &component.Field{Kind: component.ObjectField, Required: true, Shorthand: "key", Doc: "Dedupe settings.",
 		Fields: []*component.Field{
 			{Name: "key", Kind: component.ExprField, Required: true, Doc: "Expression giving the identity of a record.",

@@ -48,6 +48,7 @@ var conformance = []struct {
 	{"KeyLogExpiryAndPruning", testKeyLogPruning},
 	{"KeyLogConcurrentClaims", testKeyLogConcurrent},
 	{"KeyLogSettling", testKeyLogSettling},
+	{"KeyLogConcurrentSettling", testKeyLogConcurrentSettling},
 }
 
 // testApplyGroup: a group of events commits together, each seeing the

@@ -14,10 +14,12 @@ import (
 // when it ends: kept when the run succeeded, so the keys count as seen
 // from then on; dropped when it failed, so the records pass again when
 // they are delivered again. Until then the claims count as seen for every
-// run, which keeps two processes from passing one key; a run that died
-// before settling holds its claims for ClaimLease, after which another run
-// may claim them. A record is thus never lost to its key having been
-// claimed, at the cost of a rare second delivery downstream.
+// run, which keeps two processes from passing one key. A run that stops
+// claiming for ClaimLease (it died) loses its unsettled claims to the next
+// run that claims the keys. What this does not cover: a copy of a record
+// arriving while another run holds its key unsettled is dropped as a
+// duplicate even if that run fails later, and copies arriving within the
+// lease after a run died are dropped too.
 //
 // Keys are grouped by scope (a pipeline's step, or a scope several
 // pipelines share). A key expires ttl after it was claimed (never when ttl
@@ -26,8 +28,8 @@ import (
 // time, once max/16 more (at least 64) have been claimed by one process.
 type KeyLog interface {
 	// ClaimKeys claims keys in scope for run at `at` and reports, for
-	// each, whether it is new: not recorded, expired, or held by a claim
-	// of another run that was never settled and is ClaimLease old. A key
+	// each, whether it is new: not recorded, expired, or held unsettled
+	// by another run that has not claimed for ClaimLease. A key
 	// repeated within keys is new at most once. The claims are one
 	// transaction, and of two runs claiming one key at once exactly one
 	// finds it new.
@@ -41,8 +43,8 @@ type KeyLog interface {
 	SeenKeys(ctx context.Context, scope string, keys []string, at time.Time) ([]bool, error)
 }
 
-// ClaimLease is how long the unsettled claims of a run that died keep
-// their keys from other runs.
+// ClaimLease is how long a run's unsettled claims keep their keys from
+// other runs after it last claimed: every claim renews all of them.
 const ClaimLease = time.Hour
 
 // RunEnder is a step told how its run ended, once every sink has closed:

@@ -13,3 +13,11 @@ CREATE TABLE seen_keys (
 );
 CREATE INDEX seen_keys_age ON seen_keys (scope, claimed_at);
 CREATE INDEX seen_keys_run ON seen_keys (run) WHERE run <> '';
+
+-- The runs holding unsettled claims, and when each last claimed: a run
+-- that has not claimed for component.ClaimLease is taken for dead, and
+-- its claims may be taken over.
+CREATE TABLE claim_runs (
+    run      text        PRIMARY KEY,
+    alive_at timestamptz NOT NULL
+);
