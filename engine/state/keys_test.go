@@ -123,27 +123,40 @@ func testKeyLogPruning(t *testing.T, db backend) {
 	}
 }
 
-// testKeyLogConcurrent: of 8 goroutines claiming the same 200 keys at
-// once, exactly one finds each key new.
+// testKeyLogConcurrent: of 8 runs claiming the same 200 keys at once, in
+// batches of 20, half of them in reverse order, exactly one finds each key
+// new.
 func testKeyLogConcurrent(t *testing.T, db backend) {
 	s := db.open(t, component.FixedClock(t0))
+	claimFromRuns(t, s, 8, 200, 20, false, func(g int, keys []string) {
+		if g%2 == 1 {
+			slices.Reverse(keys)
+		}
+	})
+}
+
+// claimFromRuns has runs goroutines, each a run, claim the same n keys at
+// once, batch keys at a time, each in the order reorder leaves them in,
+// and settle their claims (kept) at the end when settle is set. Each key
+// must be new to exactly one run.
+func claimFromRuns(t *testing.T, s component.KeyLog, runs, n, batch int, settle bool, reorder func(g int, keys []string)) {
+	t.Helper()
 	var keys []string
-	for i := range 200 {
-		keys = append(keys, fmt.Sprintf("order-%d", i))
+	for i := range n {
+		keys = append(keys, fmt.Sprintf("order-%03d", i))
 	}
 	var mu sync.Mutex
 	firsts := map[string]int{}
 	var wg sync.WaitGroup
-	for g := range 8 {
+	for g := range runs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			run := fmt.Sprint("run-", g)
 			mine := slices.Clone(keys)
-			if g%2 == 1 {
-				slices.Reverse(mine)
-			}
-			for i := 0; i < len(mine); i += 20 {
-				fresh, err := s.ClaimKeys(context.Background(), "p/once", fmt.Sprint("run-", g), mine[i:i+20], t0, 0, 1000)
+			reorder(g, mine)
+			for i := 0; i < len(mine); i += batch {
+				fresh, err := s.ClaimKeys(context.Background(), "p/once", run, mine[i:i+batch], t0, 0, 1000)
 				if err != nil {
 					t.Error(err)
 					return
@@ -156,12 +169,17 @@ func testKeyLogConcurrent(t *testing.T, db backend) {
 				}
 				mu.Unlock()
 			}
+			if settle {
+				if err := s.SettleKeys(context.Background(), run, true); err != nil {
+					t.Error(err)
+				}
+			}
 		}()
 	}
 	wg.Wait()
 	for _, k := range keys {
 		if firsts[k] != 1 {
-			t.Errorf("%s was new to %d claimers, want 1", k, firsts[k])
+			t.Errorf("%s was new to %d runs, want 1", k, firsts[k])
 		}
 	}
 }
@@ -247,43 +265,7 @@ func testKeyLogSettling(t *testing.T, db backend) {
 // claim, neither fail nor deadlock, and each key is new to exactly one.
 func testKeyLogConcurrentSettling(t *testing.T, db backend) {
 	s := db.open(t, component.FixedClock(t0))
-	var keys []string
-	for i := range 100 {
-		keys = append(keys, fmt.Sprintf("k%03d", i))
-	}
-	var mu sync.Mutex
-	firsts := map[string]int{}
-	var wg sync.WaitGroup
-	for g := range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			run := fmt.Sprint("run-", g)
-			mine := slices.Clone(keys)
-			rand.New(rand.NewPCG(uint64(g), 1)).Shuffle(len(mine), func(i, j int) { mine[i], mine[j] = mine[j], mine[i] })
-			for i := 0; i < len(mine); i += 10 {
-				fresh, err := s.ClaimKeys(context.Background(), "p/once", run, mine[i:i+10], t0, 0, 1000)
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				mu.Lock()
-				for j, f := range fresh {
-					if f {
-						firsts[mine[i+j]]++
-					}
-				}
-				mu.Unlock()
-			}
-			if err := s.SettleKeys(context.Background(), run, true); err != nil {
-				t.Error(err)
-			}
-		}()
-	}
-	wg.Wait()
-	for _, k := range keys {
-		if firsts[k] != 1 {
-			t.Errorf("%s was new to %d runs, want 1", k, firsts[k])
-		}
-	}
+	claimFromRuns(t, s, 8, 100, 10, true, func(g int, keys []string) {
+		rand.New(rand.NewPCG(uint64(g), 1)).Shuffle(len(keys), func(i, j int) { keys[i], keys[j] = keys[j], keys[i] })
+	})
 }
