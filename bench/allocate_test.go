@@ -2,19 +2,15 @@ package bench
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
-	"net/url"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/pipectl/pipectl/connectors"
 	"github.com/pipectl/pipectl/engine"
 	"github.com/pipectl/pipectl/engine/state"
+	"github.com/pipectl/pipectl/internal/pgtest"
 	"github.com/pipectl/pipectl/pipelines"
 	"github.com/pipectl/pipectl/pipelines/component"
 	"github.com/pipectl/pipectl/pipelines/exprs"
@@ -42,7 +38,7 @@ func BenchmarkAllocate(b *testing.B) {
 		benchmarkAllocate(b, "sqlite://"+filepath.Join(b.TempDir(), "state"))
 	})
 	b.Run("postgres", func(b *testing.B) {
-		benchmarkAllocate(b, postgresSchema(b))
+		benchmarkAllocate(b, pgtest.Schema(b, "pipectl_bench_", nil))
 	})
 }
 
@@ -173,51 +169,3 @@ type discard struct{}
 
 func (discard) Write(*record.Record) error { return nil }
 func (discard) Close() error               { return nil }
-
-// postgresSchema returns the URL of a schema of its own on the test
-// server, dropped when the benchmark ends, or skips the benchmark when the
-// server is not reachable (fails instead when PIPECTL_REQUIRE_SERVICES=1).
-func postgresSchema(b *testing.B) string {
-	base := os.Getenv("PIPECTL_TEST_POSTGRES_URL")
-	if base == "" {
-		base = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, base)
-	if err == nil {
-		err = conn.Ping(ctx)
-	}
-	if err != nil {
-		if os.Getenv("PIPECTL_REQUIRE_SERVICES") == "1" {
-			b.Fatalf("PostgreSQL at %s is not reachable: %v (PIPECTL_REQUIRE_SERVICES=1)", base, err)
-		}
-		b.Skipf("PostgreSQL at %s is not reachable (%v): skipping (set PIPECTL_REQUIRE_SERVICES=1 to fail instead)", base, err)
-	}
-	defer conn.Close(context.Background())
-	var r [6]byte
-	rand.Read(r[:])
-	schema := "pipectl_bench_" + hex.EncodeToString(r[:])
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		b.Fatalf("create schema: %v", err)
-	}
-	b.Cleanup(func() {
-		conn, err := pgx.Connect(context.Background(), base)
-		if err != nil {
-			b.Errorf("drop schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(context.Background())
-		if _, err := conn.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			b.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		b.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}

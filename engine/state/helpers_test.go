@@ -2,18 +2,14 @@ package state_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"fmt"
 	"net/url"
-	"os"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/pipectl/pipectl/engine/state"
+	"github.com/pipectl/pipectl/internal/pgtest"
 	"github.com/pipectl/pipectl/pipelines/component"
 	"github.com/shopspring/decimal"
 )
@@ -44,85 +40,14 @@ var backends = []struct {
 	db   backend
 }{{"sqlite", sqliteDB}, {"postgres", postgresDB}}
 
+// postgresDB makes a schema of its own for a test, dropped when the test
+// ends.
+func postgresDB(t testing.TB) string {
+	return pgtest.Schema(t, "pipectl_test_", url.Values{"pool_max_conns": {"16"}})
+}
+
 func sqliteDB(t testing.TB) string {
 	return "sqlite://" + filepath.Join(t.TempDir(), "state.db")
-}
-
-// postgresURL is the server integration tests use: the one on this machine
-// unless PIPECTL_TEST_POSTGRES_URL names another.
-func postgresURL() string {
-	if u := os.Getenv("PIPECTL_TEST_POSTGRES_URL"); u != "" {
-		return u
-	}
-	return "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-}
-
-// unavailable skips a test that needs a service that is not there, or fails
-// it when PIPECTL_REQUIRE_SERVICES=1 (DESIGN.md §9).
-func unavailable(t testing.TB, format string, args ...any) {
-	t.Helper()
-	msg := fmt.Sprintf(format, args...)
-	if os.Getenv("PIPECTL_REQUIRE_SERVICES") == "1" {
-		t.Fatalf("%s (PIPECTL_REQUIRE_SERVICES=1)", msg)
-	}
-	t.Skipf("%s: skipping (set PIPECTL_REQUIRE_SERVICES=1 to fail instead)", msg)
-}
-
-var (
-	pgOnce sync.Once
-	pgErr  error
-)
-
-// postgresDB makes a schema of its own for a test, named with a random
-// suffix in the test database and dropped when the test ends.
-func postgresDB(t testing.TB) string {
-	t.Helper()
-	base := postgresURL()
-	pgOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, base)
-		if err == nil {
-			err = conn.Ping(ctx)
-			conn.Close(ctx)
-		}
-		pgErr = err
-	})
-	if pgErr != nil {
-		unavailable(t, "PostgreSQL at %s is not reachable (%v); start it with `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`", base, pgErr)
-	}
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	var b [6]byte
-	rand.Read(b[:])
-	schema := "pipectl_test_" + hex.EncodeToString(b[:])
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		conn, err := pgx.Connect(context.Background(), base)
-		if err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(context.Background())
-		if _, err := conn.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	q.Set("pool_max_conns", "16")
-	u.RawQuery = q.Encode()
-	return u.String()
 }
 
 // testClock is a clock tests move by hand.
