@@ -31,7 +31,7 @@ func evalBool(p *exprs.Program, machine *vm.VM, env map[string]any) (bool, error
 	}
 	b, ok := v.(bool)
 	if !ok {
-		return false, fmt.Errorf("condition %q gave %T, not a boolean", p.Source(), v)
+		return false, fmt.Errorf("condition %q gave %s, not a boolean", p.Source(), goKind(v))
 	}
 	return b, nil
 }

@@ -33,9 +33,9 @@ func TestFilterFailures(t *testing.T) {
 		name, cond, record string
 		words              []string
 	}{
-		{"string", "flag", `{"flag":"yes"}`, []string{`condition "flag" gave string, not a boolean`}},
-		{"missing field", "flag", `{"id":1}`, []string{"gave <nil>, not a boolean"}},
-		{"number", "flag", `{"flag":1}`, []string{"gave int"}},
+		{"string", "flag", `{"flag":"yes"}`, []string{`condition "flag" gave a string, not a boolean`}},
+		{"missing field", "flag", `{"id":1}`, []string{"gave null, not a boolean"}},
+		{"number", "flag", `{"flag":1}`, []string{"gave a number"}},
 		{"bad number", "int(qty) > 1", `{"qty":"x"}`, []string{"int"}},
 		{"wrong type", "qty > 1", `{"qty":"3"}`, []string{"invalid operation"}},
 	}

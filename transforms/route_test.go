@@ -46,7 +46,7 @@ func TestRouteFailures(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			tests := []struct{ record, words string }{
 				{`{"total":"150","country":"US"}`, "invalid operation"}, // a string at run time
-				{`{"country":"US"}`, "invalid operation"},               // missing total
+				{`{"country":"US"}`, "total is null"},                   // missing total
 				{`{"total":150,"country":7}`, "lower"},                  // mode all evaluates foreign too
 			}
 			for i, tt := range tests {

@@ -17,11 +17,13 @@ func TestSuggest(t *testing.T) {
 		want       string
 	}{
 		{"shiping_address", []string{"shipping_address", "billing_address", "email"}, "shipping_address"},
-		{"fitler", []string{"filter", "map", "route"}, "filter"}, // transposition counts as one edit
-		{"EMAIL", []string{"email"}, "email"},                    // case is ignored
-		{"xyz", []string{"filter", "map"}, ""},                   // nothing close
-		{"map", []string{"map"}, ""},                             // an exact name is no suggestion
-		{"qty", []string{"quantity", "sku"}, ""},                 // too far for a three-letter name
+		{"fitler", []string{"filter", "map", "route"}, "filter"},  // transposition counts as one edit
+		{"EMAIL", []string{"email"}, "email"},                     // case is ignored
+		{"xyz", []string{"filter", "map"}, ""},                    // nothing close
+		{"map", []string{"map"}, ""},                              // an exact name is no suggestion
+		{"qty", []string{"quantity", "sku"}, ""},                  // too far for a three-letter name
+		{"lowercase", []string{"len", "lower", "upper"}, "lower"}, // a word added to the name
+		{"lengthy", []string{"len"}, ""},                          // a prefix too short to mean it
 		{"", []string{"a"}, "a"},
 	}
 	for _, tt := range tests {

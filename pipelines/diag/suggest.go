@@ -10,7 +10,8 @@ import (
 // edit distance (a transposition counts as one edit) on lower-cased names,
 // accepting at most a third of the name's length, and at least one edit;
 // a candidate the name is a prefix of (three characters or more) counts as
-// close enough.
+// close enough, as does one that is a prefix of the name and at least half
+// as long.
 func Suggest(name string, candidates []string) string {
 	best, bestDist := "", -1
 	limit := max(1, len([]rune(name))/3)
@@ -20,8 +21,10 @@ func Suggest(name string, candidates []string) string {
 			continue
 		}
 		d := editDistance(lname, strings.ToLower(c))
-		// A name cut short ("user" for "username") is a near miss too.
-		if len(lname) >= 3 && strings.HasPrefix(strings.ToLower(c), lname) {
+		// A name cut short ("user" for "username") is a near miss too, and
+		// so is a name with a word added ("lowercase" for "lower").
+		lc := strings.ToLower(c)
+		if len(lname) >= 3 && strings.HasPrefix(lc, lname) || len(lc) >= 3 && 2*len(lc) >= len(lname) && strings.HasPrefix(lname, lc) {
 			d = min(d, limit)
 		}
 		if d <= limit && (bestDist < 0 || d < bestDist) {

@@ -2,12 +2,18 @@ package exprs
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/checker"
+	"github.com/expr-lang/expr/compiler"
+	"github.com/expr-lang/expr/conf"
 	"github.com/expr-lang/expr/file"
+	"github.com/expr-lang/expr/optimizer"
 	"github.com/expr-lang/expr/parser"
+	"github.com/expr-lang/expr/types"
 	"github.com/expr-lang/expr/vm"
 	"github.com/pipectl/pipectl/pipelines/component"
 	"github.com/pipectl/pipectl/pipelines/diag"
@@ -19,6 +25,8 @@ const (
 	CodeSyntax       = "expr-syntax"
 	CodeUnknownField = "expr-unknown-field"
 	CodeUnknownFunc  = "expr-unknown-function"
+	CodeUnknownVar   = "expr-unknown-variable"
+	CodeBadArgument  = "expr-bad-argument"
 	CodeTypeMismatch = "expr-type-mismatch"
 	CodeResultType   = "expr-result-type"
 	CodeTooComplex   = "expr-too-complex"
@@ -56,57 +64,60 @@ func (p *Program) ResultType() *component.Type { return p.result }
 
 // Run evaluates the program against env with a VM owned by the caller (one
 // per worker, reused across records), within the library's memory budget.
+// An error names the expression and, where a field's value is at fault,
+// the field and its value (runError).
 func (p *Program) Run(machine *vm.VM, env any) (any, error) {
 	machine.MemoryBudget = p.budget
 	v, err := machine.Run(p.prog, env)
 	if err != nil {
-		return nil, runError(p.source, err)
+		return nil, p.runError(err, env)
 	}
 	return v, nil
-}
-
-// runError drops expr's quoted source and caret, which suit a terminal but
-// not an error record, and names the expression instead.
-func runError(src string, err error) error {
-	if fe, ok := err.(*file.Error); ok {
-		return fmt.Errorf("%s (in %s)", fe.Message, strings.TrimSpace(src))
-	}
-	return err
 }
 
 // Compile type-checks src against records of type env and compiles it. want,
 // when not nil, is the type the expression must produce (bool for a filter).
 // env describes the top-level names an expression may use: the record's
 // fields.
+//
+// Every mistake is reported, not only the first: unknown fields, functions
+// and variables are found on the syntax tree, and each part that is wrong
+// is then treated as of unknown type, so the checker goes on to report the
+// type errors of the rest without repeating what was already said
+// (`upper(shiping_address.cty) + lowr(shipping_address.zipp)` is three
+// problems, one per mistake).
 func (l *Library) Compile(src string, env *component.Type, want *component.Type) (*Program, []Problem) {
 	if strings.TrimSpace(src) == "" {
 		return nil, []Problem{{Code: CodeEmpty, Summary: "expression is empty", Len: 1}}
 	}
-	if env == nil {
+	if env == nil || env.Kind == component.Any {
 		env = component.OpenObject()
 	}
-	tree, err := parser.ParseWithConfig(src, nil)
+	config := l.config(env)
+	tree, err := parser.ParseWithConfig(src, config)
 	if err != nil {
-		return nil, []Problem{l.problem(src, env, err, true)}
+		return nil, []Problem{l.syntaxProblem(src, env, err)}
 	}
-	if env.Kind == component.Any {
-		env = component.OpenObject()
-	}
-	// expr's checker can lose an unknown field inside a call's arguments
-	// once operators are overloaded, so field names are checked here first,
-	// against the record type, independently of it.
-	if probs := unknownFields(tree.Node, env); len(probs) > 0 {
+	probs := l.staticProblems(tree, env)
+	probs = append(probs, l.typeProblems(src, env, tree, config)...)
+	if len(probs) > 0 {
+		slices.SortStableFunc(probs, func(a, b Problem) int { return a.Offset - b.Offset })
 		return nil, probs
 	}
-	opts := append([]expr.Option{expr.Env(exprType(env))}, l.options...)
-	prog, err := expr.Compile(src, opts...)
+	if config.Optimize {
+		if err := optimizer.Optimize(&tree.Node, config); err != nil {
+			return nil, []Problem{l.problem(src, env, err, false)}
+		}
+	}
+	prog, err := compiler.Compile(tree, config)
 	if err != nil {
 		return nil, []Problem{l.problem(src, env, err, false)}
 	}
+	nilSafeEquality(prog)
 	p := &Program{source: src, prog: prog, result: l.typeOfNode(prog.Node()), budget: l.limits.MemoryBudget,
 		reads: projectionOf(prog.Node(), env), path: pathOf(prog.Node())}
 	// A plain field reference has exactly its field's type, nullable
-	// scalars included, which the checker sees only as any.
+	// scalars included, which the checker sees as their non-null type.
 	if t := typeOfPath(env, p.path); t != nil {
 		p.result = t
 	}
@@ -120,6 +131,64 @@ func (l *Library) Compile(src string, env *component.Type, want *component.Type)
 		}
 	}
 	return p, nil
+}
+
+// config is the checker's configuration for records of type env: the
+// environment, our functions and operators, the limits.
+func (l *Library) config(env *component.Type) *conf.Config {
+	c := conf.CreateNew()
+	envType := exprType(env).(types.Map)
+	// The stand-in for parts already reported: of unknown type, so nothing
+	// built on them is reported again.
+	envType[unknownName] = types.Any
+	expr.Env(envType)(c)
+	for _, op := range l.options {
+		op(c)
+	}
+	for name := range c.Disabled {
+		delete(c.Builtins, name)
+	}
+	c.Check()
+	return c
+}
+
+// maxTypeProblems bounds the checker's passes over one expression.
+const maxTypeProblems = 20
+
+// typeProblems runs expr's checker until it accepts the tree, reporting each
+// error it finds and replacing the part at fault with a value of unknown
+// type before the next pass.
+func (l *Library) typeProblems(src string, env *component.Type, tree *parser.Tree, config *conf.Config) []Problem {
+	var probs []Problem
+	for range maxTypeProblems {
+		_, err := new(checker.Checker).PatchAndCheck(tree, config)
+		if err == nil {
+			return append(probs, aggregateProblems(tree.Node)...)
+		}
+		p := l.problem(src, env, err, false)
+		fe, isFileErr := err.(*file.Error)
+		if !isFileErr {
+			return append(probs, p)
+		}
+		probs = append(probs, l.callProblem(src, tree, fe, p))
+		if !replaceAt(&tree.Node, p.Offset) {
+			return probs
+		}
+	}
+	return probs
+}
+
+// nilSafeEquality makes == and != between values the checker typed as
+// strings or ints compare like any others. Nullable fields are checked as
+// their non-null type, so `code == "EXPRESS"` compiles to a string
+// comparison, which would fail on a null code; compared generically it is
+// false, as it should be.
+func nilSafeEquality(prog *vm.Program) {
+	for i, op := range prog.Bytecode {
+		if op == vm.OpEqualString || op == vm.OpEqualInt {
+			prog.Bytecode[i] = vm.OpEqual
+		}
+	}
 }
 
 // problem turns an expr error into a Problem with a stable code and, for

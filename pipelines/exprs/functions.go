@@ -90,7 +90,7 @@ func arity(name string, args []any, lo, hi int) error {
 func kindOf(v any) string {
 	switch v.(type) {
 	case nil:
-		return "nil"
+		return "null"
 	case string:
 		return "string"
 	case bool:

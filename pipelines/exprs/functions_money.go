@@ -266,7 +266,7 @@ func toDecimal(args ...any) (any, error) {
 	case float32:
 		return floatDecimal(float64(x))
 	case nil:
-		return nil, fmt.Errorf("decimal: value is nil; supply a default with ?? or default()")
+		return nil, fmt.Errorf("decimal: value is null; supply a default with ?? or default()")
 	}
 	d, err := exactDecimal(args[0])
 	if err != nil {

@@ -55,6 +55,7 @@ func timeFunctions(clock component.Clock) []*Function {
 			Signature: "parse_time(s string, layout string[, tz string]) time",
 			Types:     []any{new(func(string, string) time.Time), new(func(string, string, string) time.Time)},
 			Fn:        parseTime,
+			Literals:  []LiteralCheck{layoutLiteral(1), zoneLiteral(2)},
 			Examples: []Example{
 				{`parse_time("2024-03-01T10:00:00+01:00", "rfc3339")`, `"2024-03-01T10:00:00+01:00"`},
 				{`parse_time("2024-03-01 10:00:00", "datetime", "Europe/Berlin")`, `"2024-03-01T10:00:00+01:00"`},
@@ -71,7 +72,8 @@ func timeFunctions(clock component.Clock) []*Function {
 				new(func(time.Time, string) string), new(func(time.Time, string, string) string),
 				new(func(string, string) string), new(func(string, string, string) string),
 			},
-			Fn: formatTime,
+			Fn:       formatTime,
+			Literals: []LiteralCheck{layoutLiteral(1), zoneLiteral(2)},
 			Examples: []Example{
 				{`format_time(parse_time("2024-03-01T23:30:00Z", "rfc3339"), "date", "Europe/Berlin")`, `"2024-03-02"`},
 				{`format_time("2024-03-01T10:00:00Z", "02/01/2006 15:04")`, `"01/03/2024 10:00"`},
@@ -99,6 +101,7 @@ func timeFunctions(clock component.Clock) []*Function {
 			Signature: "to_timezone(t time|string, tz string) time",
 			Types:     []any{new(func(time.Time, string) time.Time), new(func(string, string) time.Time)},
 			Fn:        toTimezone,
+			Literals:  []LiteralCheck{zoneLiteral(1)},
 			Examples: []Example{
 				{`to_timezone(now(), "America/New_York")`, `"2024-03-01T04:30:00-05:00"`},
 				{`to_timezone("2024-07-01T12:00:00+02:00", "UTC")`, `"2024-07-01T10:00:00Z"`},
@@ -129,6 +132,17 @@ func location(name string) (*time.Location, error) {
 	}
 	zones.Store(name, l)
 	return l, nil
+}
+
+// layoutLiteral checks a layout argument written as a literal, as the
+// function would when it runs.
+func layoutLiteral(arg int) LiteralCheck {
+	return LiteralCheck{Arg: arg, Check: func(s string) error { _, err := layout(s); return err }}
+}
+
+// zoneLiteral checks a time zone argument written as a literal.
+func zoneLiteral(arg int) LiteralCheck {
+	return LiteralCheck{Arg: arg, Check: func(s string) error { _, err := location(s); return err }}
 }
 
 // layout resolves a layout name or checks a Go layout. A layout with no

@@ -73,6 +73,18 @@ func TestTimeErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.src, func(t *testing.T) {
+			// A layout or zone written as a literal is checked when the
+			// expression compiles, with the message the function gives.
+			if _, probs := lib.Compile(tt.src, nil, nil); len(probs) > 0 {
+				_, msg, _ := strings.Cut(tt.msg, ": ")
+				if !strings.HasPrefix(tt.msg, tt.src[:strings.Index(tt.src, "(")]) {
+					msg = tt.msg
+				}
+				if probs[0].Code != exprs.CodeBadArgument || !strings.Contains(probs[0].Summary, msg) {
+					t.Errorf("compile: %+v, want %s containing %q", probs, exprs.CodeBadArgument, msg)
+				}
+				return
+			}
 			out, err := run(t, lib, tt.src, nil)
 			if err == nil {
 				t.Fatalf("= %v, want an error containing %q", out, tt.msg)

@@ -21,6 +21,18 @@ type Function struct {
 	Types    []any
 	Fn       func(args ...any) (any, error)
 	Examples []Example
+	// Literals check arguments written as string literals when the
+	// expression compiles, so a layout or time zone the function could never
+	// use is reported by validate rather than on every record.
+	Literals []LiteralCheck
+}
+
+// LiteralCheck checks argument Arg (0-based) of a call when it is a string
+// literal; Hint, when set, is shown with the error.
+type LiteralCheck struct {
+	Arg   int
+	Check func(s string) error
+	Hint  string
 }
 
 // Example is a call and its result, JSON-encoded: decimals as strings of

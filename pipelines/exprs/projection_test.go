@@ -35,7 +35,7 @@ func TestReads(t *testing.T) {
 		{`$env.id`, "id"},
 		{`$env`, "*"},
 		{`weight * 2`, "weight"},
-		{`sum(line_items, #.quantity * decimal(#.price))`, "line_items[].price, line_items[].quantity"},
+		{`sum_decimal(map(line_items, #.quantity * decimal(#.price)))`, "line_items[].price, line_items[].quantity"},
 	}
 	for _, tt := range tests {
 		p, probs := lib.Compile(tt.src, order, nil)

@@ -25,12 +25,11 @@ func exprType(t *component.Type) types.Type {
 	if t == nil {
 		return types.Any
 	}
-	// A scalar that may be null is checked as any: expr would otherwise
-	// compile `code == "EXPRESS"` to a string comparison that fails on
-	// null at run time. Its field is still checked to exist.
-	if t.Nullable && t.Kind != component.Object && t.Kind != component.Array {
-		return types.Any
-	}
+	// A scalar that may be null is checked as its non-null type, so
+	// `email - 1` is an error whether or not the schema allows null there.
+	// Null stays a possible value at run time: equality compares it
+	// generically (nilSafeEquality), `??` replaces it, and an operation that
+	// cannot take it fails the record with a message naming the field.
 	switch t.Kind {
 	case component.String:
 		return types.String
@@ -224,21 +223,26 @@ func acceptsArgs(ft reflect.Type, args []reflect.Type) bool {
 		return false
 	}
 	for i, a := range args {
-		var in reflect.Type
+		in := ft.In(min(i, n-1))
 		if ft.IsVariadic() && i >= n-1 {
-			in = ft.In(n - 1).Elem()
-		} else {
-			in = ft.In(i)
+			in = in.Elem()
 		}
-		if in.Kind() == reflect.Interface {
-			if !a.Implements(in) && a.Kind() != reflect.Interface {
-				return false
-			}
-			continue
-		}
-		if a.Kind() == reflect.Interface || !a.AssignableTo(in) {
+		if !argAccepts(in, a) {
 			return false
 		}
 	}
 	return true
+}
+
+// argAccepts reports whether an argument of static type a certainly fits a
+// parameter of type in. An argument of unknown type (nil or an interface)
+// fits only interface parameters, as the checker decides.
+func argAccepts(in, a reflect.Type) bool {
+	if a == nil {
+		return in.Kind() == reflect.Interface
+	}
+	if in.Kind() == reflect.Interface {
+		return a.Implements(in) || a.Kind() == reflect.Interface
+	}
+	return a.Kind() != reflect.Interface && a.AssignableTo(in)
 }
