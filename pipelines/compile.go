@@ -81,7 +81,8 @@ type compiler struct {
 
 func (c *compiler) nodes() {
 	for _, e := range c.file.Entries {
-		n := &Node{Name: e.Name, Section: e.Section, Kind: e.Kind, Spec: e.Spec, Config: e.Config, Common: e.Common, Range: e.NameRange, Outputs: map[string]*component.Type{}}
+		n := &Node{Name: e.Name, Section: e.Section, Kind: e.Kind, Spec: e.Spec, Config: e.Config, Common: e.Common, Range: e.NameRange,
+			Outputs: map[string]*component.Type{}, Broken: e.Broken || e.Spec == nil}
 		c.plan.byName[e.Name] = n
 		switch e.Section {
 		case component.TriggerSection:
@@ -188,6 +189,12 @@ func (c *compiler) edges() {
 	for _, e := range c.file.Entries {
 		n := c.plan.byName[e.Name]
 		n.OutputNames = outputsOf(n)
+		for _, r := range e.AlsoRead {
+			if c.read[r.Node] == nil {
+				c.read[r.Node] = map[string]bool{}
+			}
+			c.read[r.Node][r.Output] = true
+		}
 		for _, r := range e.From {
 			src, ok := c.plan.byName[r.Node]
 			if !ok {
@@ -365,6 +372,9 @@ func (c *compiler) types(order []*Node) {
 		case component.SourceSection:
 			n.Input = component.AnyType
 			n.Outputs[component.DefaultOutput] = c.sourceType(n)
+			if n.Broken {
+				n.Outputs[component.DefaultOutput] = component.AnyType
+			}
 			n.Outputs[component.ErrorOutput] = ErrorRecordType(component.StringType)
 		case component.StepSection, component.SinkSection:
 			var ins []*component.Type
@@ -405,7 +415,9 @@ func (c *compiler) types(order []*Node) {
 	}
 }
 
-// sourceType is the type of a source's records: its schema's, or unknown.
+// sourceType is the type of a source's records: its schema's, an object
+// of unknown fields without one, or unknown when the schema is broken (and
+// reported), so that nothing downstream is checked against a guess.
 func (c *compiler) sourceType(n *Node) *component.Type {
 	sv := n.Common["schema"]
 	if sv == nil || sv.Str == "" {
@@ -413,7 +425,7 @@ func (c *compiler) sourceType(n *Node) *component.Type {
 	}
 	t := c.schemaType(sv)
 	if t == nil {
-		return component.OpenObject()
+		return component.AnyType
 	}
 	return t
 }
@@ -588,6 +600,14 @@ func (c *compiler) entry(name string) *Entry {
 // stepOutputs types a step's outputs through its kind, or passes the input
 // through.
 func (c *compiler) stepOutputs(n *Node) {
+	if n.Broken {
+		for _, o := range n.OutputNames {
+			if o != component.ErrorOutput {
+				n.Outputs[o] = component.AnyType
+			}
+		}
+		return
+	}
 	var typed map[string]*component.Type
 	if n.Spec != nil && n.Spec.OutputType != nil && n.Config != nil {
 		typed = n.Spec.OutputType(component.TypeContext{Input: n.Input, Config: n.Config})

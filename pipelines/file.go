@@ -43,6 +43,14 @@ type Entry struct {
 	Common map[string]*component.Value
 	// From lists the inputs of a step or sink.
 	From []Ref
+	// AlsoRead lists the references of a second `from:` key, which is an
+	// error and not an input: the nodes it names count as read, so one
+	// mistake is reported once.
+	AlsoRead []Ref
+	// Broken is set when the kind is missing or unknown, or its settings
+	// did not decode: what the entry emits is unknown, and nothing
+	// downstream is checked against a guess.
+	Broken bool
 }
 
 // Ref is a reference to a node's output: `name` or `name.output`.

@@ -216,10 +216,21 @@ func (l *loader) syntaxError(path string, err error) {
 	}
 	// An error at the end of a file without a final line break is on
 	// its last line, not on the parser's next one.
-	if fl := l.files[path]; fl != nil {
+	fl := l.files[path]
+	if fl != nil {
 		line = max(1, min(line, len(fl.lines)))
 	}
-	l.diags.Errorf(diag.At(diag.Pos{File: path, Line: line, Col: 1}, 1), CodeYAMLSyntax, "YAML syntax error: %s", msg)
+	col := 1
+	if fl != nil && line <= len(fl.lines) {
+		if spot, ok := syntaxHint(fl.lines, line, msg); ok {
+			d := l.diags.Errorf(diag.At(diag.Pos{File: path, Line: spot.line, Col: spot.col}, 1), CodeYAMLSyntax, "YAML syntax error: %s", spot.summary)
+			d.Hint = spot.hint
+			d.Detail = "the YAML parser says: " + msg
+			return
+		}
+		col = indentOf(fl.lines[line-1]) + 1
+	}
+	l.diags.Errorf(diag.At(diag.Pos{File: path, Line: line, Col: col}, 1), CodeYAMLSyntax, "YAML syntax error: %s", msg)
 }
 
 // isYAMLParserProblem tells yaml.v3's parser errors from its scanner errors
@@ -312,6 +323,7 @@ func (l *loader) rules(fl *srcFile, f *File, v *yaml.Node, names map[string]diag
 		f.Sources[p] = src
 		root := l.parse(p, src)
 		if root == nil {
+			f.RulesFailed = true // its rule sets are unknown, not missing
 			return
 		}
 		rfl := l.files[p]
@@ -392,9 +404,21 @@ func (l *loader) entry(fl *srcFile, e *Entry, key, v *yaml.Node) {
 	var kindVals []*yaml.Node
 	var unknown []*yaml.Node
 	badFrom := false // `from:` is there but malformed, and reported
+	seen := map[string]bool{}
 	for i := 0; i+1 < len(v.Content); i += 2 {
 		k, cv := v.Content[i], resolveAlias(v.Content[i+1])
-		if k.Value == "from" && (sec == component.StepSection || sec == component.SinkSection) {
+		isFrom := k.Value == "from" && (sec == component.StepSection || sec == component.SinkSection)
+		if seen[k.Value] {
+			// A key given twice is reported by keys; its second value
+			// is not read, but the nodes a second `from:` names count as
+			// read, so they are not also reported as unused.
+			if isFrom {
+				e.AlsoRead = append(e.AlsoRead, l.from(fl, cv)...)
+			}
+			continue
+		}
+		seen[k.Value] = true
+		if isFrom {
 			before := len(l.diags)
 			e.From = l.from(fl, cv)
 			badFrom = len(l.diags) > before
@@ -445,7 +469,12 @@ func (l *loader) entry(fl *srcFile, e *Entry, key, v *yaml.Node) {
 		// `unknown setting "formt" in the stdout sink "out"`.
 		cfg := *e.Spec.Config
 		cfg.Name = fmt.Sprintf("%s %s %q", e.Kind, sec, e.Name)
+		errs, _ := l.diags.Count()
 		e.Config = l.decode(fl, kindVals[0], &cfg, e.KindRange, false)
+		// Settings that did not decode leave the kind unable to say
+		// what it emits: the compiler then types its output as unknown.
+		after, _ := l.diags.Count()
+		e.Broken = after > errs
 		if e.Config != nil {
 			e.Config.Field = e.Spec.Config
 		}

@@ -37,6 +37,10 @@ type Node struct {
 	Outputs map[string]*component.Type
 	// OutputNames lists the outputs in a stable order: default, named, error.
 	OutputNames []string
+	// Broken is set when the node's kind is missing or unknown or its
+	// settings did not decode; such a plan never runs, and its outputs are
+	// of unknown type so that nothing downstream is reported for it.
+	Broken bool
 }
 
 // Edge is an input of a node: which node, which of its outputs.
