@@ -244,7 +244,25 @@ func (l *loader) scalarString(fl *srcFile, n *yaml.Node, v *component.Value, f *
 		}
 	}
 	v.Secret = f.Secret || in.secret
+	v.Unresolved = len(in.unset) > 0
+	if f.Secret && !readsEnv(n.Value) && strings.TrimSpace(n.Value) != "" {
+		// The value is never shown: it is a secret, now in the file.
+		d := l.diags.Errorf(v.Range, CodeSecretLiteral, "%s is a secret, written in the file: secrets come from the environment", settingName(f))
+		d.Hint = fmt.Sprintf("write `%s: \"${%s}\"` and set %s where pipectl runs; remove the secret from the file's history", f.Name, secretVar(f), secretVar(f))
+		l.secrets = append(l.secrets, v.Range)
+	}
 	return in.value, len(in.unset) == 0
+}
+
+// secretVar names the environment variable a secret setting's example
+// reads, for hints.
+func secretVar(f *component.Field) string {
+	for _, ex := range f.Examples {
+		if s, ok := ex.(string); ok && strings.HasPrefix(s, "${") && strings.HasSuffix(s, "}") {
+			return strings.TrimSuffix(strings.TrimPrefix(s, "${"), "}")
+		}
+	}
+	return "A_SECRET"
 }
 
 // checkScalar validates enum, cron and time zone settings.

@@ -29,6 +29,11 @@ func isSecretName(name string) bool {
 	return false
 }
 
+// readsEnv reports whether s holds a ${VAR} reference (`$${` is a literal).
+func readsEnv(s string) bool {
+	return strings.Contains(strings.ReplaceAll(s, "$${", ""), "${")
+}
+
 // interpolate expands ${VAR} and ${VAR:-default}; `$${` writes a literal
 // `${`. lookup reads the environment.
 func interpolate(s string, lookup func(string) (string, bool)) interpolation {

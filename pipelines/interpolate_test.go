@@ -106,7 +106,8 @@ func TestIsSecretName(t *testing.T) {
 
 // TestInterpolatedSettings checks interpolation as the loader applies it: a
 // setting read from a secret variable is marked secret, unset variables
-// are warnings and malformed references errors, at the setting.
+// are warnings and malformed references errors, at the setting, and a
+// secret written in the file is an error.
 func TestInterpolatedSettings(t *testing.T) {
 	reg := component.NewRegistry()
 	reg.Add(&component.Spec{Kind: "out", Section: component.SinkSection, Summary: "A test sink.",
@@ -130,7 +131,9 @@ func TestInterpolatedSettings(t *testing.T) {
 	for _, d := range ds {
 		codes = append(codes, d.Subject.Start.String()+" "+d.Code)
 	}
-	if diff := cmp.Diff([]string{"p.yaml:6:12 " + CodeEnvUnset}, codes); diff != "" {
+	// A secret setting written as a literal is an error: secrets come from
+	// the environment. It is still read, and still marked secret.
+	if diff := cmp.Diff([]string{"p.yaml:6:12 " + CodeEnvUnset, "p.yaml:8:12 " + CodeSecretLiteral}, codes); diff != "" {
 		t.Errorf("diagnostics (-want +got):\n%s", diff)
 	}
 	cfg := f.Entries[0].Config

@@ -32,6 +32,7 @@ const (
 	CodeInvalidCron     = "invalid-cron"
 	CodeInvalidTimezone = "invalid-timezone"
 	CodeEnvUnset        = "env-unset"
+	CodeSecretLiteral   = "secret-literal"
 	CodeBadInterpolate  = "bad-interpolation"
 	CodeRulesFile       = "rules-file"
 	CodeStepNoInput     = "step-no-input"
@@ -77,6 +78,11 @@ func LoadBytes(path string, src []byte, opts LoadOptions) (*File, diag.Diagnosti
 	}
 	fl := l.files[path]
 	l.top(fl, f, root)
+	for _, r := range l.secrets {
+		if src, ok := f.Sources[r.Start.File]; ok {
+			f.Sources[r.Start.File] = maskSpan(src, r)
+		}
+	}
 	return f, l.diags
 }
 
@@ -84,6 +90,33 @@ type loader struct {
 	opts  LoadOptions
 	diags diag.Diagnostics
 	files map[string]*srcFile
+	// secrets are the spans of secrets written in the file, masked in
+	// File.Sources so no diagnostic quoting their line shows them.
+	secrets []diag.Range
+}
+
+// maskSpan returns src with the characters of r (on one line, quotes
+// excepted) replaced by '*', so columns stay where they were.
+func maskSpan(src []byte, r diag.Range) []byte {
+	lines := strings.SplitAfter(string(src), "\n")
+	if r.Start.Line < 1 || r.Start.Line > len(lines) {
+		return src
+	}
+	line := []rune(lines[r.Start.Line-1])
+	from, to := r.Start.Col-1, r.End.Col-1
+	if r.End.Line != r.Start.Line {
+		to = len(line)
+	}
+	if from >= 0 && from < len(line) && (line[from] == '"' || line[from] == '\'') {
+		from, to = from+1, to-1
+	}
+	for i := max(from, 0); i < min(to, len(line)); i++ {
+		if line[i] != '\n' && line[i] != '\r' {
+			line[i] = '*'
+		}
+	}
+	lines[r.Start.Line-1] = string(line)
+	return []byte(strings.Join(lines, ""))
 }
 
 // srcFile is one file being loaded: the pipeline file or its rules file.

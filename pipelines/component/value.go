@@ -22,6 +22,10 @@ type Value struct {
 	Bool   bool          // BoolField
 	Dur    time.Duration // DurationField
 	Secret bool          // the value is, or was interpolated from, a secret
+	// Unresolved is set when the value names an environment variable that
+	// is not set and has no default: what it will be is known only where
+	// the pipeline runs, so checks of its text wait until then.
+	Unresolved bool
 
 	List []*Value          // ListField
 	Keys []string          // ObjectField, MapField, MappingField: keys in file order
