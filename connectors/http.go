@@ -93,9 +93,9 @@ var httpSinkSpec = &component.Spec{
 }
 
 func validateHTTP(cfg *component.Value, report component.Reporter) {
-	// A URL without a scheme is most likely a stand-in for an environment
-	// variable not set where validate runs; building the sink checks it.
-	if u := cfg.Get("url"); u != nil && hasScheme(u.Str) {
+	// A URL naming a variable not set where validate runs is known only
+	// where the pipeline runs; building the sink checks it then.
+	if u := cfg.Get("url"); u != nil && !u.Unresolved && u.Str != "" {
 		if _, err := parseBaseURL(u.Str); err != nil {
 			report.Errorf(u, "invalid-value", "url %s: %v", displayURL(u), err)
 		}
@@ -149,11 +149,6 @@ func parseBaseURL(s string) (*url.URL, error) {
 		return nil, errors.New("has no host")
 	}
 	return u, nil
-}
-
-func hasScheme(s string) bool {
-	u, err := url.Parse(s)
-	return err != nil || u.Scheme != ""
 }
 
 // displayURL is the url setting as it may be printed.

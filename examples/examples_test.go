@@ -39,6 +39,15 @@ func registry() *component.Registry {
 	return r
 }
 
+// exampleEnv sets every variable to a stand-in: an address for those
+// naming a URL, which validate checks like any written URL.
+func exampleEnv(name string) (string, bool) {
+	if strings.HasSuffix(name, "_URL") {
+		return "https://" + strings.ToLower(strings.ReplaceAll(name, "_", "-")) + ".example", true
+	}
+	return "example-" + strings.ToLower(name), true
+}
+
 // options compiles the way cmd/pipectl does, except that every environment
 // variable is set: an example may (and should) leave secrets to the
 // environment, and that must not count against it.
@@ -46,7 +55,7 @@ func options(reg *component.Registry) pipelines.Options {
 	return pipelines.Options{
 		LoadOptions: pipelines.LoadOptions{
 			Registry:  reg,
-			LookupEnv: func(name string) (string, bool) { return "example-" + strings.ToLower(name), true },
+			LookupEnv: exampleEnv,
 		},
 		Library:     exprs.NewLibrary(component.FixedClock(time.Date(2026, 3, 1, 9, 30, 0, 0, time.UTC))),
 		Schema:      schemas.Lookup,

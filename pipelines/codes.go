@@ -1,6 +1,9 @@
 package pipelines
 
-import "github.com/pipectl/pipectl/pipelines/exprs"
+import (
+	"github.com/pipectl/pipectl/pipelines/component"
+	"github.com/pipectl/pipectl/pipelines/exprs"
+)
 
 // Code describes a diagnostic code for the reference documentation. Every
 // code here is covered by a golden test under testdata/diagnostics.
@@ -47,6 +50,9 @@ var Codes = []Code{
 	{CodeTriggerMismatch, "A source started by a trigger kind it cannot take."},
 	{CodeNoTrigger, "An event source with no webhook or message trigger."},
 	{CodeSchemaViolation, "A problem only the generated JSON Schema caught."},
+	{component.CodeMissingFile, "A file the pipeline ships with (a lookup table, a schema) that is not there; found when validate builds the node."},
+	{component.CodeInvalidSetting, "A setting a kind could use only once built, and cannot: a lookup table that does not parse or repeats a key, a schema that does not compile."},
+	{CodeBuildFailed, "A node that cannot be built, for a reason no single setting is at fault for."},
 	{exprs.CodeSyntax, "An expression that does not parse."},
 	{exprs.CodeUnknownField, "An expression reading a field the record's type does not have."},
 	{exprs.CodeUnknownFunc, "An expression calling a function that does not exist."},

@@ -26,6 +26,9 @@ const (
 	CodeTypeMismatch     = "type-mismatch"
 	CodeTriggerMismatch  = "trigger-mismatch"
 	CodeNoTrigger        = "missing-trigger"
+	// CodeBuildFailed is a node that cannot be built for a reason that is
+	// not one setting's (Options.Check reports it).
+	CodeBuildFailed = "build-failed"
 )
 
 // Options are what compiling needs: the kinds, the function library, and
@@ -37,11 +40,17 @@ type Options struct {
 	Schema func(name string) ([]byte, bool)
 	// SchemaNames lists the embedded schemas, for did-you-mean.
 	SchemaNames []string
+	// Check, when set, builds the nodes of the compiled plan without
+	// starting them and reports what that finds, at the settings at
+	// fault (engine.Check): what a run would fail on before reading any
+	// record. The compiler cannot build nodes itself: it knows kinds only
+	// by their specs, and building some needs the engine's runtime.
+	Check func(*Plan) diag.Diagnostics
 }
 
-// Validate loads and compiles a pipeline file, returning the plan (nil when
-// there are errors), the loaded file (for its sources) and every diagnostic,
-// sorted.
+// Validate loads and compiles a pipeline file and, with opts.Check, builds
+// its nodes, returning the plan (nil when there are errors), the loaded
+// file (for its sources) and every diagnostic, sorted.
 func Validate(path string, opts Options) (*Plan, *File, diag.Diagnostics) {
 	f, ds := Load(path, opts.LoadOptions)
 	if f == nil {
@@ -49,6 +58,9 @@ func Validate(path string, opts Options) (*Plan, *File, diag.Diagnostics) {
 	}
 	p, cds := Compile(f, opts)
 	ds = append(ds, cds...)
+	if opts.Check != nil {
+		ds = append(ds, opts.Check(p)...)
+	}
 	if ds.HasErrors() {
 		p = nil
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/pipectl/pipectl/connectors"
+	"github.com/pipectl/pipectl/engine"
 	"github.com/pipectl/pipectl/pipelines"
 	"github.com/pipectl/pipectl/pipelines/component"
 	"github.com/pipectl/pipectl/pipelines/diag"
@@ -59,6 +60,7 @@ func testOptions(reg *component.Registry) pipelines.Options {
 		Library:     exprs.NewLibrary(component.FixedClock(time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC))),
 		Schema:      schemas.Lookup,
 		SchemaNames: schemas.Names(),
+		Check:       engine.Check,
 	}
 }
 

@@ -504,16 +504,17 @@ func (l *loader) entry(fl *srcFile, e *Entry, key, v *yaml.Node) {
 		cfg.Name = fmt.Sprintf("%s %s %q", e.Kind, sec, e.Name)
 		errs, _ := l.diags.Count()
 		e.Config = l.decode(fl, kindVals[0], &cfg, e.KindRange, false)
-		// Settings that did not decode leave the kind unable to say
-		// what it emits: the compiler then types its output as unknown.
-		after, _ := l.diags.Count()
-		e.Broken = after > errs
 		if e.Config != nil {
 			e.Config.Field = e.Spec.Config
 		}
 		if e.Spec.Validate != nil && e.Config != nil {
 			e.Spec.Validate(e.Config, reporter{&l.diags})
 		}
+		// Settings that are wrong leave the kind unable to say what it
+		// emits, or to be built: the compiler types its output as
+		// unknown, and it is not built to be checked further.
+		after, _ := l.diags.Count()
+		e.Broken = after > errs
 	}
 	if sec == component.RuleSection {
 		for i := 0; i+1 < len(v.Content); i += 2 {

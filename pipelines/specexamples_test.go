@@ -2,6 +2,7 @@ package pipelines_test
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -23,7 +24,12 @@ func TestSpecExamples(t *testing.T) {
 	transforms.Register(reg)
 	connectors.Register(reg)
 	opts := pipelines.Options{
-		LoadOptions: pipelines.LoadOptions{Registry: reg, LookupEnv: func(string) (string, bool) { return "x", true }},
+		LoadOptions: pipelines.LoadOptions{Registry: reg, LookupEnv: func(name string) (string, bool) {
+			if strings.HasSuffix(name, "_URL") {
+				return "https://example.com", true // validate checks URLs
+			}
+			return "x", true
+		}},
 		Library:     exprs.NewLibrary(component.FixedClock(time.Unix(0, 0))),
 		Schema:      schemas.Lookup,
 		SchemaNames: schemas.Names(),

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -143,7 +144,7 @@ func newLookup(ctx component.BuildContext) (component.Step, error) {
 	if rows, ok := mockedTable(ctx); ok {
 		s.rows, err = indexMaps(rows, s.column)
 	} else {
-		s.rows, err = loadTable(ctx, s.table, s.column)
+		s.rows, err = loadTable(ctx, ctx.Config.Get("table"), s.column)
 	}
 	if err != nil {
 		return nil, err
@@ -160,15 +161,20 @@ func mockedTable(ctx component.BuildContext) ([]map[string]any, bool) {
 	return rows, ok
 }
 
-// loadTable reads a CSV or JSON table and indexes its rows by column.
-func loadTable(ctx component.BuildContext, table, column string) (map[string][]byte, error) {
+// loadTable reads a CSV or JSON table and indexes its rows by column. Its
+// errors are about the `table` setting tv, reported there by validate.
+func loadTable(ctx component.BuildContext, tv *component.Value, column string) (map[string][]byte, error) {
+	table := tv.Str
 	path := table
 	if !filepath.IsAbs(path) && ctx.Runtime != nil {
 		path = filepath.Join(ctx.Runtime.Dir, path)
 	}
 	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, component.SettingErrorf(tv, component.CodeMissingFile, "lookup table %s does not exist (looked for %s)", tv.Display(), path)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("table %q: %w", table, err)
+		return nil, component.SettingErrorf(tv, component.CodeInvalidSetting, "table %q: %w", table, err)
 	}
 	var rows map[string][]byte
 	switch ext := strings.ToLower(filepath.Ext(path)); ext {
@@ -180,7 +186,7 @@ func loadTable(ctx component.BuildContext, table, column string) (map[string][]b
 		err = fmt.Errorf("a table must be a .csv or .json file, not %q", ext)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("table %q: %w", table, err)
+		return nil, component.SettingErrorf(tv, component.CodeInvalidSetting, "table %q: %w", table, err)
 	}
 	return rows, nil
 }

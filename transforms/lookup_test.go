@@ -142,7 +142,7 @@ func TestLookupBadTables(t *testing.T) {
 	tests := []struct {
 		name, file, text, words string
 	}{
-		{"missing file", "", "", "no such file"},
+		{"missing file", "", "", "does not exist"},
 		{"missing column", "t.csv", "sku,v\na,1\n", `column "k" is not in the header (sku, v)`},
 		{"duplicate key", "t.csv", "k,v\na,1\nb,2\na,3\n", `k "a" appears on lines 2 and 4`},
 		{"ragged csv", "t.csv", "k,v\na,1,2\n", "wrong number of fields"},

@@ -1,11 +1,13 @@
 package transforms
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/expr-lang/expr/vm"
 	"github.com/pipectl/pipectl/pipelines/component"
+	"github.com/pipectl/pipectl/pipelines/diag"
 	"github.com/pipectl/pipectl/pipelines/exprs"
 	"github.com/pipectl/pipectl/pipelines/record"
 	"github.com/tidwall/gjson"
@@ -204,6 +206,38 @@ func keptFields(k *keep, mapping *component.Value, input *component.Type) ([]com
 	return out, false
 }
 
+// keptFieldsExist reports the fields `$keep` names that records of type
+// input cannot have (a closed object without them): a misspelt name would
+// otherwise keep nothing, silently.
+func keptFieldsExist(k *keep, kv *component.Value, input *component.Type) error {
+	if k.all || input == nil || input.Kind != component.Object || input.Open {
+		return nil
+	}
+	var errs []error
+	for i, n := range k.names {
+		if _, ok := input.Field(n); ok {
+			continue
+		}
+		at := kv
+		if len(kv.List) == len(k.names) {
+			at = kv.List[i]
+		}
+		msg := fmt.Sprintf("%s names %q, which %s does not have", keepDirective, n, describeType(input))
+		errs = append(errs, &component.SettingError{Value: at, Code: exprs.CodeUnknownField, Err: errors.New(msg),
+			Hint: diag.DidYouMean(n, input.FieldNames())})
+	}
+	return errors.Join(errs...)
+}
+
+// describeType names a record type in messages: "the Shopify order", or
+// "the records".
+func describeType(t *component.Type) string {
+	if t.Doc != "" {
+		return t.Doc
+	}
+	return "the records"
+}
+
 // mapField is one output field: its JSON key, written once at build time,
 // and its expression or nested fields.
 type mapField struct {
@@ -231,6 +265,9 @@ func newMap(ctx component.BuildContext) (component.Step, error) {
 	s := &mapStep{name: ctx.Name, fields: fields, decode: ctx.Decode}
 	if kv := ctx.Config.Get(keepDirective); kv != nil {
 		if s.keep, err = parseKeep(kv); err != nil {
+			return nil, err
+		}
+		if err := keptFieldsExist(s.keep, kv, ctx.Input); err != nil {
 			return nil, err
 		}
 		s.set = map[string]bool{}

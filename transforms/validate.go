@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -93,10 +94,14 @@ type validateStep struct {
 }
 
 func newValidate(ctx component.BuildContext) (component.Step, error) {
-	name := ctx.Config.Get("schema").Str
+	sv := ctx.Config.Get("schema")
+	name := sv.Str
 	s, err := compileSchema(ctx, name)
 	if err != nil {
-		return nil, fmt.Errorf("schema %q: %w", name, err)
+		if path := schemaPath(ctx, name); strings.HasSuffix(name, ".json") && !fileExists(path) {
+			return nil, component.SettingErrorf(sv, component.CodeMissingFile, "schema file %s does not exist (looked for %s)", sv.Display(), path)
+		}
+		return nil, component.SettingErrorf(sv, component.CodeInvalidSetting, "schema %s: %v", sv.Display(), err)
 	}
 	return &validateStep{name: ctx.Name, what: name, schema: s}, nil
 }
@@ -117,15 +122,25 @@ func compileSchema(ctx component.BuildContext, name string) (*jsonschema.Schema,
 		}
 		return c.Compile(url)
 	}
-	path := name
-	if !filepath.IsAbs(path) && ctx.Runtime != nil {
-		path = filepath.Join(ctx.Runtime.Dir, path)
-	}
-	abs, err := filepath.Abs(path)
+	abs, err := filepath.Abs(schemaPath(ctx, name))
 	if err != nil {
 		return nil, err
 	}
 	return c.Compile(abs)
+}
+
+// schemaPath is where a schema file named in the pipeline is: beside the
+// pipeline file.
+func schemaPath(ctx component.BuildContext, name string) string {
+	if !filepath.IsAbs(name) && ctx.Runtime != nil {
+		return filepath.Join(ctx.Runtime.Dir, name)
+	}
+	return name
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 func (s *validateStep) NewWorker() component.StepWorker { return &validateWorker{step: s} }

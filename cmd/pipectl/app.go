@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/pipectl/pipectl/connectors"
+	"github.com/pipectl/pipectl/engine"
 	"github.com/pipectl/pipectl/pipelines"
 	"github.com/pipectl/pipectl/pipelines/component"
 	"github.com/pipectl/pipectl/pipelines/diag"
@@ -36,6 +37,7 @@ func compileOptions(reg *component.Registry, clock component.Clock) pipelines.Op
 		Library:     exprs.NewLibrary(clock),
 		Schema:      schemas.Lookup,
 		SchemaNames: schemas.Names(),
+		Check:       engine.Check,
 	}
 }
 

@@ -232,8 +232,31 @@ func (r *runner) compile(env map[string]string, clock time.Time) *pipelines.Plan
 		r.rep.Diagnostics = append(r.rep.Diagnostics, ds...)
 		return nil
 	}
+	// Nodes are built as validate builds them, with the tables the test
+	// file gives. What that finds is reported with the test file's own
+	// mistakes, which are still looked for: the plan is returned, and the
+	// report's errors keep it from running.
+	r.rep.Diagnostics = append(r.rep.Diagnostics, engine.CheckWith(plan, r.mockedTables())...)
 	r.plans[key] = plan
 	return plan
+}
+
+// mockedTables are the lookup tables the test file gives, by step name:
+// the file's own, and for the other steps the first test's. Those steps
+// read no table file, so none needs to be there.
+func (r *runner) mockedTables() map[string][]map[string]any {
+	out := map[string][]map[string]any{}
+	for k, t := range r.f.lookups {
+		out[k] = t.rows
+	}
+	for _, c := range r.f.cases {
+		for k, t := range c.lookups {
+			if _, ok := out[k]; !ok {
+				out[k] = t.rows
+			}
+		}
+	}
+	return out
 }
 
 // lookupIn is the environment of a test: only what the test file sets, so

@@ -1,6 +1,8 @@
 package component
 
 import (
+	"fmt"
+
 	"github.com/pipectl/pipectl/pipelines/record"
 )
 
@@ -54,4 +56,42 @@ func appendRaw(b, raw []byte) []byte {
 func appendInt(b []byte, n int64) []byte {
 	v, _ := record.AppendJSON(b, n)
 	return v
+}
+
+// Codes of the problems kinds report about their settings when they are
+// built (SettingError), besides the loader's own (invalid-value,
+// missing-field, ...).
+const (
+	// CodeMissingFile is a file that ships with the pipeline (a lookup
+	// table, a schema) and is not there.
+	CodeMissingFile = "missing-file"
+	// CodeInvalidSetting is a setting a kind could not use when it was
+	// built, for a reason it could only find then (a table that does not
+	// parse, a schema that does not compile).
+	CodeInvalidSetting = "invalid-setting"
+)
+
+// SettingError is an error building a node that one of its settings is at
+// fault for. The engine reports it at the setting's place in the file, so
+// `pipectl validate`, which builds every node without starting it, finds
+// what a run would fail on where it is written. Build several into one
+// error with errors.Join to report them all.
+type SettingError struct {
+	Value *Value // the setting at fault, as decoded (its Range is where)
+	Code  string // a diagnostic code: CodeMissingFile, "invalid-value"...
+	Err   error
+	Hint  string
+}
+
+func (e *SettingError) Error() string { return e.Err.Error() }
+func (e *SettingError) Unwrap() error { return e.Err }
+
+// SettingErrorf returns a SettingError about v. A nil v gives a plain
+// error, for callers that may not have the value at hand.
+func SettingErrorf(v *Value, code, format string, args ...any) error {
+	err := fmt.Errorf(format, args...)
+	if v == nil {
+		return err
+	}
+	return &SettingError{Value: v, Code: code, Err: err}
 }
