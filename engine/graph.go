@@ -21,6 +21,10 @@ type node struct {
 	down   map[string][]*node
 	decode *record.Projection
 	reads  *record.Projection
+	// conform checks a source's records against its schema (admit), over
+	// conformReads; nil when there is nothing to check.
+	conform      *exprs.Conformance
+	conformReads *record.Projection
 
 	fails []failed // records a sink failed asynchronously, delivered after Close
 }
@@ -136,6 +140,7 @@ func buildGraph(p *pipelines.Plan) *graph {
 			}
 		}
 	}
+	g.conformances()
 	return g
 }
 

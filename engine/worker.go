@@ -42,7 +42,7 @@ func (w *worker) process(b *batch) {
 		st.In += int64(len(b.recs))
 		for i, rec := range b.recs {
 			w.origin = i
-			if err := rec.CheckJSON(); err != nil {
+			if err := b.source.admit(rec); err != nil {
 				rec = component.ErrorRecord(b.source.name(), rec, err)
 			}
 			if rec.Failed {
