@@ -39,6 +39,13 @@ var (
 		Elem: &component.Field{Kind: component.StringField, Doc: "an element name"},
 		Doc: "XML: child elements always read as arrays, even when a record has one. Others are arrays only " +
 			"when they repeat.", Examples: []any{[]any{"Line"}}}
+	unwrapField = &component.Field{Name: "unwrap", Kind: component.StringField,
+		Doc: "NDJSON and JSON: dot path of the records inside each value read, for API pages and envelopes: " +
+			"`orders` reads each order of a Shopify page `{\"orders\": [...]}`, `order` the order of " +
+			"`{\"order\": {...}}`, `data` a WooCommerce payload wrapped in `{\"data\": ...}`. An array there gives one " +
+			"record per element; each record's original payload is the record itself, not the page. A value with " +
+			"nothing at the path, and an element that is not an object, go to the `error` output.",
+		Examples: []any{"orders", "order", "data"}}
 	columnsListField = &component.Field{Name: "columns", Kind: component.ListField,
 		Elem: &component.Field{Kind: component.StringField, Doc: "a field name"},
 		Doc: "CSV columns, in order: top-level fields of the records. Without it the columns are the first record's " +
@@ -50,17 +57,27 @@ var fileSourceSpec = &component.Spec{
 	Section: component.SourceSection,
 	Summary: "Reads records from files: NDJSON, JSON arrays, CSV or XML, gzipped or not.",
 	Description: "The batch exchange with ERPs and 3PLs. `path` may be a glob; files are read in name order, " +
-		"each whole before the next. Files ending in .gz are decompressed. Files are streamed: memory grows with " +
-		"the largest record, never with the file, and one record may not exceed 64 MiB.\n\n" +
-		"- ndjson: one JSON value a line; a line that is not JSON goes to the `error` output.\n" +
-		"- json: a JSON array, one record per element (or objects one after another, one record each).\n" +
+		"each whole before the next. Files ending in .gz are decompressed; a file cut short stops the run with the " +
+		"byte and line where its data ends. Files are streamed: memory grows with the largest record, never with " +
+		"the file, and one record may not exceed 64 MiB (a larger one stops the run, naming the limit and where " +
+		"the record starts).\n\n" +
+		"Every record is accounted for: a record that cannot be made goes to the `error` output with its exact " +
+		"text and file:line:column, and reading goes on; where the format cannot find the next record after a " +
+		"fault (malformed JSON syntax inside an array, malformed XML) the run stops with the file, line and " +
+		"column at fault, after every record before it was read. Records are JSON objects in valid UTF-8: " +
+		"input that is not valid UTF-8 goes to the `error` output, its bytes kept exactly (as `record_base64`).\n\n" +
+		"- ndjson: one JSON object a line; a line that is not one goes to the `error` output.\n" +
+		"- json: a JSON array, one record per element (or values one after another, one record each); an " +
+		"element that is not an object goes to the `error` output.\n" +
 		"- csv: the header row names the fields, in order; `columns` gives types. A row that is not well-formed, " +
 		"has a different number of cells than the header, or has a cell that does not parse as its type goes to " +
 		"the `error` output with its text.\n" +
 		"- xml: each element at `record_path` is a record. Child elements are fields (text as strings; repeated " +
 		"elements are arrays; nested elements objects), attributes are `@name` fields, and text beside " +
-		"attributes or children is `#text`. ISO-8859-1 and windows-1252 files are decoded. Malformed XML stops " +
-		"the run with the line at fault.",
+		"attributes or children is `#text`. ISO-8859-1 and windows-1252 files are decoded (as the XML " +
+		"declaration says). Malformed XML stops the run with the line and column at fault.\n\n" +
+		"`pipectl test` and `pipectl dry-run --input` read a sample for this source in its own format, with " +
+		"these settings: a CSV source's samples are CSV.",
 	Config: &component.Field{Kind: component.ObjectField, Required: true, Shorthand: "path", Doc: "File source settings.",
 		Fields: []*component.Field{
 			{Name: "path", Kind: component.StringField, Required: true, Doc: "File path or glob, relative to the working directory; ${VAR} allowed.",
@@ -70,6 +87,7 @@ var fileSourceSpec = &component.Spec{
 			delimiterField,
 			recordPathField,
 			repeatedField,
+			unwrapField,
 		}},
 	Validate:  validateReadSettings,
 	Triggers:  []string{"cron", "manual"},
@@ -80,6 +98,12 @@ var fileSourceSpec = &component.Spec{
   stock:
     trigger: nightly
     file: {path: /data/wms/stock-*.csv, format: csv, columns: {on_hand: int}}`,
+	}, {
+		Title: "Shopify REST pages saved to files",
+		YAML: `sources:
+  orders:
+    file: {path: exports/orders-page-*.json, format: json, unwrap: orders}
+    schema: shopify/order`,
 	}, {
 		Title: "ERP orders as XML",
 		YAML: `sources:
@@ -129,10 +153,11 @@ var fileSinkSpec = &component.Spec{
 	}},
 }
 
-// formatOnly lists settings that apply to one format only.
-var formatOnly = map[string]string{
-	"columns": "csv", "delimiter": "csv",
-	"record_path": "xml", "repeated": "xml", "record_element": "xml", "root_element": "xml",
+// formatOnly lists settings that apply to some formats only.
+var formatOnly = map[string][]string{
+	"columns": {"csv"}, "delimiter": {"csv"},
+	"record_path": {"xml"}, "repeated": {"xml"}, "record_element": {"xml"}, "root_element": {"xml"},
+	"unwrap": {"ndjson", "json"},
 }
 
 // validateFormatSettings reports settings given for a format other than the
@@ -144,8 +169,8 @@ func validateFormatSettings(cfg *component.Value, report component.Reporter) str
 	}
 	for _, k := range cfg.Keys {
 		v := cfg.Map[k]
-		if want, ok := formatOnly[k]; ok && v.Set && want != format {
-			report.Errorf(v, "invalid-value", "%s applies to format %s, and the format is %s", k, want, format)
+		if want, ok := formatOnly[k]; ok && v.Set && !contains(want, format) {
+			report.Errorf(v, "invalid-value", "%s applies to format %s, and the format is %s", k, strings.Join(want, " and "), format)
 		}
 	}
 	if d := cfg.Get("delimiter"); d != nil && d.Set {
@@ -165,6 +190,11 @@ func validateReadSettings(cfg *component.Value, report component.Reporter) {
 	if p != nil && p.Set && p.Str != "" {
 		if _, err := recordPath(p.Str); err != nil {
 			report.Errorf(p, "invalid-value", "%v", err)
+		}
+	}
+	if u := cfg.Get("unwrap"); u != nil && u.Set {
+		if err := record.UnwrapPath(u.Str); err != nil {
+			report.Errorf(u, "invalid-value", "%v", err)
 		}
 	}
 }

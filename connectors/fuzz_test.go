@@ -165,16 +165,18 @@ func TestRecordLimit(t *testing.T) {
 	for _, tc := range []struct {
 		o     *readOptions
 		input string
+		at    string // where the error says the record is
 	}{
-		{&readOptions{format: "csv", delim: ','}, "a,b\n\"" + huge + "\n"},
-		{&readOptions{format: "xml", path: []string{"r", "i"}}, "<r><i>" + huge + "</i></r>"},
-		{&readOptions{format: "xml", path: []string{"r", "i"}}, "<r>" + huge + "<i/></r>"},
-		{&readOptions{format: "json"}, `[{"a":"` + huge + `"}]`},
+		{&readOptions{format: "csv", delim: ','}, "a,b\n1,2\n\"" + huge + "\n", "fuzz:3: "},
+		{&readOptions{format: "xml", path: []string{"r", "i"}}, "<r>\n<i>" + huge + "</i></r>", "fuzz:2:4: "},
+		{&readOptions{format: "xml", path: []string{"r", "i"}}, "<r>" + huge + "<i/></r>", "fuzz:1:"},
+		{&readOptions{format: "json"}, "[{\"a\":1},\n  {\"a\":\"" + huge + `"}]`, "fuzz:2:3: "},
+		{&readOptions{format: "ndjson"}, "{}\n{}\n{\"a\":\"" + huge + strings.Repeat(huge, 4) + `"}`, "fuzz:3: "},
 	} {
 		tc.o.maxRecord = fuzzLimit
 		_, _, err := collect(t, tc.o, []byte(tc.input))
-		if !errors.Is(err, errRecordTooLarge) {
-			t.Errorf("%s %.20q…: err = %v, want the record limit", tc.o.format, tc.input, err)
+		if !errors.Is(err, errRecordTooLarge) || !strings.HasPrefix(err.Error(), tc.at) || !strings.Contains(err.Error(), "(4096 bytes)") {
+			t.Errorf("%s %.20q…: err = %v, want the record limit (4096 bytes) at %s", tc.o.format, tc.input, err, tc.at)
 		}
 	}
 }

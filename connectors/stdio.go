@@ -12,16 +12,20 @@ import (
 )
 
 var stdinSpec = &component.Spec{
-	Kind:        "stdin",
-	Section:     component.SourceSection,
-	Summary:     "Reads records from standard input.",
-	Description: "For shell pipelines and quick tries: `cat orders.ndjson | pipectl run p.yaml`. Formats read as the file source reads them.",
+	Kind:    "stdin",
+	Section: component.SourceSection,
+	Summary: "Reads records from standard input.",
+	Description: "For shell pipelines and quick tries: `cat orders.ndjson | pipectl run p.yaml`, " +
+		"`curl -s $SHOP/admin/api/2024-01/orders.json | pipectl run p.yaml` with `unwrap: orders`. Formats, " +
+		"`unwrap`, the error output and the faults that stop a run are as for the file source; input that is " +
+		"cut short or malformed is located as stdin:line:column.",
 	Config: &component.Field{Kind: component.ObjectField, Doc: "Standard input settings.", Fields: []*component.Field{
 		{Name: "format", Kind: component.EnumField, Enum: formats, Default: "ndjson", Doc: "How records are written."},
 		columnsTypedField,
 		delimiterField,
 		recordPathField,
 		repeatedField,
+		unwrapField,
 	}},
 	Validate: validateReadSettings,
 	Triggers: []string{"manual"},
