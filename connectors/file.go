@@ -89,9 +89,10 @@ var fileSourceSpec = &component.Spec{
 			repeatedField,
 			unwrapField,
 		}},
-	Validate:  validateReadSettings,
-	Triggers:  []string{"cron", "manual"},
-	NewSource: newFileSource,
+	Validate:   validateReadSettings,
+	Triggers:   []string{"cron", "manual"},
+	NewSource:  newFileSource,
+	ReadSample: readSample,
 	Examples: []component.Example{{
 		Title: "A nightly stock snapshot",
 		YAML: `sources:

@@ -212,6 +212,41 @@ func inputErr(where string, err error) (error, bool) {
 	return nil, false
 }
 
+// readSample reads a sample for a file, stdin or event source, with the
+// parser and the settings the source reads its input with. NDJSON and JSON
+// samples are read by the JSON reader, which takes one object, an array or
+// NDJSON alike (a line that is not JSON ends the sample, where a source
+// would send it to its error output). A sample whose name ends in .gz is
+// decompressed.
+func readSample(s component.Sample, emit, emitErr func(*record.Record) error) error {
+	o, err := parseReadOptions(s.Config)
+	if err != nil {
+		return err
+	}
+	if s.Unwrap != "" {
+		if o.format != "ndjson" && o.format != "json" {
+			return fmt.Errorf("unwrap applies to JSON input, and %s reads %s", s.Node, o.format)
+		}
+		if err := record.UnwrapPath(s.Unwrap); err != nil {
+			return err
+		}
+		o.unwrap = s.Unwrap
+	}
+	if o.format == "ndjson" {
+		o.format = "json"
+	}
+	seq := s.Seq
+	if seq == nil {
+		seq = new(int64)
+	}
+	r, closeZ, err := decompress(s.Input, strings.HasSuffix(s.Name, ".gz"))
+	if err != nil {
+		return fmt.Errorf("%s: %w", s.Name, err)
+	}
+	defer closeZ()
+	return readFormat(context.Background(), o, r, s.Node, s.Name, seq, emit, emitErr)
+}
+
 // readFormat reads records of o's format from r. where names the input
 // (a file path, "stdin") in messages; seq numbers records across inputs.
 func readFormat(ctx context.Context, o *readOptions, r io.Reader, src, where string, seq *int64, emit, emitErr func(*record.Record) error) error {

@@ -27,8 +27,9 @@ var stdinSpec = &component.Spec{
 		repeatedField,
 		unwrapField,
 	}},
-	Validate: validateReadSettings,
-	Triggers: []string{"manual"},
+	Validate:   validateReadSettings,
+	Triggers:   []string{"manual"},
+	ReadSample: readSample,
 	NewSource: func(ctx component.BuildContext) (component.Source, error) {
 		opts, err := parseReadOptions(ctx.Config)
 		if err != nil {
@@ -133,6 +134,7 @@ var eventSpec = &component.Spec{
 	}},
 	Triggers:        []string{"webhook", "message"},
 	TriggerRequired: true,
+	ReadSample:      readSample,
 	Examples: []component.Example{{
 		Title: "Shopify order webhooks",
 		YAML: `triggers:
