@@ -1,7 +1,9 @@
 package engine
 
 import (
+	"context"
 	"fmt"
+	"time"
 
 	"github.com/pipectl/pipectl/pipelines"
 	"github.com/pipectl/pipectl/pipelines/component"
@@ -211,4 +213,39 @@ func (g *graph) build(p *pipelines.Plan, rt *component.Runtime, dryRun bool, rul
 		}
 	}
 	return nil
+}
+
+// start starts the nodes that have I/O to do before the run reads
+// anything (component.Starter), in plan order; the first failure stops it.
+func (g *graph) start(ctx context.Context) error {
+	for _, n := range g.nodes {
+		var part any
+		switch {
+		case n.source != nil:
+			part = n.source
+		case n.step != nil:
+			part = n.step
+		case n.sink != nil:
+			part = n.sink
+		}
+		if s, ok := part.(component.Starter); ok {
+			if err := s.Start(ctx); err != nil {
+				return fmt.Errorf("%s %q: %w", n.plan.Section, n.name(), err)
+			}
+		}
+	}
+	return nil
+}
+
+// abandon releases what a build or start that failed part-way made: every
+// sink built so far is closed without commit, so temporary files go and
+// nothing is published.
+func (g *graph) abandon() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, n := range g.nodes {
+		if n.sink != nil {
+			n.sink.Close(ctx, false)
+		}
+	}
 }

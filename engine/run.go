@@ -55,6 +55,10 @@ type Progress struct {
 	Bytes      int64 // source bytes read
 	TotalBytes int64 // bytes the sources will read, when known
 	Elapsed    time.Duration
+	// InFlight and Retries are the sinks' deliveries under way and the
+	// retries made so far (sinks that count them): a run whose input is
+	// all read may still be delivering for minutes.
+	InFlight, Retries int64
 }
 
 // NodeStats counts what happened at one node. Every record arriving is
@@ -70,12 +74,29 @@ type NodeStats struct {
 	Dropped int64
 	Errored int64
 	Emitted int64
-	Time    time.Duration
+	// Time is the time the node took: for a sink that delivers in the
+	// background (http), the wall time its deliveries were in flight.
+	Time time.Duration
+	// Attempts and Retries count a sink's delivery attempts (all of them,
+	// and those after a first), for sinks that count them.
+	Attempts, Retries int64
+	// Undelivered counts records a sink was still delivering when the run
+	// stopped early: they may or may not have reached the destination.
+	Undelivered int64
 }
 
 // Result is what a run did.
 type Result struct {
 	Nodes []NodeStats
+	// Committed says the sinks published what they were given (file sinks
+	// renamed their files into place): the run reached the end of its
+	// input without an error and was not interrupted. Otherwise every
+	// file sink left its previous file as it was.
+	Committed bool
+	// Failed counts the records that left through an error output,
+	// handled or not: a caller can tell a run where some records failed
+	// from one where all went through.
+	Failed int64
 	// Unhandled are error records no node reads: each is reported, and the
 	// run exits non-zero.
 	Unhandled []*record.Record
@@ -98,8 +119,11 @@ type Explanation struct {
 // Run executes a compiled plan once: every source is read to its end (or
 // the injected inputs are fed in), records flow through the DAG, sinks are
 // flushed and closed. An error is returned only when the run itself could
-// not go on (a source that cannot be read, a sink that cannot be closed);
-// failing records go to error outputs and are counted.
+// not go on (a source that cannot be read, a sink that cannot be closed) or
+// ctx ended it (the error then wraps ctx's); failing records go to error
+// outputs and are counted. Sinks commit only when the run ends without an
+// error: a failed or interrupted run leaves every file sink's previous file
+// in place.
 func Run(ctx context.Context, plan *pipelines.Plan, opts Options) (*Result, error) {
 	x, err := Start(ctx, plan, opts)
 	if err != nil {
@@ -138,8 +162,16 @@ func Start(ctx context.Context, plan *pipelines.Plan, opts Options) (*Running, e
 	x.rt = &rt
 	g := buildGraph(plan)
 	x.g = g
-	if err := g.build(plan, &rt, opts.DryRun || len(opts.Inputs) > 0, opts.RulesVersion); err != nil {
+	injected := opts.DryRun || len(opts.Inputs) > 0
+	if err := g.build(plan, &rt, injected, opts.RulesVersion); err != nil {
+		g.abandon()
 		return nil, err
+	}
+	if !rt.DryRun {
+		if err := g.start(ctx); err != nil {
+			g.abandon()
+			return nil, err
+		}
 	}
 	r := &runner{g: g, opts: opts, stats: make([]NodeStats, len(g.nodes))}
 	for i, n := range g.nodes {
@@ -148,7 +180,7 @@ func Start(ctx context.Context, plan *pipelines.Plan, opts Options) (*Running, e
 	go func() {
 		defer close(x.done)
 		err := r.run(ctx)
-		res := &Result{Nodes: r.stats, Unhandled: r.unhandled, Elapsed: time.Since(start)}
+		res := &Result{Nodes: r.stats, Unhandled: r.unhandled, Elapsed: time.Since(start), Committed: r.committed, Failed: r.failed}
 		explMu.Lock()
 		res.Explanations = expls
 		explMu.Unlock()
@@ -177,6 +209,7 @@ type batch struct {
 	ordered   []arrival
 	unhandled []*record.Record
 	stats     []NodeStats // deltas counted by the worker
+	failed    int64       // records the worker sent to error outputs
 }
 
 type arrival struct {
@@ -205,6 +238,11 @@ type runner struct {
 	opts      Options
 	stats     []NodeStats
 	unhandled []*record.Record
+	// ctx is the run's: sink writes, flushes and what they start end with
+	// it.
+	ctx       context.Context
+	committed bool
+	failed    int64
 
 	mu        sync.Mutex
 	progress  Progress
@@ -226,9 +264,10 @@ type runner struct {
 // queuedPerWorker is how many batches per worker may wait in each queue.
 const queuedPerWorker = 4
 
-func (r *runner) run(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
+func (r *runner) run(parent context.Context) error {
+	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
+	r.ctx = ctx
 	// Queues hold a few batches per worker. With one, workers waited for
 	// the reader or the ordered stage about a twentieth of a two-worker
 	// run; with four they rarely do, and the reference workload's
@@ -267,25 +306,36 @@ func (r *runner) run(ctx context.Context) error {
 	defer stopProgress()
 
 	r.startOrderedSteps()
-	seqErr := r.sequence(done)
+	seqErr := r.sequence(ctx, done)
 	if seqErr != nil {
 		cancel()
 		for range done {
 		}
 	}
 	readers.Wait()
-	if err := r.finish(); err != nil && seqErr == nil {
+	if seqErr == nil && readErr == nil {
+		seqErr = r.finish(ctx)
+	}
+	ok := readErr == nil && seqErr == nil && ctx.Err() == nil
+	if err := r.closeSinks(ok); err != nil && seqErr == nil {
 		seqErr = err
 	}
-	ok := readErr == nil && seqErr == nil && len(r.unhandled) == 0
-	if err := r.endSteps(ok); err != nil && seqErr == nil {
+	r.committed = ok && seqErr == nil
+	if err := r.endSteps(r.committed && len(r.unhandled) == 0); err != nil && seqErr == nil {
 		seqErr = err
 	}
-	if readErr != nil && ctx.Err() == nil || readErr != nil && seqErr == nil {
+	switch {
+	case readErr != nil && !(stopped(parent) && errors.Is(readErr, context.Canceled)):
 		return readErr
+	case seqErr != nil && !(stopped(parent) && errors.Is(seqErr, context.Canceled)):
+		return seqErr
+	case stopped(parent):
+		return fmt.Errorf("run stopped before the end of its input: %w", context.Cause(parent))
 	}
-	return seqErr
+	return nil
 }
+
+func stopped(ctx context.Context) bool { return ctx.Err() != nil }
 
 // endSteps tells the steps that want to know (component.RunEnder) how the
 // run ended, now that every sink has closed.
@@ -397,11 +447,15 @@ func (r *runner) read(ctx context.Context, work chan<- *batch) error {
 	return nil
 }
 
-// sequence runs the ordered stage: batches in the order they were read.
-func (r *runner) sequence(done <-chan *batch) error {
+// sequence runs the ordered stage: batches in the order they were read,
+// until ctx ends the run (what is left is abandoned: nothing commits).
+func (r *runner) sequence(ctx context.Context, done <-chan *batch) error {
 	pending := map[int]*batch{}
 	next := 0
 	for b := range done {
+		if err := ctx.Err(); err != nil {
+			return context.Cause(ctx)
+		}
 		pending[b.seq] = b
 		for {
 			b, ok := pending[next]
@@ -424,6 +478,7 @@ func (r *runner) ordered(b *batch) error {
 		addStats(&r.stats[i], b.stats[i])
 	}
 	r.unhandled = append(r.unhandled, b.unhandled...)
+	r.failed += b.failed
 	r.holding = r.holdSinks
 	defer func() { r.holding = false }()
 	for _, a := range b.ordered {
@@ -432,7 +487,45 @@ func (r *runner) ordered(b *batch) error {
 			return err
 		}
 	}
-	return r.settleOrdered()
+	if err := r.settleOrdered(); err != nil {
+		return err
+	}
+	// What background sinks failed meanwhile goes on now, not at the end
+	// of the run: a dead-letter file or route sees it as it happens.
+	return r.routeFails(nil)
+}
+
+// routeFails delivers what sinks reported through Fail since the last
+// call (the sinks of only, or all when only is nil) to their error
+// outputs. A record a sink stopped delivering because the run ended is
+// counted as undelivered instead: the run did not decide its fate.
+func (r *runner) routeFails(only *node) error {
+	r.origin = 0
+	for _, n := range r.g.topo {
+		if n.sink == nil || only != nil && n != only {
+			continue
+		}
+		fails := n.takeFails()
+		if len(fails) == 0 {
+			continue
+		}
+		st := &r.stats[n.idx]
+		for _, f := range fails {
+			st.Out--
+			if errors.Is(f.err, component.ErrNotDelivered) {
+				st.Undelivered++
+				continue
+			}
+			st.Errored++
+			if err := r.deliverError(n, component.ErrorRecord(n.name(), f.rec, f.err)); err != nil {
+				return err
+			}
+		}
+		if err := r.settleOrdered(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // settleOrdered runs the batch workers on the records waiting for them and
@@ -510,7 +603,14 @@ func (r *runner) arriveOrdered(n *node, rec *record.Record) error {
 // write hands rec to sink n; a failed write goes to n's error output.
 func (r *runner) write(n *node, rec *record.Record) error {
 	st := &r.stats[n.idx]
-	if err := n.sink.Write(rec); err != nil {
+	start := time.Now()
+	err := n.sink.Write(r.ctx, rec)
+	st.Time += time.Since(start)
+	if err != nil {
+		if errors.Is(err, component.ErrNotDelivered) && r.ctx.Err() != nil {
+			st.Undelivered++
+			return nil
+		}
 		st.Errored++
 		return r.deliverError(n, component.ErrorRecord(n.name(), rec, err))
 	}
@@ -599,6 +699,7 @@ func (r *runner) drain() error {
 // deliverError sends an error record to whatever reads n's error output,
 // or keeps it as unhandled.
 func (r *runner) deliverError(n *node, rec *record.Record) error {
+	r.failed++
 	ds := n.down[component.ErrorOutput]
 	if len(ds) == 0 {
 		r.unhandled = append(r.unhandled, rec)
@@ -612,52 +713,97 @@ func (r *runner) deliverError(n *node, rec *record.Record) error {
 	return nil
 }
 
-// finish flushes holding steps and closes sinks in topological order, so a
-// sink's late failures reach the sinks reading its error output before
-// those close.
-func (r *runner) finish() error {
-	var firstErr error
-	keep := func(err error) {
-		if err != nil && firstErr == nil {
-			firstErr = err
-		}
-	}
+// finish flushes holding steps and sinks in topological order, so what
+// a step flushes reaches the sinks after it, and a sink's late failures
+// reach the sinks reading its error output, before those flush. Nothing
+// is committed yet: closeSinks decides that once every sink has flushed.
+func (r *runner) finish(ctx context.Context) error {
 	// What is flushed or fails now comes from no one input record: it
 	// keeps the order it is made in.
 	r.origin = 0
 	for _, n := range r.g.topo {
+		if err := ctx.Err(); err != nil {
+			return context.Cause(ctx)
+		}
 		if n.step != nil {
 			if w, ok := r.seqWorker[n].(component.Flusher); ok {
+				var firstErr error
 				w.Flush(func(output string, o *record.Record) {
 					r.stats[n.idx].Emitted++
+					var err error
 					if output == component.ErrorOutput {
-						keep(r.deliverError(n, o))
-						return
+						err = r.deliverError(n, o)
+					} else {
+						for _, d := range n.down[output] {
+							if e := r.arriveOrdered(d, o); e != nil && err == nil {
+								err = e
+							}
+						}
 					}
-					for _, d := range n.down[output] {
-						keep(r.arriveOrdered(d, o))
+					if err != nil && firstErr == nil {
+						firstErr = err
 					}
 				})
-				// Before the sinks after n close: batch workers after it
+				if firstErr != nil {
+					return firstErr
+				}
+				// Before the sinks after n flush: batch workers after it
 				// decide what it flushed.
-				keep(r.settleOrdered())
+				if err := r.settleOrdered(); err != nil {
+					return err
+				}
 			}
 		}
 		if n.sink == nil {
 			continue
 		}
-		if err := n.sink.Close(); err != nil {
-			keep(fmt.Errorf("sink %q: %w", n.name(), err))
+		if err := n.sink.Flush(ctx); err != nil {
+			return fmt.Errorf("sink %q: %w", n.name(), err)
 		}
-		for _, f := range n.takeFails() {
-			st := &r.stats[n.idx]
-			st.Out--
-			st.Errored++
-			keep(r.deliverError(n, component.ErrorRecord(n.name(), f.rec, f.err)))
+		if err := r.routeFails(n); err != nil {
+			return err
 		}
-		keep(r.settleOrdered())
 	}
-	return firstErr
+	return nil
+}
+
+// closeSinks closes every sink, committing what each was given when
+// commit is set and discarding it otherwise, and takes the sinks' delivery
+// counts into the stats. Closing without commit must not wait on the run's
+// context, which has usually ended.
+func (r *runner) closeSinks(commit bool) error {
+	var errs []error
+	ctx := r.ctx
+	if !commit {
+		c, cancel := context.WithTimeout(context.WithoutCancel(r.ctx), 5*time.Second)
+		defer cancel()
+		ctx = c
+	}
+	for _, n := range r.g.topo {
+		if n.sink == nil {
+			continue
+		}
+		if err := n.sink.Close(ctx, commit); err != nil {
+			errs = append(errs, fmt.Errorf("sink %q: %w", n.name(), err))
+		}
+		st := &r.stats[n.idx]
+		for _, f := range n.takeFails() {
+			// Reported while closing: too late to route anywhere.
+			st.Out--
+			if errors.Is(f.err, component.ErrNotDelivered) {
+				st.Undelivered++
+			} else {
+				st.Errored++
+				r.failed++
+				r.unhandled = append(r.unhandled, component.ErrorRecord(n.name(), f.rec, f.err))
+			}
+		}
+		if d, ok := n.sink.(component.DeliveryStats); ok {
+			ds := d.Delivery()
+			st.Attempts, st.Retries, st.Time = ds.Attempts, ds.Retries, ds.Busy
+		}
+	}
+	return errors.Join(errs...)
 }
 
 var failMu sync.Mutex
@@ -712,6 +858,13 @@ func (r *runner) snapshot(start time.Time) Progress {
 	for _, s := range r.sources {
 		p.Bytes += s.BytesRead()
 		p.TotalBytes += s.Size()
+	}
+	for _, n := range r.g.nodes {
+		if d, ok := n.sink.(component.DeliveryStats); ok {
+			ds := d.Delivery()
+			p.InFlight += ds.InFlight
+			p.Retries += ds.Retries
+		}
 	}
 	p.Elapsed = time.Since(start)
 	return p

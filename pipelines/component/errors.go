@@ -1,8 +1,23 @@
 package component
 
 import (
+	"errors"
+
 	"github.com/pipectl/pipectl/pipelines/record"
 )
+
+// DeliveryError is a record a sink could not deliver: the last status the
+// destination answered (an HTTP status; 0 when no answer came) and the
+// attempts made. ErrorRecord writes both as fields of the error record, so
+// a route can tell a rejected record (422) from an outage (exhausted 503s).
+type DeliveryError struct {
+	Status   int
+	Attempts int
+	Err      error
+}
+
+func (e *DeliveryError) Error() string { return e.Err.Error() }
+func (e *DeliveryError) Unwrap() error { return e.Err }
 
 // ErrorRecord builds the record a failure sends to an error output: the
 // node that failed, the error, the record as the node received it, and
@@ -14,6 +29,15 @@ func ErrorRecord(node string, in *record.Record, err error) *record.Record {
 	b = record.AppendString(b, node)
 	b = append(b, `,"error":`...)
 	b = record.AppendString(b, err.Error())
+	var de *DeliveryError
+	if errors.As(err, &de) {
+		if de.Status != 0 {
+			b = append(b, `,"status":`...)
+			b = appendInt(b, int64(de.Status))
+		}
+		b = append(b, `,"attempts":`...)
+		b = appendInt(b, int64(de.Attempts))
+	}
 	if o := in.Origin; o != nil {
 		b = append(b, `,"source":`...)
 		b = record.AppendString(b, o.Source)
