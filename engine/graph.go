@@ -36,6 +36,7 @@ func (n *node) name() string { return n.plan.Name }
 
 // graph is the run-time DAG.
 type graph struct {
+	mask   *masker // nil when the pipeline has no secrets
 	nodes  []*node // plan order
 	topo   []*node // topological order
 	byName map[string]*node
@@ -71,7 +72,7 @@ func reads(p *pipelines.Plan, n *pipelines.Node) *record.Projection {
 }
 
 func buildGraph(p *pipelines.Plan) *graph {
-	g := &graph{byName: map[string]*node{}}
+	g := &graph{byName: map[string]*node{}, mask: newMasker(p.Secrets)}
 	for i, pn := range p.Nodes {
 		n := &node{plan: pn, idx: i, down: map[string][]*node{}, reads: reads(p, pn)}
 		g.nodes = append(g.nodes, n)

@@ -165,12 +165,12 @@ func Start(ctx context.Context, plan *pipelines.Plan, opts Options) (*Running, e
 	injected := opts.DryRun || len(opts.Inputs) > 0
 	if err := g.build(plan, &rt, injected, opts.RulesVersion); err != nil {
 		g.abandon()
-		return nil, err
+		return nil, g.mask.error(err)
 	}
 	if !rt.DryRun {
 		if err := g.start(ctx); err != nil {
 			g.abandon()
-			return nil, err
+			return nil, g.mask.error(err)
 		}
 	}
 	r := &runner{g: g, opts: opts, stats: make([]NodeStats, len(g.nodes))}
@@ -192,7 +192,7 @@ func Start(ctx context.Context, plan *pipelines.Plan, opts Options) (*Running, e
 				}
 			}
 		}
-		x.res, x.err = res, err
+		x.res, x.err = res, g.mask.error(err)
 	}()
 	return x, nil
 }
@@ -700,6 +700,7 @@ func (r *runner) drain() error {
 // or keeps it as unhandled.
 func (r *runner) deliverError(n *node, rec *record.Record) error {
 	r.failed++
+	rec = r.g.mask.record(rec)
 	ds := n.down[component.ErrorOutput]
 	if len(ds) == 0 {
 		r.unhandled = append(r.unhandled, rec)
@@ -795,7 +796,7 @@ func (r *runner) closeSinks(commit bool) error {
 			} else {
 				st.Errored++
 				r.failed++
-				r.unhandled = append(r.unhandled, component.ErrorRecord(n.name(), f.rec, f.err))
+				r.unhandled = append(r.unhandled, r.g.mask.record(component.ErrorRecord(n.name(), f.rec, f.err)))
 			}
 		}
 		if d, ok := n.sink.(component.DeliveryStats); ok {

@@ -133,6 +133,7 @@ func (w *worker) arrive(n *node, rec *record.Record) {
 // error sends an error record to n's error output, or keeps it unhandled.
 func (w *worker) error(n *node, rec *record.Record) {
 	w.b.failed++
+	rec = w.g.mask.record(rec)
 	ds := n.down[component.ErrorOutput]
 	if len(ds) == 0 {
 		w.b.unhandled = append(w.b.unhandled, rec)
