@@ -102,10 +102,21 @@ type Result struct {
 	Unhandled []*record.Record
 	// Captured, in dry runs, is what each sink would have received.
 	Captured map[string]*Captured
+	// Dropped, in traced runs, are the records steps dropped, each with
+	// the step and why, in the order they were dropped.
+	Dropped []Dropped
 	// Explanations, in traced runs, are the decisions steps explained (the
 	// allocate step's, one per order), in the order they were made.
 	Explanations []Explanation
 	Elapsed      time.Duration
+}
+
+// Dropped is a record a step emitted nothing for: Record is the record as
+// it reached Step, with its trace.
+type Dropped struct {
+	Step   string
+	Reason string
+	Record *record.Record
 }
 
 // Explanation is one decision a step explained: Data is the step's JSON
@@ -180,7 +191,7 @@ func Start(ctx context.Context, plan *pipelines.Plan, opts Options) (*Running, e
 	go func() {
 		defer close(x.done)
 		err := r.run(ctx)
-		res := &Result{Nodes: r.stats, Unhandled: r.unhandled, Elapsed: time.Since(start), Committed: r.committed, Failed: r.failed}
+		res := &Result{Nodes: r.stats, Unhandled: r.unhandled, Elapsed: time.Since(start), Committed: r.committed, Failed: r.failed, Dropped: r.dropped}
 		explMu.Lock()
 		res.Explanations = expls
 		explMu.Unlock()
@@ -210,6 +221,7 @@ type batch struct {
 	unhandled []*record.Record
 	stats     []NodeStats // deltas counted by the worker
 	failed    int64       // records the worker sent to error outputs
+	dropped   []Dropped   // traced runs: what the worker's steps dropped
 }
 
 type arrival struct {
@@ -243,6 +255,7 @@ type runner struct {
 	ctx       context.Context
 	committed bool
 	failed    int64
+	dropped   []Dropped // traced runs only
 
 	mu        sync.Mutex
 	progress  Progress
@@ -479,6 +492,7 @@ func (r *runner) ordered(b *batch) error {
 	}
 	r.unhandled = append(r.unhandled, b.unhandled...)
 	r.failed += b.failed
+	r.dropped = append(r.dropped, b.dropped...)
 	r.holding = r.holdSinks
 	defer func() { r.holding = false }()
 	for _, a := range b.ordered {
@@ -597,7 +611,7 @@ func (r *runner) arriveOrdered(n *node, rec *record.Record) error {
 	}
 	var oc outcome
 	w.Process(rec, func(output string, o *record.Record) { r.collect(n, &oc, output, o) })
-	return r.settle(n, &oc)
+	return r.settle(n, &oc, rec)
 }
 
 // write hands rec to sink n; a failed write goes to n's error output.
@@ -623,6 +637,8 @@ type outcome struct {
 	failed, emitted bool
 	errs            []*record.Record
 	out             []arrival
+	// unread names an output the step emitted on that no node reads.
+	unread string
 }
 
 // collect records one record a step emitted.
@@ -633,6 +649,7 @@ func (r *runner) collect(n *node, oc *outcome, output string, o *record.Record) 
 		return
 	}
 	if len(n.down[output]) == 0 {
+		oc.unread = output
 		return // an output nobody reads: the record is dropped here
 	}
 	oc.emitted = true
@@ -642,8 +659,8 @@ func (r *runner) collect(n *node, oc *outcome, output string, o *record.Record) 
 	}
 }
 
-// settle counts how one record left n and delivers what it emitted.
-func (r *runner) settle(n *node, oc *outcome) error {
+// settle counts how rec left n and delivers what it emitted.
+func (r *runner) settle(n *node, oc *outcome, rec *record.Record) error {
 	st := &r.stats[n.idx]
 	switch {
 	case oc.failed:
@@ -652,6 +669,9 @@ func (r *runner) settle(n *node, oc *outcome) error {
 		st.Out++
 	default:
 		st.Dropped++
+		if r.opts.Trace {
+			r.dropped = append(r.dropped, Dropped{n.name(), dropReason(n, r.seqWorker[n], oc.unread, rec), rec})
+		}
 	}
 	for _, e := range oc.errs {
 		if err := r.deliverError(n, e); err != nil {
@@ -688,7 +708,7 @@ func (r *runner) drain() error {
 		})
 		for i := range ocs {
 			r.origin = ws[i].origin
-			if err := r.settle(n, &ocs[i]); err != nil {
+			if err := r.settle(n, &ocs[i], recs[i]); err != nil {
 				return err
 			}
 		}
@@ -885,4 +905,18 @@ func branch(rec *record.Record, n *node, output string, i int, trace bool) *reco
 		cp.Trace[len(cp.Trace)-1] = n.name() + "." + output
 	}
 	return &cp
+}
+
+// dropReason says why step n emitted nothing for rec: the output it chose
+// that nobody reads, or what the step says (component.DropReasoner).
+func dropReason(n *node, w component.StepWorker, unread string, rec *record.Record) string {
+	if dr, ok := w.(component.DropReasoner); ok {
+		if why := dr.DropReason(rec); why != "" {
+			return why
+		}
+	}
+	if unread != "" {
+		return fmt.Sprintf("%s: it left through output %s, which no node reads", n.name(), unread)
+	}
+	return n.name() + ": the step emitted nothing for it"
 }

@@ -110,6 +110,15 @@ type BatchWorker interface {
 	ProcessBatch(recs []*record.Record, emit func(i int, output string, rec *record.Record))
 }
 
+// DropReasoner is a StepWorker that can say why it emitted nothing for a
+// record: a filter whose condition was false, a dedupe key seen before, a
+// route no condition matched. Traced dry runs show it beside the record,
+// so a consultant sees where and why a record went nowhere. The engine
+// asks only when tracing, right after Process emitted nothing for rec.
+type DropReasoner interface {
+	DropReason(rec *record.Record) string
+}
+
 // Flusher is a StepWorker that holds records back (group) and emits them
 // when the input ends.
 type Flusher interface {
