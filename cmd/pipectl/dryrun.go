@@ -337,7 +337,11 @@ func buildDryRunReport(plan *pipelines.Plan, path, node string, feed []engine.In
 			rep.Decisions = append(rep.Decisions, d)
 		}
 		for _, st := range res.Nodes {
-			rep.Nodes = append(rep.Nodes, nodeStatsJSON{Name: st.Name, Section: st.Section.String(), Kind: st.Kind, In: st.In, Out: st.Out, Dropped: st.Dropped, Errored: st.Errored})
+			out := st.Out
+			if st.Section == component.StepSection {
+				out = st.Emitted // a split emits one record per element
+			}
+			rep.Nodes = append(rep.Nodes, nodeStatsJSON{Name: st.Name, Section: st.Section.String(), Kind: st.Kind, In: st.In, Out: out, Dropped: st.Dropped, Errored: st.Errored})
 		}
 	}
 	return rep
