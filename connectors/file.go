@@ -291,8 +291,10 @@ func (s *fileSource) readFile(ctx context.Context, path string, seq *int64, emit
 }
 
 // fileSink writes to a hidden temporary file beside path, renamed over path
-// at Close. Nothing touches the file system before the first Write or Close,
-// so building the sink (as dry runs do) changes nothing.
+// when the run commits. Nothing touches the file system before Start (or,
+// for a sink used without the engine, the first Write), so building the
+// sink (as dry runs do) changes nothing. A run that does not commit removes
+// the temporary file and leaves whatever was at path before.
 type fileSink struct {
 	path   string
 	enc    encoder
@@ -322,6 +324,23 @@ func newFileSink(ctx component.BuildContext) (component.Sink, error) {
 	return &fileSink{path: p, enc: opts.encoder(), gzip: gz, dry: ctx.Runtime != nil && ctx.Runtime.DryRun}, nil
 }
 
+// Start creates the output's folder when it is missing, removes the
+// temporary files runs that were killed left beside the path, and opens
+// this run's temporary file, so a path that cannot be written fails the run
+// before it reads anything rather than failing every record.
+func (s *fileSink) Start(context.Context) error {
+	if s.dry {
+		return nil
+	}
+	if dir := filepath.Dir(s.path); dir != "" {
+		if err := os.MkdirAll(dir, 0o777); err != nil {
+			return fmt.Errorf("cannot create the folder of %s: %w", s.path, unwrapPath(err))
+		}
+	}
+	removeStaleTemps(s.path)
+	return s.open()
+}
+
 // open creates the temporary file on first use and starts the document.
 func (s *fileSink) open() error {
 	if s.w != nil || s.err != nil {
@@ -349,12 +368,19 @@ func (s *fileSink) open() error {
 	return nil
 }
 
-// createTemp creates a new file next to path, hidden from globs such as
-// *.csv that pick files up.
-func createTemp(path string) (*os.File, string, error) {
+// tempPrefix is how the temporary files of path are named: hidden from
+// globs such as *.csv that pick files up, and recognisable as path's.
+func tempPrefix(path string) (dir, prefix string) {
 	dir, base := filepath.Split(path)
+	return dir, "." + base + "."
+}
+
+// createTemp creates a new file next to path and locks it for as long as it
+// is open, which tells removeStaleTemps that its writer is alive.
+func createTemp(path string) (*os.File, string, error) {
+	dir, prefix := tempPrefix(path)
 	for range 100 {
-		name := filepath.Join(dir, "."+base+"."+strconv.FormatUint(rand.Uint64(), 36)+".tmp")
+		name := filepath.Join(dir, prefix+strconv.FormatUint(rand.Uint64(), 36)+".tmp")
 		f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
 		if errors.Is(err, os.ErrExist) {
 			continue
@@ -362,9 +388,34 @@ func createTemp(path string) (*os.File, string, error) {
 		if err != nil {
 			return nil, "", fmt.Errorf("cannot create %s: %w", path, unwrapPath(err))
 		}
+		lockFile(f)
 		return f, name, nil
 	}
 	return nil, "", fmt.Errorf("cannot create a temporary file beside %s", path)
+}
+
+// removeStaleTemps deletes the temporary files of path that no live run is
+// writing: what a run killed before it could clean up (kill -9, a power
+// cut) left behind, which can be as large as the output itself.
+func removeStaleTemps(path string) {
+	dir, prefix := tempPrefix(path)
+	if dir == "" {
+		dir = "."
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if !e.Type().IsRegular() || !strings.HasPrefix(name, prefix) || !strings.HasSuffix(name, ".tmp") {
+			continue
+		}
+		full := filepath.Join(dir, name)
+		if abandoned(full) {
+			os.Remove(full)
+		}
+	}
 }
 
 // unwrapPath drops the temporary name from an *os.PathError.
@@ -376,25 +427,51 @@ func unwrapPath(err error) error {
 	return err
 }
 
-func (s *fileSink) Write(rec *record.Record) error {
+func (s *fileSink) Write(_ context.Context, rec *record.Record) error {
 	if err := s.open(); err != nil {
 		return err
 	}
 	return s.enc.write(s.w, rec)
 }
 
-// Close ends the document and renames the file into place. An input with
-// no records still gives a valid, empty document.
-func (s *fileSink) Close() error {
+// Flush writes what is buffered to the temporary file and syncs it, so
+// everything written so far is on disk (not yet in place: Close does that).
+func (s *fileSink) Flush(context.Context) error {
+	if s.w == nil || s.closed {
+		return s.err
+	}
+	if err := s.w.Flush(); err != nil {
+		return fmt.Errorf("%s: %w", s.path, err)
+	}
+	if s.z != nil {
+		if err := s.z.Flush(); err != nil {
+			return fmt.Errorf("%s: %w", s.path, err)
+		}
+		if err := s.w.Flush(); err != nil {
+			return fmt.Errorf("%s: %w", s.path, err)
+		}
+	}
+	if err := s.f.Sync(); err != nil {
+		return fmt.Errorf("%s: %w", s.path, err)
+	}
+	return nil
+}
+
+// Close with commit ends the document, syncs it and renames it into place,
+// then syncs the folder so the rename survives a crash. An input with no
+// records still gives a valid, empty document. Without commit the
+// temporary file is removed and path is left as it was.
+func (s *fileSink) Close(_ context.Context, commit bool) error {
 	if s.closed || s.dry {
 		return nil
 	}
 	s.closed = true
+	if !commit {
+		s.discard()
+		return nil
+	}
 	if err := s.open(); err != nil {
-		if s.f != nil {
-			s.f.Close()
-			os.Remove(s.tmp)
-		}
+		s.discard()
 		return err
 	}
 	err := s.enc.end(s.w)
@@ -419,5 +496,23 @@ func (s *fileSink) Close() error {
 		os.Remove(s.tmp)
 		return fmt.Errorf("%s: %w", s.path, err)
 	}
+	syncDir(filepath.Dir(s.path))
 	return nil
+}
+
+// discard closes and removes the temporary file, if there is one.
+func (s *fileSink) discard() {
+	if s.f != nil {
+		s.f.Close()
+		os.Remove(s.tmp)
+	}
+}
+
+// syncDir makes a rename in dir durable. It is best effort: some file
+// systems cannot sync a directory, and the data itself is already synced.
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
 }

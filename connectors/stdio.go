@@ -100,18 +100,36 @@ func (s *stdoutSink) start() error {
 	return s.enc.begin(s.w)
 }
 
-func (s *stdoutSink) Write(rec *record.Record) error {
+func (s *stdoutSink) Write(_ context.Context, rec *record.Record) error {
 	if err := s.start(); err != nil {
 		return err
 	}
 	return s.enc.write(s.w, rec)
 }
 
-func (s *stdoutSink) Close() error {
+// Flush hands what is buffered to the output stream.
+func (s *stdoutSink) Flush(context.Context) error {
+	if !s.started || s.closed {
+		return nil
+	}
+	return s.w.Flush()
+}
+
+// Close ends the document. A stream cannot be taken back, so without
+// commit the records written so far are flushed and the document is left
+// unended (no closing bracket of a JSON array): a reader sees the output
+// is incomplete rather than a valid, shorter one.
+func (s *stdoutSink) Close(_ context.Context, commit bool) error {
 	if s.closed {
 		return nil
 	}
 	s.closed = true
+	if !commit {
+		if !s.started {
+			return nil
+		}
+		return s.w.Flush()
+	}
 	if err := s.start(); err != nil {
 		return err
 	}

@@ -244,6 +244,10 @@ func (l *loader) scalarString(fl *srcFile, n *yaml.Node, v *component.Value, f *
 		}
 	}
 	v.Secret = f.Secret || in.secret
+	l.secrets = append(l.secrets, in.secrets...)
+	if f.Secret {
+		l.secrets = append(l.secrets, in.value)
+	}
 	return in.value, len(in.unset) == 0
 }
 

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -77,13 +78,30 @@ func LoadBytes(path string, src []byte, opts LoadOptions) (*File, diag.Diagnosti
 	}
 	fl := l.files[path]
 	l.top(fl, f, root)
+	f.Secrets = compactSecrets(l.secrets)
+	maskSecrets(l.diags, f.Secrets)
 	return f, l.diags
 }
 
+// compactSecrets sorts secret values longest first (so a value holding
+// another is masked whole) without repeats, leaving out values too short
+// to mask without masking ordinary words.
+func compactSecrets(values []string) []string {
+	var out []string
+	for _, v := range values {
+		if len(v) >= 4 && !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b string) int { return len(b) - len(a) })
+	return out
+}
+
 type loader struct {
-	opts  LoadOptions
-	diags diag.Diagnostics
-	files map[string]*srcFile
+	opts    LoadOptions
+	diags   diag.Diagnostics
+	files   map[string]*srcFile
+	secrets []string // values of secret settings and variables, for File.Secrets
 }
 
 // srcFile is one file being loaded: the pipeline file or its rules file.

@@ -182,11 +182,13 @@ func feedNode(plan *pipelines.Plan, at string) (string, string) {
 
 // dryRunReport is the output of a dry run, in JSON as one document.
 type dryRunReport struct {
-	Pipeline  string          `json:"pipeline"`
-	Fed       fedInfo         `json:"fed"`
-	Sinks     []sinkReport    `json:"sinks"`
-	NotRun    []notRunReport  `json:"not_run,omitempty"`
-	Errors    []errorReport   `json:"errors"`
+	Pipeline string         `json:"pipeline"`
+	Fed      fedInfo        `json:"fed"`
+	Sinks    []sinkReport   `json:"sinks"`
+	NotRun   []notRunReport `json:"not_run,omitempty"`
+	Errors   []errorReport  `json:"errors"`
+	// Dropped, with --trace, are the records steps dropped, and why.
+	Dropped   []droppedReport `json:"dropped,omitempty"`
 	Unhandled int             `json:"unhandled"`
 	Nodes     []nodeStatsJSON `json:"nodes,omitempty"`
 	// Decisions, with --trace, are the explanations steps gave of their
@@ -240,6 +242,14 @@ type errorReport struct {
 	Error     string   `json:"error"`
 	From      *origin  `json:"from,omitempty"`
 	HandledBy []string `json:"handled_by,omitempty"`
+}
+
+type droppedReport struct {
+	Step   string          `json:"step"`
+	Reason string          `json:"reason"`
+	From   *origin         `json:"from,omitempty"`
+	Path   []string        `json:"path,omitempty"`
+	Record json.RawMessage `json:"record"`
 }
 
 type nodeStatsJSON struct {
@@ -322,6 +332,9 @@ func buildDryRunReport(plan *pipelines.Plan, path, node string, feed []engine.In
 		rep.NotRun = append(rep.NotRun, x)
 	}
 	if trace {
+		for _, d := range res.Dropped {
+			rep.Dropped = append(rep.Dropped, droppedReport{Step: d.Step, Reason: d.Reason, From: originOf(d.Record), Path: d.Record.Trace, Record: json.RawMessage(d.Record.Raw)})
+		}
 		for _, e := range res.Explanations {
 			d := decisionReport{Step: e.Step, Ref: e.Ref, Explanation: e.Data}
 			if n, ok := plan.Node(e.Step); ok {
@@ -330,7 +343,11 @@ func buildDryRunReport(plan *pipelines.Plan, path, node string, feed []engine.In
 			rep.Decisions = append(rep.Decisions, d)
 		}
 		for _, st := range res.Nodes {
-			rep.Nodes = append(rep.Nodes, nodeStatsJSON{Name: st.Name, Section: st.Section.String(), Kind: st.Kind, In: st.In, Out: st.Out, Dropped: st.Dropped, Errored: st.Errored})
+			out := st.Out
+			if st.Section == component.StepSection {
+				out = st.Emitted // a split emits one record per element
+			}
+			rep.Nodes = append(rep.Nodes, nodeStatsJSON{Name: st.Name, Section: st.Section.String(), Kind: st.Kind, In: st.In, Out: out, Dropped: st.Dropped, Errored: st.Errored})
 		}
 	}
 	return rep
@@ -402,6 +419,19 @@ func (rep *dryRunReport) writeText(w io.Writer, trace bool) {
 				line += " → unhandled"
 			}
 			fmt.Fprintln(w, line)
+		}
+	}
+	if len(rep.Dropped) > 0 {
+		fmt.Fprintf(w, "\n%s dropped:\n", plural(len(rep.Dropped), "record"))
+		for _, d := range rep.Dropped {
+			line := "  at " + d.Step
+			if d.From != nil {
+				line = fmt.Sprintf("  record %d fed to %s, at %s", d.From.Seq, d.From.Node, d.Step)
+			}
+			fmt.Fprintf(w, "%s\n    why: %s\n", line, d.Reason)
+			if len(d.Path) > 0 {
+				fmt.Fprintf(w, "    path: %s\n", strings.Join(d.Path, " → "))
+			}
 		}
 	}
 	for _, d := range rep.Decisions {

@@ -2,23 +2,47 @@ package component
 
 import (
 	"encoding/base64"
+	"errors"
 	"unicode/utf8"
 
 	"github.com/pipectl/pipectl/pipelines/record"
 )
 
+// DeliveryError is a record a sink could not deliver: the last status the
+// destination answered (an HTTP status; 0 when no answer came) and the
+// attempts made. ErrorRecord writes both as fields of the error record, so
+// a route can tell a rejected record (422) from an outage (exhausted 503s).
+type DeliveryError struct {
+	Status   int
+	Attempts int
+	Err      error
+}
+
+func (e *DeliveryError) Error() string { return e.Err.Error() }
+func (e *DeliveryError) Unwrap() error { return e.Err }
+
 // ErrorRecord builds the record a failure sends to an error output: the
 // node that failed, the error, the record as the node received it, and
 // where it came from (the source and the payload's number in it, and the
-// file and line when it was read from one). The original payload is included when it differs from
-// the record, so nothing is lost however far downstream the failure was; a
-// payload that is not valid UTF-8 is carried as base64 (see appendRaw).
+// file and line when it was read from one). The original payload is
+// included when it differs from the record, so nothing is lost however far
+// downstream the failure was; a payload that is not valid UTF-8 is carried
+// as base64 (see appendRaw).
 func ErrorRecord(node string, in *record.Record, err error) *record.Record {
 	b := make([]byte, 0, len(in.Raw)+128)
 	b = append(b, `{"node":`...)
 	b = record.AppendString(b, node)
 	b = append(b, `,"error":`...)
 	b = record.AppendString(b, err.Error())
+	var de *DeliveryError
+	if errors.As(err, &de) {
+		if de.Status != 0 {
+			b = append(b, `,"status":`...)
+			b = appendInt(b, int64(de.Status))
+		}
+		b = append(b, `,"attempts":`...)
+		b = appendInt(b, int64(de.Attempts))
+	}
 	if o := in.Origin; o != nil {
 		b = append(b, `,"source":`...)
 		b = record.AppendString(b, o.Source)
