@@ -317,3 +317,37 @@ func TestUnwrapShopifyPages(t *testing.T) {
 		t.Errorf("error records %+v", es)
 	}
 }
+
+// TestStdinUnwrap: stdin takes a page as curl gives it (pretty-printed, as
+// shopify_python_api's fixture is): one record per order.
+func TestStdinUnwrap(t *testing.T) {
+	page := filepath.Join("..", "..", "shared", "fixtures", "shopify_python_api", "orders.json")
+	raw, err := os.ReadFile(page)
+	if err != nil {
+		if os.Getenv("PIPECTL_REQUIRE_SERVICES") == "1" {
+			t.Fatal(err)
+		}
+		t.Skipf("fixture: %v", err)
+	}
+	var env struct{ Orders []struct{ ID json.Number } }
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
+	if err := d.Decode(&env); err != nil || len(env.Orders) == 0 {
+		t.Fatalf("fixture: %v", err)
+	}
+	p := compile(t, "pipeline: t\nsources:\n  in:\n    stdin: {format: json, unwrap: orders}\nsinks:\n  out: {from: in, stdout: {}}\n", nil)
+	n := node(t, p, "in")
+	s, err := n.Spec.NewSource(component.BuildContext{Name: "in", Config: n.Config, Runtime: &component.Runtime{Stdin: bytes.NewReader(raw)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, errs, err := readAll(t, s)
+	if err != nil || len(errs) > 0 || len(recs) != len(env.Orders) {
+		t.Fatalf("%d records, errors %v, err %v; want %d orders", len(recs), errs, err, len(env.Orders))
+	}
+	for i, r := range recs {
+		if !strings.HasPrefix(r, `{"`) || !strings.Contains(r, `"id":`+env.Orders[i].ID.String()) {
+			t.Errorf("record %d is not order %s: %.80s", i, env.Orders[i].ID, r)
+		}
+	}
+}
