@@ -448,7 +448,7 @@ func (c *compiler) schemaType(sv *component.Value) *component.Type {
 		raw = b
 		doc = ""
 	}
-	t, err := exprs.TypeFromJSONSchema(raw, doc)
+	t, err := exprs.TypeFromJSONSchemaRefs(raw, doc, c.opts.Schema)
 	if err != nil {
 		c.diags.Errorf(sv.Range, CodeBadSchema, "schema %q: %v", name, err)
 		return nil
