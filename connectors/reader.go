@@ -310,16 +310,16 @@ func readNDJSON(ctx context.Context, o *readOptions, r io.Reader, src, where str
 			line++
 			if t := bytes.TrimSpace(b); len(t) > 0 {
 				*seq++
+				var e error
 				if t[0] != '{' || o.unwrap != "" || !utf8.Valid(t) {
-					if e := ndjsonLine(o, sl.Copy(t), src, where, line, seq, emit, emitErr); e != nil {
-						return e
-					}
-					continue
+					e = ndjsonLine(o, sl.Copy(t), src, where, line, seq, emit, emitErr)
+				} else {
+					raw := sl.Copy(t)
+					rec := record.New(raw, &record.Origin{Source: src, Seq: *seq, Raw: raw, File: where, Line: int64(line)})
+					rec.Unchecked = true
+					e = emit(rec)
 				}
-				raw := sl.Copy(t)
-				rec := record.New(raw, &record.Origin{Source: src, Seq: *seq, Raw: raw, File: where, Line: int64(line)})
-				rec.Unchecked = true
-				if e := emit(rec); e != nil {
+				if e != nil {
 					return e
 				}
 			}
