@@ -214,3 +214,19 @@ sinks:
 		t.Errorf("failed = %d, committed = %v; want 1 and true", res.Failed, res.Committed)
 	}
 }
+
+// Records read before a source fails are still processed and counted, so
+// the summary accounts for every record, though nothing commits.
+func TestRecordsBeforeAReadErrorAreCounted(t *testing.T) {
+	dir := t.TempDir()
+	p := compileScripted(t, &scriptedSource{n: 100, end: "error"}, fileSinkPipeline(filepath.Join(dir, "out.json")))
+	res, err := engine.Run(context.Background(), p, engine.Options{BatchSize: 64})
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, n := range res.Nodes {
+		if n.In != 100 {
+			t.Errorf("%s %s: in = %d, want 100", n.Section, n.Name, n.In)
+		}
+	}
+}

@@ -448,6 +448,15 @@ func (r *runner) read(ctx context.Context, work chan<- *batch) error {
 		// outputs keep the input's order too.
 		emitErr := emit
 		if err := n.source.Read(ctx, emit, emitErr); err != nil {
+			// What was read before the fault still goes through, so
+			// its records are counted and its failures reported; the
+			// run fails all the same, and nothing commits.
+			if ctx.Err() == nil {
+				r.mu.Lock()
+				r.progress.Records += int64(len(cur.recs))
+				r.mu.Unlock()
+				flush()
+			}
 			return fmt.Errorf("source %q: %w", n.name(), err)
 		}
 		r.mu.Lock()
