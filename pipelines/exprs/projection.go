@@ -20,7 +20,8 @@ func (p *Program) Reads() *record.Projection { return p.reads }
 func projectionOf(root ast.Node, env *component.Type) *record.Projection {
 	w := &projector{root: &record.Projection{}, vars: map[string]*record.Projection{}}
 	w.value(root, nil)
-	annotateFloats(w.root, env)
+	w.root.Normalize()
+	annotateTypes(w.root, env)
 	return w.root
 }
 
@@ -208,23 +209,58 @@ func (w *projector) builtin(n *ast.BuiltinNode, ptr *record.Projection) {
 	}
 }
 
-// annotateFloats marks the fields the record type says are numbers, so they
-// decode as float64 even when written without a fraction, matching the
-// types expressions were checked against.
-func annotateFloats(p *record.Projection, t *component.Type) {
+// annotateTypes marks the parts of the record the record type says are
+// numbers, so they decode as float64 even when written without a fraction,
+// and those it says are decimals, so they decode as exact decimals: the
+// values expressions see are of the types they were checked against. The
+// parts of a value read whole are marked too, so a decimal inside an
+// object handed on whole (`lines: lines`, `filter(lines, ...)`) stays a
+// decimal.
+func annotateTypes(p *record.Projection, t *component.Type) {
 	if p == nil || t == nil {
 		return
 	}
 	switch t.Kind {
 	case component.Number:
 		p.Float = true
+	case component.Decimal:
+		p.Decimal = true
 	case component.Array:
-		annotateFloats(p.Elem, t.Elem)
+		if p.Elem == nil && p.All && holdsNumbers(t.Elem) {
+			p.Elem = &record.Projection{All: true}
+		}
+		annotateTypes(p.Elem, t.Elem)
 	case component.Object:
 		for _, f := range t.Fields {
-			annotateFloats(p.Fields[f.Name], f.Type)
+			fp := p.Fields[f.Name]
+			if fp == nil && p.All && holdsNumbers(f.Type) {
+				fp = p.Field(f.Name)
+				fp.All = true
+			}
+			annotateTypes(fp, f.Type)
 		}
 	}
+}
+
+// holdsNumbers reports whether a value of type t is, or holds, a value
+// typed number or decimal: the parts annotateTypes marks.
+func holdsNumbers(t *component.Type) bool {
+	if t == nil {
+		return false
+	}
+	switch t.Kind {
+	case component.Number, component.Decimal:
+		return true
+	case component.Array:
+		return holdsNumbers(t.Elem)
+	case component.Object:
+		for _, f := range t.Fields {
+			if holdsNumbers(f.Type) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Path returns the field path the expression is, when it is nothing but a
