@@ -86,6 +86,7 @@ var fileSourceSpec = &component.Spec{
   erp_orders:
     file: {path: exports/orders-*.xml.gz, format: xml, record_path: Orders/Order, repeated: [Line]}`,
 	}},
+	OutputType: csvSourceType,
 }
 
 var fileSinkSpec = &component.Spec{

@@ -9,6 +9,7 @@ import (
 
 	"github.com/pipectl/pipectl/engine"
 	"github.com/pipectl/pipectl/pipelines/component"
+	"github.com/pipectl/pipectl/pipelines/exprs"
 )
 
 // decimalOrder is an order whose money is text with trailing zeros and
@@ -226,5 +227,74 @@ func TestLookupMatchesNumbersByValue(t *testing.T) {
 		default:
 			t.Errorf("%s %s: got %v, errors %v; want %s", tt.table, tt.in, out, errs, tt.want)
 		}
+	}
+}
+
+// runFiles runs a pipeline for real, reading and writing files in dir,
+// and returns what each file named in outputs holds afterwards.
+func runFiles(t *testing.T, src, dir string, outputs ...string) map[string]string {
+	t.Helper()
+	plan := compile(t, src)
+	rt := &component.Runtime{Clock: component.FixedClock(t0), Dir: dir}
+	if _, err := engine.Run(context.Background(), plan, engine.Options{Runtime: rt, Workers: 2}); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	out := map[string]string{}
+	for _, name := range outputs {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[name] = string(b)
+	}
+	return out
+}
+
+// A CSV column typed decimal is a decimal in expressions, checked as one
+// when the pipeline is validated, and written back with its digits.
+func TestCSVDecimalColumns(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "costs.csv"), []byte("sku,cost,qty\nA,0.10,3\nB,478.20,1\nC,,2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	head := `pipeline: t
+sources:
+  costs:
+    file: {path: ` + filepath.Join(dir, "costs.csv") + `, format: csv, columns: {cost: decimal, qty: int}}
+steps:
+  priced:
+    from: costs
+    map:
+`
+	tail := `sinks:
+  out:
+    from: priced
+    file: {path: ` + filepath.Join(dir, "out.ndjson") + `}
+  csv:
+    from: priced
+    file: {path: ` + filepath.Join(dir, "out.csv") + `, format: csv}
+  failed:
+    from: [costs.error, priced.error]
+    file: {path: ` + filepath.Join(dir, "failed.ndjson") + `}
+`
+	src := head + `      sku: sku
+      cost: cost
+      three: cost * 3
+      line: cost * int(qty)
+      known: cost != nil
+` + tail
+	out := runFiles(t, src, dir, "out.ndjson", "out.csv", "failed.ndjson")
+	equal(t, "ndjson", out["out.ndjson"], `{"sku":"A","cost":0.10,"three":0.30,"line":0.30,"known":true}`+"\n"+
+		`{"sku":"B","cost":478.20,"three":1434.60,"line":478.20,"known":true}`+"\n")
+	equal(t, "csv", out["out.csv"], "sku,cost,three,line,known\nA,0.10,0.30,0.30,true\nB,478.20,1434.60,478.20,true\n")
+	if !strings.Contains(out["failed.ndjson"], `operand is nil`) || strings.Count(out["failed.ndjson"], "\n") != 1 {
+		t.Errorf("the row without a cost fails naming the missing value: %s", out["failed.ndjson"])
+	}
+
+	// Mixing the decimal column with a float is found before anything runs,
+	// where it is written.
+	_, ds := load(t, head+"      bad: cost * 1.5\n"+tail)
+	if len(ds) == 0 || ds[0].Code != exprs.CodeTypeMismatch || ds[0].Subject.Start.Line != 9 || ds[0].Subject.Start.Col != 17 {
+		t.Errorf("cost * 1.5: got %v, want %s at the operator, line 9, column 17", ds, exprs.CodeTypeMismatch)
 	}
 }
