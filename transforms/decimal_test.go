@@ -298,3 +298,21 @@ steps:
 		t.Errorf("cost * 1.5: got %v, want %s at the operator, line 9, column 17", ds, exprs.CodeTypeMismatch)
 	}
 }
+
+// decimal() of a JSON number of no known type converts the number as it is
+// written, every digit of it, unless the step also computes with the number
+// as a plain number: then it reads as it always has, through a float.
+func TestDecimalOfAnUntypedNumberIsExact(t *testing.T) {
+	plan := compile(t, mapPipeline("", `      p: decimal(price) + 1
+      lines: 'sum_decimal(map(lines, decimal(#.price)))'
+      same: price
+`))
+	res := run(t, plan, nil, 1, `{"price":12345678901234567.89,"lines":[{"price":0.10},{"price":0.20}]}`)
+	equal(t, "m", got(t, res, "m"), []string{`{"p":12345678901234568.89,"lines":0.30,"same":12345678901234567.89}`})
+
+	plan = compile(t, mapPipeline("", `      p: decimal(price)
+      twice: price * 2
+`))
+	res = run(t, plan, nil, 1, `{"price":0.10}`)
+	equal(t, "m", got(t, res, "m"), []string{`{"p":0.1,"twice":0.2}`})
+}

@@ -18,7 +18,7 @@ func (p *Program) Reads() *record.Projection { return p.reads }
 // (passed to a function, compared, returned) its projection becomes All;
 // member accesses, indexes and predicates over arrays refine it instead.
 func projectionOf(root ast.Node, env *component.Type) *record.Projection {
-	w := &projector{root: &record.Projection{}, vars: map[string]*record.Projection{}}
+	w := &projector{root: &record.Projection{}, vars: map[string]*record.Projection{}, top: root}
 	w.value(root, nil)
 	w.root.Normalize()
 	annotateTypes(w.root, env)
@@ -28,6 +28,7 @@ func projectionOf(root ast.Node, env *component.Type) *record.Projection {
 type projector struct {
 	root *record.Projection
 	vars map[string]*record.Projection // let-bound names that stand for a path
+	top  ast.Node                      // the whole expression
 }
 
 // path returns the projection node a path expression (field, member chain,
@@ -70,6 +71,13 @@ func (w *projector) path(node ast.Node, ptr *record.Projection) *record.Projecti
 	return nil
 }
 
+// unknownType reports whether the checker knows nothing of a node's type:
+// a field of an open record, or a scalar that may be null.
+func unknownType(n ast.Node) bool {
+	t := n.Type()
+	return t == nil || t.Kind() == reflect.Interface
+}
+
 func isArray(n ast.Node) bool {
 	t := n.Type()
 	return t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array)
@@ -100,6 +108,12 @@ func (w *projector) value(node ast.Node, ptr *record.Projection) {
 	}
 	if p := w.path(node, ptr); p != nil {
 		w.use(p)
+		// A value of no known type that is computed with must decode as
+		// it always has; one the expression only hands on (a plain field
+		// reference) may be a decimal.
+		if node != w.top && unknownType(node) {
+			p.Plain = true
+		}
 		return
 	}
 	switch n := node.(type) {
@@ -110,6 +124,15 @@ func (w *projector) value(node ast.Node, ptr *record.Projection) {
 	case *ast.PredicateNode:
 		w.value(n.Node, ptr)
 	case *ast.CallNode:
+		// decimal(price) of a price of no known type reads a JSON number
+		// as the exact decimal it is written as, not through a float.
+		if name, ok := n.Callee.(*ast.IdentifierNode); ok && name.Value == "decimal" && len(n.Arguments) == 1 && unknownType(n.Arguments[0]) {
+			if p := w.path(n.Arguments[0], ptr); p != nil {
+				w.use(p)
+				p.DecimalArg = true
+				return
+			}
+		}
 		// The callee is a function's name, not a field.
 		if _, isName := n.Callee.(*ast.IdentifierNode); !isName {
 			w.value(n.Callee, ptr)

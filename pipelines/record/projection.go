@@ -26,7 +26,19 @@ type Projection struct {
 	// decimal.Decimal with the digits and scale it is written with (478.20
 	// stays 478.20), for values the record type says are decimals.
 	Decimal bool
+	// DecimalArg marks a value of no known type that an expression hands
+	// to decimal(): a number there decodes as an exact decimal too, so
+	// decimal(price) keeps every digit of 12345678901234567.89, unless
+	// Plain says an expression also computes with the value as it is,
+	// where a decimal would not do.
+	DecimalArg bool
+	// Plain marks a value of no known type that an expression computes
+	// with, or passes to a function, other than decimal().
+	Plain bool
 }
+
+// decimal reports whether p's value decodes as an exact decimal.
+func (p *Projection) decimal() bool { return p.Decimal || p.DecimalArg && !p.Plain }
 
 // AllFields is the projection that decodes everything.
 var AllFields = &Projection{All: true}
@@ -62,6 +74,8 @@ func (p *Projection) Merge(q *Projection) {
 	p.All = p.All || q.All
 	p.Float = p.Float || q.Float
 	p.Decimal = p.Decimal || q.Decimal
+	p.DecimalArg = p.DecimalArg || q.DecimalArg
+	p.Plain = p.Plain || q.Plain
 	for name, fq := range q.Fields {
 		p.Field(name).Merge(fq)
 	}
@@ -104,7 +118,7 @@ func (p *Projection) Covers(q *Projection) bool {
 		return !q.typed()
 	case q.All && !p.All,
 		q.Float && !p.Float,
-		q.Decimal && !p.Decimal:
+		q.decimal() && !p.decimal():
 		return false
 	}
 	for name, fq := range q.Fields {
@@ -133,7 +147,7 @@ func (p *Projection) typed() bool {
 	if p == nil {
 		return false
 	}
-	if p.Float || p.Decimal {
+	if p.Float || p.decimal() {
 		return true
 	}
 	for _, f := range p.Fields {

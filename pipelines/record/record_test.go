@@ -360,3 +360,25 @@ func TestCoversTypes(t *testing.T) {
 		t.Error("a record decoded without types is decoded again for a projection reading decimals")
 	}
 }
+
+// A value handed to decimal() decodes as a decimal unless it is also
+// computed with as a plain number.
+func TestFieldsDecimalArg(t *testing.T) {
+	p := &record.Projection{}
+	p.Field("a").DecimalArg = true
+	q := &record.Projection{}
+	q.Field("a").Plain = true
+	both := &record.Projection{}
+	both.Merge(p)
+	both.Merge(q)
+	raw := []byte(`{"a":0.10}`)
+	if _, ok := record.New(raw, nil).Fields(p)["a"].(decimal.Decimal); !ok {
+		t.Error("a value only handed to decimal() decodes as a decimal")
+	}
+	if got := record.New(raw, nil).Fields(both)["a"]; got != 0.1 {
+		t.Errorf("a value also computed with decodes as a number, got %#v", got)
+	}
+	if record.AllFields.Covers(p) || !record.AllFields.Covers(both) {
+		t.Error("Covers must follow how the value decodes")
+	}
+}

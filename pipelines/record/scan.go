@@ -64,7 +64,7 @@ func scanValue(bx *boxer, data []byte, i int, p *Projection) (any, int) {
 	switch c := data[i]; {
 	case c == '"':
 		s, end := scanString(data, i)
-		if p.Decimal {
+		if p.decimal() {
 			if d, ok := parseDecimal(s); ok {
 				return d, end
 			}
@@ -118,7 +118,7 @@ func scanValue(bx *boxer, data []byte, i int, p *Projection) (any, int) {
 			return nil, len(data) // malformed: give up on the rest
 		}
 		raw := unsafe.String(&data[i], j-i)
-		if p.Decimal {
+		if p.decimal() {
 			if d, ok := parseDecimal(raw); ok {
 				return d, j
 			}
