@@ -164,7 +164,7 @@ func decimalOperatorFunctions() []*Function {
 		op("decimal_sub", "-", "decimal", arith, func(a, b dec) (any, error) { return checked("-", a.Sub(b)) },
 			Example{`decimal("10") - decimal("0.01")`, `"9.99"`},
 			Example{`0 - decimal("4.20")`, `"-4.20"`}),
-		op("decimal_mul", "*", "decimal", arith, func(a, b dec) (any, error) { return checked("*", keepScale(a.Mul(b), a, b)) },
+		op("decimal_mul", "*", "decimal", arith, func(a, b dec) (any, error) { return checked("*", keepScale(a.Mul(b), a, b, maxDecimalExponent)) },
 			Example{`decimal("19.99") * 3`, `"59.97"`},
 			Example{`decimal("0.19") * decimal("100.00")`, `"19.00"`},
 			Example{`decimal("10.00") * decimal("0.5")`, `"5.00"`}),
@@ -172,7 +172,7 @@ func decimalOperatorFunctions() []*Function {
 			if b.IsZero() {
 				return nil, fmt.Errorf("decimal /: division of %s by zero", a)
 			}
-			return checked("/", keepScale(a.Div(b), a, b))
+			return checked("/", keepScale(a.Div(b), a, b, decimal.DivisionPrecision))
 		},
 			Example{`decimal("59.97") / 3`, `"19.99"`},
 			Example{`decimal("10") / 3`, `"3.3333333333333333"`},
@@ -203,9 +203,11 @@ func decimalOperatorFunctions() []*Function {
 // 59.97, 10.00 * 0.5 is 5.00 (not 5.000), 59.97 / 3 is 19.99 (not the 16
 // places division is carried to), 10 / 4 is 2.5. Sums and differences
 // have that scale already. The scale is how a decimal is written, so money
-// keeps its cents through arithmetic.
-func keepScale(d, a, b dec) dec {
-	scale := max(0, -a.Exponent(), -b.Exponent())
+// keeps its cents through arithmetic. A result is never padded beyond
+// limit places, the places it was computed to (16 for a quotient): zeros
+// there would claim digits nobody computed.
+func keepScale(d, a, b dec, limit int) dec {
+	scale := int32(min(limit, max(0, -int(a.Exponent()), -int(b.Exponent()))))
 	n := d.Normalize()
 	if -n.Exponent() < scale {
 		return n.Round(scale)
