@@ -316,3 +316,52 @@ func TestDecimalOfAnUntypedNumberIsExact(t *testing.T) {
 	res = run(t, plan, nil, 1, `{"price":0.10}`)
 	equal(t, "m", got(t, res, "m"), []string{`{"p":0.1,"twice":0.2}`})
 }
+
+// A schema types text as a decimal with "format": "decimal": the amounts of
+// an XML feed, text in the file, are exact decimals in expressions and
+// numbers with their digits in the output.
+func TestSchemaTypesDecimalText(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]string{
+		"in.xml": "<Orders><Order><Price>478.20</Price><Ref>A-1</Ref></Order><Order><Price>12345678901234567.89</Price><Ref>B</Ref></Order></Orders>",
+		"order.schema.json": `{"type": "object", "additionalProperties": true, "properties": {
+			"Price": {"type": "string", "format": "decimal"}, "Ref": {"type": "string"}}}`,
+	}
+	for name, text := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	src := `pipeline: t
+sources:
+  in:
+    file: {path: ` + filepath.Join(dir, "in.xml") + `, format: xml, record_path: Orders/Order}
+    schema: ` + filepath.Join(dir, "order.schema.json") + `
+steps:
+  m:
+    from: in
+    map:
+      ref: Ref
+      price: Price
+      plus: Price + decimal("0.5")
+      f: format_money(Price, 1)
+sinks:
+  out:
+    from: m
+    file: {path: ` + filepath.Join(dir, "out.xml") + `, format: xml}
+  failed:
+    from: [in.error, m.error]
+    file: {path: ` + filepath.Join(dir, "failed.ndjson") + `}
+`
+	out := runFiles(t, src, dir, "out.xml", "failed.ndjson")
+	equal(t, "out", out["out.xml"], `<?xml version="1.0" encoding="UTF-8"?>
+<records>
+<record><ref>A-1</ref><price>478.20</price><plus>478.70</plus><f>478.2</f></record>
+<record><ref>B</ref><price>12345678901234567.89</price><plus>12345678901234568.39</plus><f>12345678901234567.9</f></record>
+</records>
+`)
+	equal(t, "failed", out["failed.ndjson"], "")
+	if _, ds := load(t, strings.Replace(src, `Price + decimal("0.5")`, `Price + 0.5`, 1)); len(ds) == 0 || ds[0].Code != exprs.CodeTypeMismatch {
+		t.Errorf("Price + 0.5: %v, want %s", ds, exprs.CodeTypeMismatch)
+	}
+}

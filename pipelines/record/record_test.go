@@ -382,3 +382,36 @@ func TestFieldsDecimalArg(t *testing.T) {
 		t.Error("Covers must follow how the value decodes")
 	}
 }
+
+// FuzzDecimalFields decodes values typed decimal: it never panics, a
+// decimal decodes only from decimal text, and writes back as the same
+// number, with no more than the digits it was read with.
+func FuzzDecimalFields(f *testing.F) {
+	for _, s := range []string{`{"a":478.20}`, `{"a":"0.10"}`, `{"a":-1e-3}`, `{"a":"1e400"}`, `{"a":[1.5,"x"]}`, `{"a":"+.5"}`, `{"a":"5."}`} {
+		f.Add(s)
+	}
+	p := &record.Projection{}
+	p.Field("a").Decimal = true
+	p.Field("a").Element().Decimal = true
+	f.Fuzz(func(t *testing.T, raw string) {
+		v := record.New([]byte(raw), nil).Fields(p)["a"]
+		vals := []any{v}
+		if l, ok := v.([]any); ok {
+			vals = l
+		}
+		for _, e := range vals {
+			d, ok := e.(decimal.Decimal)
+			if !ok {
+				continue
+			}
+			out, err := record.AppendJSON(nil, d)
+			if err != nil || !json.Valid(out) {
+				t.Fatalf("%q: decimal %v written as %q, %v", raw, d, out, err)
+			}
+			back, err := decimal.NewFromString(string(out))
+			if err != nil || !back.Equal(d) || len(out) > 2*record.MaxDecimalDigits+4 {
+				t.Fatalf("%q: decimal %v written as %s", raw, d, out)
+			}
+		}
+	})
+}

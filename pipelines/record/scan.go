@@ -96,7 +96,12 @@ func scanValue(bx *boxer, data []byte, i int, p *Projection) (any, int) {
 			}
 			if elem == nil {
 				out = append(out, nil) // only the length is read
-				i = skipValue(data, i)
+				next := skipValue(data, i)
+				if next == i {
+					bx.keepList(ticket, out)
+					return out, len(data) // malformed: give up on the rest
+				}
+				i = next
 				continue
 			}
 			var v any
