@@ -29,7 +29,8 @@ func moneyFunctions() []*Function {
 			Name:     "decimal",
 			Category: "money",
 			Summary: "Makes an exact decimal, for money: from text such as Shopify's \"19.99\", from an int, or, " +
-				"when you ask for it, from a number (its shortest written form, so 0.1 becomes exactly 0.1). " +
+				"when you ask for it, from a number (its shortest written form, so 0.1 becomes exactly 0.1; a field of " +
+				"no known type holding a JSON number converts as written, every digit of it). " +
 				"Decimals add, subtract, multiply, divide (to 16 places) and compare with decimals and ints using " +
 				"the usual operators; mixing them with numbers is a compile error, and so is an operand of " +
 				"unknown type (a field of an open record): convert it with decimal() or int(). Negate with 0 - d. " +
