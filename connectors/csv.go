@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -168,6 +169,59 @@ func csvColumns(header []string, types map[string]string) ([]csvColumn, error) {
 		}
 	}
 	return cols, nil
+}
+
+// csvSourceType types the records of a source reading CSV with `columns`:
+// the typed columns are of their types (a decimal column's cells are exact
+// decimals in expressions, and decode as such), and may be null, as an
+// empty typed cell is; other columns are strings. The type refines the
+// source's schema when it has one, and is otherwise an open object, since
+// the header is only read when the source runs.
+func csvSourceType(tc component.TypeContext) map[string]*component.Type {
+	cols := tc.Config.Get("columns")
+	if str(tc.Config, "format", "ndjson") != "csv" || cols == nil || len(cols.Keys) == 0 {
+		return nil
+	}
+	out := component.OpenObject()
+	if tc.Input != nil && tc.Input.Kind == component.Object {
+		cp := *tc.Input
+		cp.Fields = slices.Clone(cp.Fields)
+		out = &cp
+	}
+	for _, name := range cols.Keys {
+		t := columnType(cols.Map[name].Str)
+		if t == nil {
+			continue // reported by the spec's enum
+		}
+		i := slices.IndexFunc(out.Fields, func(p component.Property) bool { return p.Name == name })
+		if i < 0 {
+			out.Fields = append(out.Fields, component.Property{Name: name, Type: t})
+			continue
+		}
+		out.Fields[i].Type = t
+	}
+	return map[string]*component.Type{component.DefaultOutput: out}
+}
+
+// columnType is the type of a CSV column of a `columns` type.
+func columnType(name string) *component.Type {
+	var t component.Type
+	switch name {
+	case "string":
+		return component.StringType
+	case "int":
+		t = *component.IntType
+	case "number":
+		t = *component.NumberType
+	case "decimal":
+		t = *component.DecimalType
+	case "bool":
+		t = *component.BoolType
+	default:
+		return nil
+	}
+	t.Nullable = true // an empty typed cell is null
+	return &t
 }
 
 // appendCell appends a cell's JSON value. Typed cells are trimmed of

@@ -26,7 +26,7 @@ var (
 	columnsTypedField = &component.Field{Name: "columns", Kind: component.MapField,
 		Elem: &component.Field{Kind: component.EnumField, Enum: columnTypes, Doc: "column type"},
 		Doc: "CSV column types by header name; unlisted columns are strings. int is a 64-bit integer, every digit kept; " +
-			"decimal keeps the cell's exact digits (12.50 stays 12.50); number is a floating-point number; bool takes " +
+			"decimal keeps the cell's exact digits (12.50 stays 12.50) and is an exact decimal in expressions; number is a floating-point number; bool takes " +
 			"true, false, 1, 0, yes and no. Typed cells are trimmed, and null when empty; a cell that does not parse " +
 			"sends its row to the source's `error` output, naming the file, line and column.",
 		Examples: []any{map[string]any{"qty": "int", "price": "decimal"}}}
@@ -111,6 +111,7 @@ var fileSourceSpec = &component.Spec{
   erp_orders:
     file: {path: exports/orders-*.xml.gz, format: xml, record_path: Orders/Order, repeated: [Line]}`,
 	}},
+	OutputType: csvSourceType,
 }
 
 var fileSinkSpec = &component.Spec{

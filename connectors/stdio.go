@@ -41,6 +41,7 @@ var stdinSpec = &component.Spec{
 		}
 		return &stdinSource{name: ctx.Name, in: in, opts: opts}, nil
 	},
+	OutputType: csvSourceType,
 }
 
 type stdinSource struct {

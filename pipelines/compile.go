@@ -406,15 +406,19 @@ func (c *compiler) types(order []*Node) {
 	}
 }
 
-// sourceType is the type of a source's records: its schema's, or unknown.
+// sourceType is the type of a source's records: its schema's, or unknown,
+// refined by its kind's OutputType (a CSV source's typed columns).
 func (c *compiler) sourceType(n *Node) *component.Type {
-	sv := n.Common["schema"]
-	if sv == nil || sv.Str == "" {
-		return component.OpenObject()
+	t := component.OpenObject()
+	if sv := n.Common["schema"]; sv != nil && sv.Str != "" {
+		if st := c.schemaType(sv); st != nil {
+			t = st
+		}
 	}
-	t := c.schemaType(sv)
-	if t == nil {
-		return component.OpenObject()
+	if n.Spec != nil && n.Spec.OutputType != nil && n.Config != nil {
+		if typed := n.Spec.OutputType(component.TypeContext{Input: t, Config: n.Config})[component.DefaultOutput]; typed != nil {
+			t = typed
+		}
 	}
 	return t
 }

@@ -133,7 +133,8 @@ type Spec struct {
 	Input *Type
 	// OutputType computes the type of the records the node emits on its
 	// default output and named outputs (by name). Nil means records pass
-	// through unchanged. Steps only.
+	// through unchanged. On a source, it refines the type of the records
+	// read (Input: the schema's, or an open object).
 	OutputType func(TypeContext) map[string]*Type
 	// Triggers, on a source kind, lists the trigger kinds that may start it;
 	// TriggerRequired says it cannot run without one (an event source has

@@ -14,7 +14,9 @@ import (
 // field it does not list is reported as a typo, which is the point of
 // declaring a schema. An object says `"additionalProperties": true` (or a
 // schema) to stay open. Nullable types (["string", "null"]) take their
-// non-null type; a union of different kinds is Any. Local $refs
+// non-null type; a union of different kinds is Any. A string or a number
+// with `"format": "decimal"` is a decimal: money written as "19.99" or
+// 19.99, read as the exact decimal it writes. Local $refs
 // (#/$defs/..., #/definitions/...) are followed. doc names the type in
 // messages ("the Shopify order"); when empty, the schema's title is used.
 func TypeFromJSONSchema(raw []byte, doc string) (*component.Type, error) {
@@ -141,6 +143,9 @@ func (c *schemaConv) convert(s map[string]any, depth int) *component.Type {
 	}
 	if len(kinds) != 1 {
 		return component.AnyType
+	}
+	if format, _ := s["format"].(string); format == "decimal" && (kinds[0] == "string" || kinds[0] == "number") {
+		return nullable(component.DecimalType, null)
 	}
 	switch kinds[0] {
 	case "string":

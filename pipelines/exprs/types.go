@@ -27,8 +27,11 @@ func exprType(t *component.Type) types.Type {
 	}
 	// A scalar that may be null is checked as any: expr would otherwise
 	// compile `code == "EXPRESS"` to a string comparison that fails on
-	// null at run time. Its field is still checked to exist.
-	if t.Nullable && t.Kind != component.Object && t.Kind != component.Array {
+	// null at run time. Its field is still checked to exist. A decimal
+	// stays a decimal: its operators are ours and take null (== and !=
+	// compare it, the others fail naming it), while expr's own operators,
+	// which any would compile to, cannot take a decimal at all.
+	if t.Nullable && t.Kind != component.Object && t.Kind != component.Array && t.Kind != component.Decimal {
 		return types.Any
 	}
 	switch t.Kind {
