@@ -167,5 +167,6 @@ func (s *benchOrders) Read(ctx context.Context, emit func(*record.Record) error,
 
 type discard struct{}
 
-func (discard) Write(*record.Record) error { return nil }
-func (discard) Close() error               { return nil }
+func (discard) Write(context.Context, *record.Record) error { return nil }
+func (discard) Flush(context.Context) error                 { return nil }
+func (discard) Close(context.Context, bool) error           { return nil }

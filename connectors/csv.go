@@ -9,8 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/pipectl/pipectl/pipelines/component"
 	"github.com/pipectl/pipectl/pipelines/record"
@@ -40,7 +42,16 @@ func readCSV(ctx context.Context, o *readOptions, r io.Reader, src, where string
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("%s: header: %w", where, csvErr(err, o.maxRecord))
+		if e, ok := inputErr(where, err); ok {
+			return e
+		}
+		return fmt.Errorf("%s:1: header: %w", where, csvErr(err, o.maxRecord))
+	}
+	for i, h := range header {
+		if !utf8.ValidString(h) {
+			line, col := cr.FieldPos(i)
+			return fmt.Errorf("%s:%d:%d: header: column %d is not valid UTF-8", where, line, col, i+1)
+		}
 	}
 	cols, err := csvColumns(header, o.types)
 	if err != nil {
@@ -67,11 +78,26 @@ func readCSV(ctx context.Context, o *readOptions, r io.Reader, src, where string
 		case errors.As(err, &pe) && pe.Err != nil && !errors.Is(err, errRecordTooLarge) && end > start:
 			rowErr = fmt.Errorf("%s:%d:%d: %v", where, pe.Line, pe.Column, pe.Err)
 		default:
-			return fmt.Errorf("%s: %w", where, csvErr(err, o.maxRecord))
+			if e, ok := inputErr(where, err); ok {
+				return e
+			}
+			return fmt.Errorf("%s:%d: %w", where, tap.lineAt(start), csvErr(err, o.maxRecord))
 		}
 		if rowErr == nil && len(row) != len(cols) {
 			line, _ := cr.FieldPos(0)
 			rowErr = fmt.Errorf("%s:%d: %d cells, the header has %d columns", where, line, len(row), len(cols))
+		}
+		if rowErr == nil {
+			// A cell that is not valid UTF-8 cannot be a JSON string
+			// without losing bytes: the row goes to the error output,
+			// its text kept exactly.
+			for i, cell := range row {
+				if !utf8.ValidString(cell) {
+					line, col := cr.FieldPos(i)
+					rowErr = fmt.Errorf("%s:%d:%d: column %q is not valid UTF-8", where, line, col, cols[i].name)
+					break
+				}
+			}
 		}
 		if rowErr == nil {
 			buf = append(buf[:0], '{')
@@ -89,6 +115,14 @@ func readCSV(ctx context.Context, o *readOptions, r io.Reader, src, where string
 			buf = append(buf, '}')
 		}
 		*seq++
+		var line int64
+		switch {
+		case pe != nil:
+			line = int64(pe.StartLine)
+		case len(row) > 0:
+			l, _ := cr.FieldPos(0)
+			line = int64(l)
+		}
 		if rowErr != nil {
 			// The text of the row, without the blank lines before it.
 			text := bytes.Trim(tap.span(start, end), "\r\n")
@@ -96,13 +130,13 @@ func readCSV(ctx context.Context, o *readOptions, r io.Reader, src, where string
 				text = []byte(" ")
 			}
 			raw := sl.Copy(text)
-			rec := record.New(raw, &record.Origin{Source: src, Seq: *seq, Raw: raw})
+			rec := record.New(raw, &record.Origin{Source: src, Seq: *seq, Raw: raw, File: where, Line: line})
 			if err := emitErr(component.ErrorRecord(src, rec, rowErr)); err != nil {
 				return err
 			}
 		} else {
 			raw := sl.Copy(buf)
-			if err := emit(record.New(raw, &record.Origin{Source: src, Seq: *seq, Raw: raw})); err != nil {
+			if err := emit(record.New(raw, &record.Origin{Source: src, Seq: *seq, Raw: raw, File: where, Line: line})); err != nil {
 				return err
 			}
 		}
@@ -113,7 +147,7 @@ func readCSV(ctx context.Context, o *readOptions, r io.Reader, src, where string
 // csvErr words a reading error, naming the size limit when that was hit.
 func csvErr(err error, limit int64) error {
 	if errors.Is(err, errRecordTooLarge) {
-		return fmt.Errorf("%w (%d MiB): is the file CSV, with balanced quotes?", errRecordTooLarge, limit>>20)
+		return fmt.Errorf("the row that starts here: %w (%s): is the file CSV, with balanced quotes?", errRecordTooLarge, sizeText(limit))
 	}
 	return err
 }
@@ -135,6 +169,59 @@ func csvColumns(header []string, types map[string]string) ([]csvColumn, error) {
 		}
 	}
 	return cols, nil
+}
+
+// csvSourceType types the records of a source reading CSV with `columns`:
+// the typed columns are of their types (a decimal column's cells are exact
+// decimals in expressions, and decode as such), and may be null, as an
+// empty typed cell is; other columns are strings. The type refines the
+// source's schema when it has one, and is otherwise an open object, since
+// the header is only read when the source runs.
+func csvSourceType(tc component.TypeContext) map[string]*component.Type {
+	cols := tc.Config.Get("columns")
+	if str(tc.Config, "format", "ndjson") != "csv" || cols == nil || len(cols.Keys) == 0 {
+		return nil
+	}
+	out := component.OpenObject()
+	if tc.Input != nil && tc.Input.Kind == component.Object {
+		cp := *tc.Input
+		cp.Fields = slices.Clone(cp.Fields)
+		out = &cp
+	}
+	for _, name := range cols.Keys {
+		t := columnType(cols.Map[name].Str)
+		if t == nil {
+			continue // reported by the spec's enum
+		}
+		i := slices.IndexFunc(out.Fields, func(p component.Property) bool { return p.Name == name })
+		if i < 0 {
+			out.Fields = append(out.Fields, component.Property{Name: name, Type: t})
+			continue
+		}
+		out.Fields[i].Type = t
+	}
+	return map[string]*component.Type{component.DefaultOutput: out}
+}
+
+// columnType is the type of a CSV column of a `columns` type.
+func columnType(name string) *component.Type {
+	var t component.Type
+	switch name {
+	case "string":
+		return component.StringType
+	case "int":
+		t = *component.IntType
+	case "number":
+		t = *component.NumberType
+	case "decimal":
+		t = *component.DecimalType
+	case "bool":
+		t = *component.BoolType
+	default:
+		return nil
+	}
+	t.Nullable = true // an empty typed cell is null
+	return &t
 }
 
 // appendCell appends a cell's JSON value. Typed cells are trimmed of
@@ -276,6 +363,7 @@ type rawTap struct {
 	base  int64
 	mark  int64 // where the current record starts
 	limit int64
+	lines int64 // line breaks before base
 }
 
 func (t *rawTap) Read(p []byte) (int, error) {
@@ -300,10 +388,17 @@ func (t *rawTap) span(from, to int64) []byte {
 func (t *rawTap) setMark(off int64) {
 	t.mark = off
 	if k := off - t.base; k > 64<<10 && k > int64(len(t.buf))/2 {
+		t.lines += int64(bytes.Count(t.buf[:k], []byte{'\n'}))
 		n := copy(t.buf, t.buf[k:])
 		t.buf = t.buf[:n]
 		t.base = off
 	}
+}
+
+// lineAt returns the line of the input at off, at or after the mark.
+func (t *rawTap) lineAt(off int64) int64 {
+	k := min(max(off-t.base, 0), int64(len(t.buf)))
+	return t.lines + int64(bytes.Count(t.buf[:k], []byte{'\n'})) + 1
 }
 
 // csvEncoder writes records as CSV rows: a header, then one row per record.

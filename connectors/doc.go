@@ -11,13 +11,32 @@
 //
 //   - Reading streams. A source holds one record at a time (a CSV row, an XML
 //     record element, a JSON array element), never a whole file, and a record
-//     over 64 MiB ends the read instead of filling memory. Records are JSON
-//     built by appending; CSV rows keep header order, ints every digit and
-//     decimals their exact digits.
-//   - A record a source cannot make (a CSV row with a bad cell) goes to the
-//     source's error output with its text and file:line:column; input whose
-//     structure is lost (malformed XML, a broken JSON array) stops the run,
-//     since nothing after it can be found reliably.
+//     over 64 MiB ends the read, naming the limit and where the record
+//     starts, instead of filling memory. With `unwrap` the value holding the
+//     records (an API page) is held whole, under the same limit. Records are
+//     JSON built by appending; CSV rows keep header order, ints every digit
+//     and decimals their exact digits. JSON arrays are split by
+//     record.JSONStream, which the pipeline tests' samples share.
+//   - Every record is accounted for. A record a source cannot make (a CSV
+//     row with a bad cell, an NDJSON line that is not JSON, a value with
+//     nothing at the unwrap path) goes to the source's error output with its
+//     exact text and file:line:column, and reading goes on. A JSON array
+//     element is a record whatever JSON it is; a step that needs an object
+//     fails that record alone. Input whose structure is lost (malformed
+//     syntax inside a JSON array, malformed XML, gzip data cut short) stops
+//     the read with the file, line and column at fault, after every record
+//     before it was emitted: nothing after it can be found reliably, and
+//     the run fails rather than committing a part.
+//   - Records are valid UTF-8. A line, element or row that is not goes to
+//     the error output, its bytes kept exactly (component.ErrorRecord
+//     carries such payloads as base64, under record_base64), rather than
+//     reaching sinks whose output strict JSON readers would refuse. The
+//     NDJSON loop checks the encoding as it copies each line (utf8.Valid's
+//     ASCII path); whether a line is JSON is checked by the engine's
+//     workers, in parallel.
+//   - Samples (pipeline tests, dry-run --input) are read by the source's own
+//     parser with its settings, through Spec.ReadSample; JSON sources take
+//     an object, an array or NDJSON alike for them.
 //   - Writing is deterministic and all-or-nothing per file: a file sink
 //     writes a hidden temporary file beside its path and renames it into
 //     place at Close (after fsync), so a directory poller never sees half a

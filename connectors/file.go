@@ -26,7 +26,7 @@ var (
 	columnsTypedField = &component.Field{Name: "columns", Kind: component.MapField,
 		Elem: &component.Field{Kind: component.EnumField, Enum: columnTypes, Doc: "column type"},
 		Doc: "CSV column types by header name; unlisted columns are strings. int is a 64-bit integer, every digit kept; " +
-			"decimal keeps the cell's exact digits (12.50 stays 12.50); number is a floating-point number; bool takes " +
+			"decimal keeps the cell's exact digits (12.50 stays 12.50) and is an exact decimal in expressions; number is a floating-point number; bool takes " +
 			"true, false, 1, 0, yes and no. Typed cells are trimmed, and null when empty; a cell that does not parse " +
 			"sends its row to the source's `error` output, naming the file, line and column.",
 		Examples: []any{map[string]any{"qty": "int", "price": "decimal"}}}
@@ -39,6 +39,13 @@ var (
 		Elem: &component.Field{Kind: component.StringField, Doc: "an element name"},
 		Doc: "XML: child elements always read as arrays, even when a record has one. Others are arrays only " +
 			"when they repeat.", Examples: []any{[]any{"Line"}}}
+	unwrapField = &component.Field{Name: "unwrap", Kind: component.StringField,
+		Doc: "NDJSON and JSON: dot path of the records inside each value read, for API pages and envelopes: " +
+			"`orders` reads each order of a Shopify page `{\"orders\": [...]}`, `order` the order of " +
+			"`{\"order\": {...}}`, `data` a WooCommerce payload wrapped in `{\"data\": ...}`. An array there gives one " +
+			"record per element; each record's original payload is the record itself, not the page. A value with " +
+			"nothing at the path, and an element that is not an object, go to the `error` output.",
+		Examples: []any{"orders", "order", "data"}}
 	columnsListField = &component.Field{Name: "columns", Kind: component.ListField,
 		Elem: &component.Field{Kind: component.StringField, Doc: "a field name"},
 		Doc: "CSV columns, in order: top-level fields of the records. Without it the columns are the first record's " +
@@ -50,17 +57,27 @@ var fileSourceSpec = &component.Spec{
 	Section: component.SourceSection,
 	Summary: "Reads records from files: NDJSON, JSON arrays, CSV or XML, gzipped or not.",
 	Description: "The batch exchange with ERPs and 3PLs. `path` may be a glob; files are read in name order, " +
-		"each whole before the next. Files ending in .gz are decompressed. Files are streamed: memory grows with " +
-		"the largest record, never with the file, and one record may not exceed 64 MiB.\n\n" +
-		"- ndjson: one JSON value a line; a line that is not JSON goes to the `error` output.\n" +
-		"- json: a JSON array, one record per element (or objects one after another, one record each).\n" +
+		"each whole before the next. Files ending in .gz are decompressed; a file cut short stops the run with the " +
+		"byte and line where its data ends. Files are streamed: memory grows with the largest record, never with " +
+		"the file, and one record may not exceed 64 MiB (a larger one stops the run, naming the limit and where " +
+		"the record starts).\n\n" +
+		"Every record is accounted for: a record that cannot be made goes to the `error` output with its exact " +
+		"text and file:line:column, and reading goes on; where the format cannot find the next record after a " +
+		"fault (malformed JSON syntax inside an array, malformed XML) the run stops with the file, line and " +
+		"column at fault, after every record before it was read. Records are JSON objects in valid UTF-8: " +
+		"input that is not valid UTF-8 goes to the `error` output, its bytes kept exactly (as `record_base64`).\n\n" +
+		"- ndjson: one JSON object a line; a line that is not one goes to the `error` output.\n" +
+		"- json: a JSON array, one record per element (or values one after another, one record each); an " +
+		"element that is not an object goes to the `error` output.\n" +
 		"- csv: the header row names the fields, in order; `columns` gives types. A row that is not well-formed, " +
 		"has a different number of cells than the header, or has a cell that does not parse as its type goes to " +
 		"the `error` output with its text.\n" +
 		"- xml: each element at `record_path` is a record. Child elements are fields (text as strings; repeated " +
 		"elements are arrays; nested elements objects), attributes are `@name` fields, and text beside " +
-		"attributes or children is `#text`. ISO-8859-1 and windows-1252 files are decoded. Malformed XML stops " +
-		"the run with the line at fault.",
+		"attributes or children is `#text`. ISO-8859-1 and windows-1252 files are decoded (as the XML " +
+		"declaration says). Malformed XML stops the run with the line and column at fault.\n\n" +
+		"`pipectl test` and `pipectl dry-run --input` read a sample for this source in its own format, with " +
+		"these settings: a CSV source's samples are CSV.",
 	Config: &component.Field{Kind: component.ObjectField, Required: true, Shorthand: "path", Doc: "File source settings.",
 		Fields: []*component.Field{
 			{Name: "path", Kind: component.StringField, Required: true, Doc: "File path or glob, relative to the working directory; ${VAR} allowed.",
@@ -70,10 +87,12 @@ var fileSourceSpec = &component.Spec{
 			delimiterField,
 			recordPathField,
 			repeatedField,
+			unwrapField,
 		}},
-	Validate:  validateReadSettings,
-	Triggers:  []string{"cron", "manual"},
-	NewSource: newFileSource,
+	Validate:   validateReadSettings,
+	Triggers:   []string{"cron", "manual"},
+	NewSource:  newFileSource,
+	ReadSample: readSample,
 	Examples: []component.Example{{
 		Title: "A nightly stock snapshot",
 		YAML: `sources:
@@ -81,11 +100,18 @@ var fileSourceSpec = &component.Spec{
     trigger: nightly
     file: {path: /data/wms/stock-*.csv, format: csv, columns: {on_hand: int}}`,
 	}, {
+		Title: "Shopify REST pages saved to files",
+		YAML: `sources:
+  orders:
+    file: {path: exports/orders-page-*.json, format: json, unwrap: orders}
+    schema: shopify/order`,
+	}, {
 		Title: "ERP orders as XML",
 		YAML: `sources:
   erp_orders:
     file: {path: exports/orders-*.xml.gz, format: xml, record_path: Orders/Order, repeated: [Line]}`,
 	}},
+	OutputType: csvSourceType,
 }
 
 var fileSinkSpec = &component.Spec{
@@ -129,10 +155,11 @@ var fileSinkSpec = &component.Spec{
 	}},
 }
 
-// formatOnly lists settings that apply to one format only.
-var formatOnly = map[string]string{
-	"columns": "csv", "delimiter": "csv",
-	"record_path": "xml", "repeated": "xml", "record_element": "xml", "root_element": "xml",
+// formatOnly lists settings that apply to some formats only.
+var formatOnly = map[string][]string{
+	"columns": {"csv"}, "delimiter": {"csv"},
+	"record_path": {"xml"}, "repeated": {"xml"}, "record_element": {"xml"}, "root_element": {"xml"},
+	"unwrap": {"ndjson", "json"},
 }
 
 // validateFormatSettings reports settings given for a format other than the
@@ -144,8 +171,8 @@ func validateFormatSettings(cfg *component.Value, report component.Reporter) str
 	}
 	for _, k := range cfg.Keys {
 		v := cfg.Map[k]
-		if want, ok := formatOnly[k]; ok && v.Set && want != format {
-			report.Errorf(v, "invalid-value", "%s applies to format %s, and the format is %s", k, want, format)
+		if want, ok := formatOnly[k]; ok && v.Set && !contains(want, format) {
+			report.Errorf(v, "invalid-value", "%s applies to format %s, and the format is %s", k, strings.Join(want, " and "), format)
 		}
 	}
 	if d := cfg.Get("delimiter"); d != nil && d.Set {
@@ -165,6 +192,11 @@ func validateReadSettings(cfg *component.Value, report component.Reporter) {
 	if p != nil && p.Set && p.Str != "" {
 		if _, err := recordPath(p.Str); err != nil {
 			report.Errorf(p, "invalid-value", "%v", err)
+		}
+	}
+	if u := cfg.Get("unwrap"); u != nil && u.Set {
+		if err := record.UnwrapPath(u.Str); err != nil {
+			report.Errorf(u, "invalid-value", "%v", err)
 		}
 	}
 }
@@ -260,8 +292,10 @@ func (s *fileSource) readFile(ctx context.Context, path string, seq *int64, emit
 }
 
 // fileSink writes to a hidden temporary file beside path, renamed over path
-// at Close. Nothing touches the file system before the first Write or Close,
-// so building the sink (as dry runs do) changes nothing.
+// when the run commits. Nothing touches the file system before Start (or,
+// for a sink used without the engine, the first Write), so building the
+// sink (as dry runs do) changes nothing. A run that does not commit removes
+// the temporary file and leaves whatever was at path before.
 type fileSink struct {
 	path   string
 	enc    encoder
@@ -291,6 +325,23 @@ func newFileSink(ctx component.BuildContext) (component.Sink, error) {
 	return &fileSink{path: p, enc: opts.encoder(), gzip: gz, dry: ctx.Runtime != nil && ctx.Runtime.DryRun}, nil
 }
 
+// Start creates the output's folder when it is missing, removes the
+// temporary files runs that were killed left beside the path, and opens
+// this run's temporary file, so a path that cannot be written fails the run
+// before it reads anything rather than failing every record.
+func (s *fileSink) Start(context.Context) error {
+	if s.dry {
+		return nil
+	}
+	if dir := filepath.Dir(s.path); dir != "" {
+		if err := os.MkdirAll(dir, 0o777); err != nil {
+			return fmt.Errorf("cannot create the folder of %s: %w", s.path, unwrapPath(err))
+		}
+	}
+	removeStaleTemps(s.path)
+	return s.open()
+}
+
 // open creates the temporary file on first use and starts the document.
 func (s *fileSink) open() error {
 	if s.w != nil || s.err != nil {
@@ -318,12 +369,19 @@ func (s *fileSink) open() error {
 	return nil
 }
 
-// createTemp creates a new file next to path, hidden from globs such as
-// *.csv that pick files up.
-func createTemp(path string) (*os.File, string, error) {
+// tempPrefix is how the temporary files of path are named: hidden from
+// globs such as *.csv that pick files up, and recognisable as path's.
+func tempPrefix(path string) (dir, prefix string) {
 	dir, base := filepath.Split(path)
+	return dir, "." + base + "."
+}
+
+// createTemp creates a new file next to path and locks it for as long as it
+// is open, which tells removeStaleTemps that its writer is alive.
+func createTemp(path string) (*os.File, string, error) {
+	dir, prefix := tempPrefix(path)
 	for range 100 {
-		name := filepath.Join(dir, "."+base+"."+strconv.FormatUint(rand.Uint64(), 36)+".tmp")
+		name := filepath.Join(dir, prefix+strconv.FormatUint(rand.Uint64(), 36)+".tmp")
 		f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
 		if errors.Is(err, os.ErrExist) {
 			continue
@@ -331,9 +389,34 @@ func createTemp(path string) (*os.File, string, error) {
 		if err != nil {
 			return nil, "", fmt.Errorf("cannot create %s: %w", path, unwrapPath(err))
 		}
+		lockFile(f)
 		return f, name, nil
 	}
 	return nil, "", fmt.Errorf("cannot create a temporary file beside %s", path)
+}
+
+// removeStaleTemps deletes the temporary files of path that no live run is
+// writing: what a run killed before it could clean up (kill -9, a power
+// cut) left behind, which can be as large as the output itself.
+func removeStaleTemps(path string) {
+	dir, prefix := tempPrefix(path)
+	if dir == "" {
+		dir = "."
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if !e.Type().IsRegular() || !strings.HasPrefix(name, prefix) || !strings.HasSuffix(name, ".tmp") {
+			continue
+		}
+		full := filepath.Join(dir, name)
+		if abandoned(full) {
+			os.Remove(full)
+		}
+	}
 }
 
 // unwrapPath drops the temporary name from an *os.PathError.
@@ -345,25 +428,51 @@ func unwrapPath(err error) error {
 	return err
 }
 
-func (s *fileSink) Write(rec *record.Record) error {
+func (s *fileSink) Write(_ context.Context, rec *record.Record) error {
 	if err := s.open(); err != nil {
 		return err
 	}
 	return s.enc.write(s.w, rec)
 }
 
-// Close ends the document and renames the file into place. An input with
-// no records still gives a valid, empty document.
-func (s *fileSink) Close() error {
+// Flush writes what is buffered to the temporary file and syncs it, so
+// everything written so far is on disk (not yet in place: Close does that).
+func (s *fileSink) Flush(context.Context) error {
+	if s.w == nil || s.closed {
+		return s.err
+	}
+	if err := s.w.Flush(); err != nil {
+		return fmt.Errorf("%s: %w", s.path, err)
+	}
+	if s.z != nil {
+		if err := s.z.Flush(); err != nil {
+			return fmt.Errorf("%s: %w", s.path, err)
+		}
+		if err := s.w.Flush(); err != nil {
+			return fmt.Errorf("%s: %w", s.path, err)
+		}
+	}
+	if err := s.f.Sync(); err != nil {
+		return fmt.Errorf("%s: %w", s.path, err)
+	}
+	return nil
+}
+
+// Close with commit ends the document, syncs it and renames it into place,
+// then syncs the folder so the rename survives a crash. An input with no
+// records still gives a valid, empty document. Without commit the
+// temporary file is removed and path is left as it was.
+func (s *fileSink) Close(_ context.Context, commit bool) error {
 	if s.closed || s.dry {
 		return nil
 	}
 	s.closed = true
+	if !commit {
+		s.discard()
+		return nil
+	}
 	if err := s.open(); err != nil {
-		if s.f != nil {
-			s.f.Close()
-			os.Remove(s.tmp)
-		}
+		s.discard()
 		return err
 	}
 	err := s.enc.end(s.w)
@@ -388,5 +497,23 @@ func (s *fileSink) Close() error {
 		os.Remove(s.tmp)
 		return fmt.Errorf("%s: %w", s.path, err)
 	}
+	syncDir(filepath.Dir(s.path))
 	return nil
+}
+
+// discard closes and removes the temporary file, if there is one.
+func (s *fileSink) discard() {
+	if s.f != nil {
+		s.f.Close()
+		os.Remove(s.tmp)
+	}
+}
+
+// syncDir makes a rename in dir durable. It is best effort: some file
+// systems cannot sync a directory, and the data itself is already synced.
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -24,14 +25,19 @@ func collect(t *testing.T, o *readOptions, input []byte) (recs, errs []*record.R
 	var seq int64
 	err = readFormat(context.Background(), o, bytes.NewReader(input), "in", "fuzz", &seq,
 		func(r *record.Record) error {
-			if !record.Valid(r.Raw) {
-				t.Fatalf("record is not JSON: %q", r.Raw)
+			// The engine checks what a source left unchecked.
+			if cerr := r.CheckJSON(); cerr != nil {
+				errs = append(errs, component.ErrorRecord("in", r, cerr))
+				return nil
+			}
+			if !record.Valid(r.Raw) || !utf8.Valid(r.Raw) {
+				t.Fatalf("record is not UTF-8 JSON: %q", r.Raw)
 			}
 			recs = append(recs, r)
 			return nil
 		},
 		func(r *record.Record) error {
-			if !r.Failed || !record.Valid(r.Raw) {
+			if !r.Failed || !record.Valid(r.Raw) || !utf8.Valid(r.Raw) {
 				t.Fatalf("error record is not a failed JSON record: %q", r.Raw)
 			}
 			errs = append(errs, r)
@@ -165,16 +171,18 @@ func TestRecordLimit(t *testing.T) {
 	for _, tc := range []struct {
 		o     *readOptions
 		input string
+		at    string // where the error says the record is
 	}{
-		{&readOptions{format: "csv", delim: ','}, "a,b\n\"" + huge + "\n"},
-		{&readOptions{format: "xml", path: []string{"r", "i"}}, "<r><i>" + huge + "</i></r>"},
-		{&readOptions{format: "xml", path: []string{"r", "i"}}, "<r>" + huge + "<i/></r>"},
-		{&readOptions{format: "json"}, `[{"a":"` + huge + `"}]`},
+		{&readOptions{format: "csv", delim: ','}, "a,b\n1,2\n\"" + huge + "\n", "fuzz:3: "},
+		{&readOptions{format: "xml", path: []string{"r", "i"}}, "<r>\n<i>" + huge + "</i></r>", "fuzz:2:4: "},
+		{&readOptions{format: "xml", path: []string{"r", "i"}}, "<r>" + huge + "<i/></r>", "fuzz:1:"},
+		{&readOptions{format: "json"}, "[{\"a\":1},\n  {\"a\":\"" + huge + `"}]`, "fuzz:2:3: "},
+		{&readOptions{format: "ndjson"}, "{}\n{}\n{\"a\":\"" + huge + strings.Repeat(huge, 4) + `"}`, "fuzz:3: "},
 	} {
 		tc.o.maxRecord = fuzzLimit
 		_, _, err := collect(t, tc.o, []byte(tc.input))
-		if !errors.Is(err, errRecordTooLarge) {
-			t.Errorf("%s %.20q…: err = %v, want the record limit", tc.o.format, tc.input, err)
+		if !errors.Is(err, errRecordTooLarge) || !strings.HasPrefix(err.Error(), tc.at) || !strings.Contains(err.Error(), "(4096 bytes)") {
+			t.Errorf("%s %.20q…: err = %v, want the record limit (4096 bytes) at %s", tc.o.format, tc.input, err, tc.at)
 		}
 	}
 }
@@ -188,4 +196,61 @@ func TestErrorRecordOfEmptyRow(t *testing.T) {
 		t.Fatalf("%v %v", errs, err)
 	}
 	_ = component.ErrorRecord("x", errs[0], errors.New("again"))
+}
+
+// FuzzJSON reads arbitrary input as NDJSON and as JSON (arrays, values one
+// after another): every record is valid UTF-8 JSON, every error record too,
+// no record passes the limit, and a read that fails says where.
+func FuzzJSON(f *testing.F) {
+	f.Add([]byte("[{\"a\":1},\n 2, \"x\", [3], {\"b\":\"}\\\"{\"}]"))
+	f.Add([]byte("{\"a\":1}\n\nnot json\n{\"a\":\"caf\xe9\"}\n[1]\n"))
+	f.Add([]byte("[{\"a\":1},{\"a\":tru}]"))
+	f.Add([]byte("[{\"a\":\"unclosed},{\"a\":2}]"))
+	f.Add([]byte("{\"a\":1}{\"b\":2} 3 null"))
+	f.Add([]byte("[1,]"))
+	f.Add([]byte("[" + strings.Repeat("[", 3000)))
+	f.Fuzz(func(t *testing.T, input []byte) {
+		for _, format := range []string{"ndjson", "json"} {
+			o := &readOptions{format: format, maxRecord: fuzzLimit}
+			_, _, err := collect(t, o, input)
+			if format == "json" && err != nil && !strings.HasPrefix(err.Error(), "fuzz:") {
+				t.Fatalf("json: error %v does not say where", err)
+			}
+		}
+	})
+}
+
+// FuzzUnwrap unwraps arbitrary input at arbitrary paths: each record is
+// valid JSON that is at the path, and the sequence numbers count every
+// record and every error record once.
+func FuzzUnwrap(f *testing.F) {
+	f.Add([]byte(`{"orders":[{"id":1},{"id":2}]}`+"\n"+`{"errors":"Not Found"}`), "orders")
+	f.Add([]byte(`{"order":{"id":1}}`), "order")
+	f.Add([]byte(`[{"data":{"id":1}},{"data":[]},{"data":[1,{"x":2}]}]`), "data")
+	f.Add([]byte(`{"a":{"b":[{"c":1}]}}`), "a.b")
+	f.Add([]byte(`{"a.b":1,"a":{"b":2}}`), "a.b")
+	f.Fuzz(func(t *testing.T, input []byte, path string) {
+		if record.UnwrapPath(path) != nil {
+			return
+		}
+		for _, format := range []string{"ndjson", "json"} {
+			o := &readOptions{format: format, maxRecord: fuzzLimit, unwrap: path}
+			recs, errs, _ := collect(t, o, input)
+			var seqs []int64
+			for _, r := range append(recs, errs...) {
+				seqs = append(seqs, r.Origin.Seq)
+			}
+			slices.Sort(seqs)
+			for i, s := range seqs {
+				if s != int64(i+1) {
+					t.Fatalf("%s: sequence numbers %v are not 1..%d", format, seqs, len(seqs))
+				}
+			}
+			for _, r := range recs {
+				if r.Unchecked || !record.Valid(r.Raw) || string(r.Origin.Raw) != string(r.Raw) {
+					t.Fatalf("%s: unwrapped record %q (original %q)", format, r.Raw, r.Origin.Raw)
+				}
+			}
+		}
+	})
 }

@@ -2,6 +2,7 @@ package connectors
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -13,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,9 +34,14 @@ var httpSinkSpec = &component.Spec{
 		"unless `body` is set). The URL is `url` followed by `path`, when set, evaluated per record; a `path` may " +
 		"not change the URL's scheme or host.\n\n" +
 		"Success is any 2xx. 5xx, 408, 429 and network errors are retried up to `max_attempts` with exponential " +
-		"backoff and full jitter (a random wait up to `backoff` doubled after each attempt, at most `max_backoff`), " +
-		"waiting at least what a Retry-After header asks, also capped at `max_backoff`. Other statuses go straight " +
-		"to the sink's `error` output with the response status and body, as does a record whose attempts run out. " +
+		"backoff and jitter (before retry n a random wait between half and all of `backoff`·2^(n-1), at most " +
+		"`max_backoff`), waiting at least what a Retry-After header asks, also capped at `max_backoff`. With the " +
+		"defaults a record is retried for at least two minutes (two to four), which rides out a restart of the " +
+		"destination; each retry is logged with the status and the wait, and the run's summary counts attempts " +
+		"and retries per sink. Other statuses go straight to the sink's `error` output, as does a record whose " +
+		"attempts run out: its error record carries `status` (the last HTTP status, absent when no response came) " +
+		"and `attempts`, so a route can tell a rejected record (422) from an outage, and the response body with " +
+		"the sink's credentials masked. " +
 		"Requests run `concurrency` at a time; every record's attempts carry the same Idempotency-Key, so a " +
 		"retried request has one effect. Redirects are followed only when they keep the method (307, 308) and " +
 		"the host.\n\n" +
@@ -60,8 +67,8 @@ var httpSinkSpec = &component.Spec{
 				Doc: "Expression sent as the Idempotency-Key header, so a retried request has one effect.", Examples: []any{"shipment_id"}},
 			{Name: "concurrency", Kind: component.IntField, Default: 4, Doc: "Requests in flight at once."},
 			{Name: "timeout", Kind: component.DurationField, Default: 30 * time.Second, Doc: "Timeout of one attempt."},
-			{Name: "max_attempts", Kind: component.IntField, Default: 5, Doc: "Attempts before a record goes to the error output."},
-			{Name: "backoff", Kind: component.DurationField, Default: 500 * time.Millisecond, Doc: "Longest wait before the first retry; doubles after each attempt."},
+			{Name: "max_attempts", Kind: component.IntField, Default: 10, Doc: "Attempts before a record goes to the error output."},
+			{Name: "backoff", Kind: component.DurationField, Default: time.Second, Doc: "Longest wait before the first retry; doubles after each attempt."},
 			{Name: "max_backoff", Kind: component.DurationField, Default: time.Minute, Doc: "Longest wait between attempts, Retry-After included."},
 		}},
 	Validate: validateHTTP,
@@ -200,8 +207,8 @@ type bodyField struct {
 // httpSink sends each record as one request. Write prepares the request on
 // the caller's goroutine (expressions run there, on the sink's VM) and hands
 // it to a goroutine of its own, blocking only while `concurrency` requests
-// are in flight; Close waits for them. Failures reach the engine through
-// BuildContext.Fail.
+// are in flight; Flush and a committing Close wait for them, a Close without
+// commit stops them. Failures reach the engine through BuildContext.Fail.
 type httpSink struct {
 	name        string
 	method      string
@@ -232,6 +239,14 @@ type httpSink struct {
 	fmu    sync.Mutex
 	failed []error // failures when no Fail is wired (a sink built by hand)
 	closed bool
+	// stop ends every delivery in flight: a Close without commit.
+	stopCtx context.Context
+	stop    context.CancelFunc
+	// secrets are the credential values the sink sends, masked wherever a
+	// response is quoted: a server that echoes its request must not put
+	// the token into an error record.
+	secrets *strings.Replacer
+	stats   deliveryStats
 }
 
 func newHTTPSink(ctx component.BuildContext) (component.Sink, error) {
@@ -252,9 +267,9 @@ func newHTTPSink(ctx component.BuildContext) (component.Sink, error) {
 		urlSecret:   u.Secret,
 		decode:      ctx.Decode,
 		timeout:     durSetting(cfg, "timeout", 30*time.Second),
-		backoff:     durSetting(cfg, "backoff", 500*time.Millisecond),
+		backoff:     durSetting(cfg, "backoff", time.Second),
 		maxBackoff:  durSetting(cfg, "max_backoff", time.Minute),
-		maxAttempts: int(intSetting(cfg, "max_attempts", 5)),
+		maxAttempts: int(intSetting(cfg, "max_attempts", 10)),
 		fail:        ctx.Fail,
 		now:         time.Now,
 	}
@@ -269,6 +284,7 @@ func newHTTPSink(ctx component.BuildContext) (component.Sink, error) {
 		return nil, errors.New("concurrency must be at least 1")
 	}
 	s.sem = make(chan struct{}, conc)
+	s.stopCtx, s.stop = context.WithCancel(context.Background())
 	if ctx.Runtime != nil {
 		s.logger = ctx.Runtime.Logger
 	}
@@ -292,6 +308,7 @@ func newHTTPSink(ctx component.BuildContext) (component.Sink, error) {
 	if err := s.setHeaders(cfg); err != nil {
 		return nil, err
 	}
+	s.secrets = secretMasker(s.headers, cfg)
 	// Building a transport opens nothing: connections are made on the first
 	// request.
 	s.transport = http.DefaultTransport.(*http.Transport).Clone()
@@ -559,8 +576,9 @@ func (s *httpSink) Describe(rec *record.Record) (any, error) {
 
 // Write prepares the record's request and sends it in the background. An
 // error preparing it (an expression that fails) is returned; a request that
-// fails later is reported through Fail.
-func (s *httpSink) Write(rec *record.Record) error {
+// fails later is reported through Fail. ctx bounds the request, its retries
+// and the wait for a free slot.
+func (s *httpSink) Write(ctx context.Context, rec *record.Record) error {
 	if s.closed {
 		return errors.New("http sink written after Close")
 	}
@@ -568,12 +586,23 @@ func (s *httpSink) Write(rec *record.Record) error {
 	if err != nil {
 		return err
 	}
-	s.sem <- struct{}{}
+	select {
+	case s.sem <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("%w: %w", component.ErrNotDelivered, context.Cause(ctx))
+	case <-s.stopCtx.Done():
+		return component.ErrNotDelivered
+	}
 	s.wg.Add(1)
+	s.stats.begin()
 	go func() {
 		defer s.wg.Done()
 		defer func() { <-s.sem }()
-		if err := s.send(p); err != nil {
+		defer s.stats.end()
+		rctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		defer context.AfterFunc(s.stopCtx, cancel)()
+		if err := s.send(rctx, p); err != nil {
 			s.report(rec, err)
 		}
 	}()
@@ -590,20 +619,126 @@ func (s *httpSink) report(rec *record.Record, err error) {
 	s.fmu.Unlock()
 }
 
-// Close waits for the requests in flight.
-func (s *httpSink) Close() error {
+// Flush waits for the requests in flight, or for ctx.
+func (s *httpSink) Flush(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("requests still in flight: %w", context.Cause(ctx))
+	}
+}
+
+// Close waits for the requests in flight; without commit it first stops
+// them, and each is reported through Fail as not delivered.
+func (s *httpSink) Close(ctx context.Context, commit bool) error {
 	if s.closed {
 		return nil
 	}
 	s.closed = true
+	if !commit {
+		s.stop()
+	}
+	err := s.Flush(ctx)
+	s.stop()
 	s.wg.Wait()
 	s.transport.CloseIdleConnections()
+	if err != nil {
+		return err
+	}
 	s.fmu.Lock()
 	defer s.fmu.Unlock()
 	if len(s.failed) > 0 {
 		return fmt.Errorf("%d request(s) failed, the first: %w", len(s.failed), s.failed[0])
 	}
 	return nil
+}
+
+// Delivery reports the sink's attempts, retries and busy time.
+func (s *httpSink) Delivery() component.Delivery { return s.stats.snapshot() }
+
+// deliveryStats counts a background sink's deliveries. Busy time is the
+// wall time during which at least one delivery was in flight, which is what
+// the sink cost the run: requests overlap, so summing them would overstate
+// it, and the time Write took understates it.
+type deliveryStats struct {
+	mu                sync.Mutex
+	attempts, retries int64
+	inFlight          int64
+	busy              time.Duration
+	busySince         time.Time
+}
+
+func (d *deliveryStats) begin() {
+	d.mu.Lock()
+	if d.inFlight == 0 {
+		d.busySince = time.Now()
+	}
+	d.inFlight++
+	d.mu.Unlock()
+}
+
+func (d *deliveryStats) end() {
+	d.mu.Lock()
+	d.inFlight--
+	if d.inFlight == 0 {
+		d.busy += time.Since(d.busySince)
+	}
+	d.mu.Unlock()
+}
+
+func (d *deliveryStats) attempt(n int) {
+	d.mu.Lock()
+	d.attempts++
+	if n > 1 {
+		d.retries++
+	}
+	d.mu.Unlock()
+}
+
+func (d *deliveryStats) snapshot() component.Delivery {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := component.Delivery{Attempts: d.attempts, Retries: d.retries, Busy: d.busy, InFlight: d.inFlight}
+	if d.inFlight > 0 {
+		out.Busy += time.Since(d.busySince)
+	}
+	return out
+}
+
+// secretMasker replaces the credentials the sink sends, as sent and as
+// configured, with component.Redacted.
+func secretMasker(headers []header, cfg *component.Value) *strings.Replacer {
+	var values []string
+	add := func(v string) {
+		if len(v) >= 4 { // shorter values would mask ordinary words
+			values = append(values, v)
+		}
+	}
+	for _, h := range headers {
+		if !h.secret {
+			continue
+		}
+		add(h.value)
+		if scheme, cred, ok := strings.Cut(h.value, " "); ok && (scheme == "Bearer" || scheme == "Basic") {
+			add(cred)
+		}
+	}
+	cfg.Walk(func(v *component.Value) {
+		if v.Secret {
+			add(v.Str)
+		}
+	})
+	// Longest first, so a value containing another is masked whole.
+	slices.SortFunc(values, func(a, b string) int { return cmp.Compare(len(b), len(a)) })
+	values = slices.Compact(values)
+	pairs := make([]string, 0, 2*len(values))
+	for _, v := range values {
+		pairs = append(pairs, v, component.Redacted)
+	}
+	return strings.NewReplacer(pairs...)
 }
 
 // statusError is a response that is not a success.
@@ -627,46 +762,64 @@ func retryable(status int) bool {
 }
 
 // send makes the request's attempts: until a success, a status that will
-// not change, or max_attempts.
-func (s *httpSink) send(p *prepared) error {
+// not change, max_attempts, or ctx. A failure is a *component.DeliveryError
+// with the last status and the attempts made.
+func (s *httpSink) send(ctx context.Context, p *prepared) error {
 	var last error
+	status := 0
 	for attempt := 1; ; attempt++ {
-		retryAfter, err := s.attempt(p)
+		s.stats.attempt(attempt)
+		retryAfter, err := s.attempt(ctx, p)
 		if err == nil {
 			return nil
 		}
+		if ctx.Err() != nil {
+			return &component.DeliveryError{Status: status, Attempts: attempt,
+				Err: fmt.Errorf("%w: %s %s stopped after %d attempt(s)", component.ErrNotDelivered, s.method, p.shown, attempt)}
+		}
 		last = err
 		var se *statusError
-		if errors.As(err, &se) && !retryable(se.status) {
-			return err
+		if errors.As(err, &se) {
+			status = se.status
+			if !retryable(se.status) {
+				return &component.DeliveryError{Status: status, Attempts: attempt, Err: err}
+			}
 		}
 		if attempt >= s.maxAttempts {
 			if s.maxAttempts > 1 {
-				return fmt.Errorf("%w (gave up after %d attempts)", last, attempt)
+				last = fmt.Errorf("%w (gave up after %d attempts)", last, attempt)
 			}
-			return last
+			return &component.DeliveryError{Status: status, Attempts: attempt, Err: last}
 		}
 		wait := s.delay(attempt, retryAfter)
 		if s.logger != nil {
-			s.logger.Warn("http sink retrying", "sink", s.name, "attempt", attempt, "wait", wait, "error", err.Error())
+			s.logger.Warn("retrying", "sink", s.name, "attempt", attempt, "of", s.maxAttempts, "wait", wait.Round(time.Millisecond).String(), "error", err.Error())
 		}
-		time.Sleep(wait)
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return &component.DeliveryError{Status: status, Attempts: attempt,
+				Err: fmt.Errorf("%w: %s %s stopped waiting to retry after %d attempt(s): %w", component.ErrNotDelivered, s.method, p.shown, attempt, last)}
+		}
 	}
 }
 
 // delay is the wait after a failed attempt (1 for the first): a random
-// duration up to backoff·2^(attempt-1) (full jitter, so clients retrying
-// together spread out), at least what Retry-After asked, at most
-// max_backoff.
+// duration between half and all of backoff·2^(attempt-1), so clients
+// retrying together spread out while the total wait stays predictable (with
+// the defaults, at least two minutes over all attempts), at least what
+// Retry-After asked, at most max_backoff.
 func (s *httpSink) delay(attempt int, retryAfter time.Duration) time.Duration {
 	ceil := s.backoff
 	for i := 1; i < attempt && ceil < s.maxBackoff; i++ {
 		ceil *= 2
 	}
 	ceil = min(ceil, s.maxBackoff)
-	var d time.Duration
-	if ceil > 0 {
-		d = rand.N(ceil + 1)
+	d := ceil / 2
+	if half := ceil - d; half > 0 {
+		d += rand.N(half + 1)
 	}
 	return min(max(d, retryAfter), s.maxBackoff)
 }
@@ -674,8 +827,8 @@ func (s *httpSink) delay(attempt int, retryAfter time.Duration) time.Duration {
 // attempt sends the request once. It returns the wait a Retry-After header
 // asks for, and the error: a *statusError for a response that is not a
 // success, the cause for a request that got no response.
-func (s *httpSink) attempt(p *prepared) (time.Duration, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
+func (s *httpSink) attempt(ctx context.Context, p *prepared) (time.Duration, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	var body io.Reader
 	if p.body != nil {
@@ -694,14 +847,14 @@ func (s *httpSink) attempt(p *prepared) (time.Duration, error) {
 	}
 	resp, err := s.client.Do(req)
 	if err != nil {
-		return 0, fmt.Errorf("%s %s: %s", s.method, p.shown, networkError(err, s.timeout))
+		return 0, fmt.Errorf("%s %s: %s", s.method, p.shown, s.secrets.Replace(networkError(err, s.timeout)))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // so the connection is reused
 		return 0, nil
 	}
-	text := readSnippet(resp.Body, 1024)
+	text := s.secrets.Replace(readSnippet(resp.Body, 1024))
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	return parseRetryAfter(resp.Header.Get("Retry-After"), s.now()), &statusError{method: s.method, url: p.shown, status: resp.StatusCode, body: text}
 }

@@ -34,8 +34,8 @@ func TestBackoffDelay(t *testing.T) {
 		var most time.Duration
 		for range 200 {
 			d := s.delay(attempt, 0)
-			if d < 0 || d > ceil {
-				t.Fatalf("attempt %d: delay %s outside [0, %s]", attempt, d, ceil)
+			if d < ceil/2 || d > ceil {
+				t.Fatalf("attempt %d: delay %s outside [%s, %s]", attempt, d, ceil/2, ceil)
 			}
 			most = max(most, d)
 		}
@@ -51,5 +51,22 @@ func TestBackoffDelay(t *testing.T) {
 	}
 	if d := (&httpSink{}).delay(3, 0); d != 0 {
 		t.Errorf("zero backoff gave %s", d)
+	}
+}
+
+// With the default settings a record is retried for at least two minutes
+// in all, whatever the jitter draws, so a destination restarting for a
+// minute or two loses nothing.
+func TestDefaultRetriesRideOutARestart(t *testing.T) {
+	def := func(name string) any { return httpSinkSpec.Config.Sub(name).Default }
+	s := &httpSink{backoff: def("backoff").(time.Duration), maxBackoff: def("max_backoff").(time.Duration), maxAttempts: def("max_attempts").(int)}
+	for range 50 {
+		var total time.Duration
+		for attempt := 1; attempt < s.maxAttempts; attempt++ {
+			total += s.delay(attempt, 0)
+		}
+		if total < 2*time.Minute {
+			t.Fatalf("default retries waited %s in all, want at least 2m", total)
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -109,11 +110,11 @@ func rec(s string) *record.Record { return record.New([]byte(s), nil) }
 func writeAll(t *testing.T, s component.Sink, recs ...string) {
 	t.Helper()
 	for _, r := range recs {
-		if err := s.Write(rec(r)); err != nil {
+		if err := s.Write(context.Background(), rec(r)); err != nil {
 			t.Fatalf("write %s: %v", r, err)
 		}
 	}
-	if err := s.Close(); err != nil {
+	if err := s.Close(context.Background(), true); err != nil {
 		t.Fatalf("close: %v", err)
 	}
 }
@@ -323,12 +324,12 @@ func TestHTTPWriteAndCloseWait(t *testing.T) {
 	srv := newServer(t, func(int, received, http.ResponseWriter) { <-release })
 	var f failures
 	s := httpSink(t, `{url: "${URL}", concurrency: 1}`, map[string]string{"URL": srv.URL}, &f)
-	if err := s.Write(rec(`{"n":1}`)); err != nil {
+	if err := s.Write(context.Background(), rec(`{"n":1}`)); err != nil {
 		t.Fatal(err)
 	}
 	wrote := make(chan struct{})
 	go func() {
-		s.Write(rec(`{"n":2}`))
+		s.Write(context.Background(), rec(`{"n":2}`))
 		close(wrote)
 	}()
 	select {
@@ -339,7 +340,7 @@ func TestHTTPWriteAndCloseWait(t *testing.T) {
 	closed := make(chan error)
 	go func() {
 		<-wrote
-		closed <- s.Close()
+		closed <- s.Close(context.Background(), true)
 	}()
 	select {
 	case <-closed:
@@ -447,11 +448,11 @@ func TestHTTPRecordErrors(t *testing.T) {
 		{`{url: "${URL}", body: {x: "1 / n"}}`, `{"n":0}`, `body field x`},
 	} {
 		s := httpSink(t, tc.settings, map[string]string{"URL": srv.URL}, &failures{})
-		err := s.Write(rec(tc.record))
+		err := s.Write(context.Background(), rec(tc.record))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s with %s: err = %v, want %q", tc.settings, tc.record, err, tc.want)
 		}
-		s.Close()
+		s.Close(context.Background(), true)
 	}
 	if n := len(srv.requests()); n != 0 {
 		t.Errorf("%d requests sent for records that failed", n)
@@ -520,4 +521,154 @@ sinks:
 		!strings.Contains(lines[0], `"record":{"sku":"BAD"}`) {
 		t.Errorf("dead letters: %v", lines)
 	}
+}
+
+// A run that stops while a record waits out a long Retry-After stops the
+// wait at once, and the record is reported as not delivered rather than
+// failed.
+func TestHTTPStopsWaitingWhenTheRunEnds(t *testing.T) {
+	srv := newServer(t, func(_ int, _ received, w http.ResponseWriter) {
+		w.Header().Set("Retry-After", "20")
+		w.WriteHeader(http.StatusServiceUnavailable)
+	})
+	f := &failures{}
+	s := httpSink(t, `{url: "`+srv.URL+`", backoff: 1ms}`, nil, f)
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := s.Write(ctx, rec(`{"n":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	for len(srv.requests()) == 0 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	start := time.Now()
+	cancel()
+	if err := s.Close(context.Background(), false); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("closing took %s: the retry wait did not stop", took)
+	}
+	errs := f.list()
+	if len(errs) != 1 || !strings.Contains(errs[0], "not delivered") {
+		t.Errorf("failures = %q, want one not delivered", errs)
+	}
+}
+
+// A sink closed without commit stops its requests in flight, however long
+// the server takes.
+func TestHTTPCloseWithoutCommitStopsRequests(t *testing.T) {
+	release := make(chan struct{})
+	srv := newServer(t, func(_ int, _ received, w http.ResponseWriter) { <-release })
+	defer close(release)
+	f := &failures{}
+	s := httpSink(t, `{url: "`+srv.URL+`", timeout: 1m}`, nil, f)
+	if err := s.Write(context.Background(), rec(`{"n":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	for len(srv.requests()) == 0 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	start := time.Now()
+	s.Close(context.Background(), false)
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("closing took %s", took)
+	}
+	if errs := f.list(); len(errs) != 1 || !strings.Contains(errs[0], "not delivered") {
+		t.Errorf("failures = %q, want one not delivered", errs)
+	}
+}
+
+// A failed delivery carries the last status and the attempts made, as
+// fields of its error record, so a route can tell a rejection from an
+// outage.
+func TestHTTPFailureCarriesStatusAndAttempts(t *testing.T) {
+	srv := newServer(t, func(_ int, r received, w http.ResponseWriter) {
+		if strings.Contains(r.Body, "reject") {
+			w.WriteHeader(http.StatusUnprocessableEntity)
+			return
+		}
+		w.WriteHeader(http.StatusServiceUnavailable)
+	})
+	var mu sync.Mutex
+	got := map[string]string{}
+	p := compile(t, "pipeline: t\nsources:\n  in:\n    file: {path: x}\nsinks:\n  out:\n    from: in\n    http: {url: \""+srv.URL+"\", max_attempts: 3, backoff: 1ms}\n", nil)
+	s := newSink(t, p, "out", nil, func(r *record.Record, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		got[string(r.Raw)] = string(component.ErrorRecord("out", r, err).Raw)
+	})
+	writeAll(t, s, `{"kind":"reject"}`, `{"kind":"outage"}`)
+	type errorRecord struct {
+		Status   int `json:"status"`
+		Attempts int `json:"attempts"`
+	}
+	for raw, want := range map[string]errorRecord{`{"kind":"reject"}`: {422, 1}, `{"kind":"outage"}`: {503, 3}} {
+		var er errorRecord
+		if err := json.Unmarshal([]byte(got[raw]), &er); err != nil {
+			t.Fatalf("error record of %s: %v (%s)", raw, err, got[raw])
+		}
+		if er != want {
+			t.Errorf("error record of %s has %+v, want %+v", raw, er, want)
+		}
+	}
+}
+
+// A server that echoes the request (its Authorization header) in an error
+// body does not put the credentials into the error record.
+func TestHTTPMasksEchoedCredentials(t *testing.T) {
+	srv := newServer(t, func(_ int, r received, w http.ResponseWriter) {
+		w.WriteHeader(http.StatusBadRequest)
+		io.WriteString(w, "bad request; you sent Authorization: "+r.Header.Get("Authorization")+" and X-Key: "+r.Header.Get("X-Key"))
+	})
+	for _, auth := range []string{
+		`{type: bearer, token: "${TOKEN}"}`,
+		`{type: basic, username: ops, password: "${TOKEN}"}`,
+	} {
+		f := &failures{}
+		s := httpSink(t, `{url: "`+srv.URL+`", auth: `+auth+`, headers: {X-Key: "${TOKEN}"}}`, map[string]string{"TOKEN": "tok_live_5ecret"}, f)
+		writeAll(t, s, `{"n":1}`)
+		errs := f.list()
+		if len(errs) != 1 {
+			t.Fatalf("%s: failures = %q", auth, errs)
+		}
+		basic := base64.StdEncoding.EncodeToString([]byte("ops:tok_live_5ecret"))
+		if strings.Contains(errs[0], "5ecret") || strings.Contains(errs[0], basic) || !strings.Contains(errs[0], component.Redacted) {
+			t.Errorf("%s: error shows the credentials: %s", auth, errs[0])
+		}
+	}
+}
+
+// Retries are logged as they happen and counted for the run's summary.
+func TestHTTPLogsAndCountsRetries(t *testing.T) {
+	srv := newServer(t, func(n int, _ received, w http.ResponseWriter) {
+		if n <= 2 {
+			w.WriteHeader(http.StatusBadGateway)
+		}
+	})
+	var log strings.Builder
+	var logMu sync.Mutex
+	rt := &component.Runtime{Clock: component.SystemClock{}, Logger: slog.New(slog.NewTextHandler(lockedWriter{&logMu, &log}, nil))}
+	p := compile(t, "pipeline: t\nsources:\n  in:\n    file: {path: x}\nsinks:\n  wms:\n    from: in\n    http: {url: \""+srv.URL+"\", backoff: 1ms}\n", nil)
+	s := newSink(t, p, "wms", rt, nil)
+	writeAll(t, s, `{"n":1}`)
+	d := s.(component.DeliveryStats).Delivery()
+	if d.Attempts != 3 || d.Retries != 2 || d.InFlight != 0 || d.Busy <= 0 {
+		t.Errorf("delivery = %+v, want 3 attempts, 2 retries, none in flight, some busy time", d)
+	}
+	logMu.Lock()
+	defer logMu.Unlock()
+	if n := strings.Count(log.String(), "msg=retrying"); n != 2 || !strings.Contains(log.String(), "sink=wms") || !strings.Contains(log.String(), "502") {
+		t.Errorf("log = %q, want two retries of sink wms with the status", log.String())
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

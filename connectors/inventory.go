@@ -230,7 +230,7 @@ func quantity(v any) (decimal.Decimal, error) {
 	return decimal.Decimal{}, fmt.Errorf("gave %s, not a number", typeName(v))
 }
 
-func (s *inventorySink) Write(rec *record.Record) error {
+func (s *inventorySink) Write(ctx context.Context, rec *record.Record) error {
 	u, err := s.update(rec, &s.vm)
 	if err != nil {
 		return err
@@ -239,9 +239,9 @@ func (s *inventorySink) Write(rec *record.Record) error {
 		return errors.New("the run has no inventory store to write to")
 	}
 	if s.set {
-		_, err = s.store.SetLevel(context.Background(), u)
+		_, err = s.store.SetLevel(ctx, u)
 	} else {
-		_, err = s.store.AdjustLevel(context.Background(), u)
+		_, err = s.store.AdjustLevel(ctx, u)
 	}
 	return err
 }
@@ -271,5 +271,11 @@ func (s *inventorySink) Describe(rec *record.Record) (any, error) {
 	return &InventoryUpdate{Mode: mode, SKU: u.SKU, Location: u.Location, Bucket: string(u.Bucket), Quantity: u.Quantity.String(), IdempotencyKey: u.Key}, nil
 }
 
-// Close leaves the store open: the run that opened it closes it.
-func (s *inventorySink) Close() error { return nil }
+// Flush has nothing to wait for: each Write commits its update.
+func (s *inventorySink) Flush(context.Context) error { return nil }
+
+// Close leaves the store open: the run that opened it closes it. Updates
+// are committed one by one as they are written, each idempotent, so a run
+// that does not commit has nothing to undo: running it again applies each
+// keyed update once.
+func (s *inventorySink) Close(context.Context, bool) error { return nil }

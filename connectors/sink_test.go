@@ -2,6 +2,8 @@ package connectors_test
 
 import (
 	"bytes"
+	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -190,13 +192,13 @@ func TestSinkTouchesNothingUntilWritten(t *testing.T) {
 	if got := dirEntries(t, dir); len(got) != 0 {
 		t.Fatalf("building the sink created %v", got)
 	}
-	if err := s.Write(record.New([]byte(`{"a":1}`), nil)); err != nil {
+	if err := s.Write(context.Background(), record.New([]byte(`{"a":1}`), nil)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(out); err == nil {
 		t.Errorf("the file appeared before Close: readers could see half of it")
 	}
-	if err := s.Close(); err != nil {
+	if err := s.Close(context.Background(), true); err != nil {
 		t.Fatal(err)
 	}
 	if got := readFile(t, out); got != "a\n1\n" {
@@ -205,10 +207,10 @@ func TestSinkTouchesNothingUntilWritten(t *testing.T) {
 
 	dry := newSink(t, p, "out", &component.Runtime{DryRun: true}, nil)
 	os.Remove(out)
-	if err := dry.Write(record.New([]byte(`{"a":1}`), nil)); err == nil {
+	if err := dry.Write(context.Background(), record.New([]byte(`{"a":1}`), nil)); err == nil {
 		t.Errorf("a dry run's sink wrote")
 	}
-	if err := dry.Close(); err != nil {
+	if err := dry.Close(context.Background(), true); err != nil {
 		t.Error(err)
 	}
 	if got := dirEntries(t, dir); len(got) != 0 {
@@ -219,10 +221,10 @@ func TestSinkTouchesNothingUntilWritten(t *testing.T) {
 	// leaves nothing behind.
 	p = compile(t, sinkPipeline(`format: json`), map[string]string{"IN": "x", "OUT": filepath.Join(dir, "missing", "out.json")})
 	s = newSink(t, p, "out", nil, nil)
-	if err := s.Write(record.New([]byte(`{"a":1}`), nil)); err == nil || !strings.Contains(err.Error(), "missing") {
+	if err := s.Write(context.Background(), record.New([]byte(`{"a":1}`), nil)); err == nil || !strings.Contains(err.Error(), "missing") {
 		t.Errorf("write into a missing directory: %v", err)
 	}
-	if err := s.Close(); err == nil {
+	if err := s.Close(context.Background(), true); err == nil {
 		t.Errorf("close after failing to open: no error")
 	}
 }
@@ -245,11 +247,11 @@ func TestStdoutFormats(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, r := range recs {
-				if err := s.Write(record.New([]byte(r), nil)); err != nil {
+				if err := s.Write(context.Background(), record.New([]byte(r), nil)); err != nil {
 					t.Fatal(err)
 				}
 			}
-			if err := s.Close(); err != nil {
+			if err := s.Close(context.Background(), true); err != nil {
 				t.Fatal(err)
 			}
 			if diff := cmp.Diff(tc.want, out.String()); diff != "" {
@@ -271,4 +273,72 @@ func TestStdinCSV(t *testing.T) {
 	if err != nil || len(recs) != 1 || recs[0] != `{"sku":"A","qty":2}` {
 		t.Errorf("%v %v", recs, err)
 	}
+}
+
+// A file sink closed without commit leaves what was at its path before and
+// removes its temporary file.
+func TestFileSinkWithoutCommitKeepsThePreviousFile(t *testing.T) {
+	dir := t.TempDir()
+	out := write(t, filepath.Join(dir, "out.json"), "yesterday\n")
+	p := compile(t, sinkPipeline(`format: json`), map[string]string{"IN": "x", "OUT": out})
+	s := newSink(t, p, "out", nil, nil)
+	if err := s.(component.Starter).Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 100 {
+		if err := s.Write(context.Background(), record.New(fmt.Appendf(nil, `{"n":%d}`, i), nil)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+	if got := readFile(t, out); got != "yesterday\n" {
+		t.Errorf("file = %q, want the previous content", got)
+	}
+	if got := dirEntries(t, dir); len(got) != 1 {
+		t.Errorf("left %v", got)
+	}
+}
+
+// Starting a file sink removes the temporary files a killed run left beside
+// its path, and only those: a file another live run is writing stays.
+func TestFileSinkRemovesStaleTemporaryFiles(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out.ndjson")
+	stale := write(t, filepath.Join(dir, ".out.ndjson.k1ll3d.tmp"), strings.Repeat("x", 1<<20))
+	other := write(t, filepath.Join(dir, ".other.ndjson.k1ll3d.tmp"), "another output's")
+	p := compile(t, sinkPipeline(`format: ndjson`), map[string]string{"IN": "x", "OUT": out})
+
+	live := newSink(t, p, "out", nil, nil)
+	if err := live.(component.Starter).Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("the killed run's temporary file is still there (%v)", err)
+	}
+	if _, err := os.Stat(other); err != nil {
+		t.Errorf("another output's temporary file was removed: %v", err)
+	}
+	var liveTemp string
+	for _, e := range dirEntries(t, dir) {
+		if strings.HasPrefix(e, ".out.ndjson.") {
+			liveTemp = e
+		}
+	}
+	if liveTemp == "" {
+		t.Fatal("the started sink has no temporary file")
+	}
+	second := newSink(t, p, "out", nil, nil)
+	if err := second.(component.Starter).Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, liveTemp)); err != nil {
+		t.Errorf("a live run's temporary file was removed: %v", err)
+	}
+	second.Close(context.Background(), false)
+	live.Close(context.Background(), false)
 }

@@ -186,8 +186,8 @@ func TestXMLRecords(t *testing.T) {
 func TestXMLErrors(t *testing.T) {
 	dir := t.TempDir()
 	for _, tc := range []struct{ content, want string }{
-		{"<Orders>\n<Order><Id>1</Id></Order>\n<Order><Id>2</Order>\n</Orders>", "bad.xml:3: element <Id> closed by </Order>"},
-		{"<Orders>\n<Order><Id>1</Id></Order>\n<Order>", "bad.xml:3: unexpected EOF"},
+		{"<Orders>\n<Order><Id>1</Id></Order>\n<Order><Id>2</Order>\n</Orders>", "bad.xml:3:21: element <Id> closed by </Order>"},
+		{"<Orders>\n<Order><Id>1</Id></Order>\n<Order>", "bad.xml:3:8: unexpected EOF"},
 		{`<?xml version="1.0" encoding="EBCDIC"?><Orders/>`, `encoding "EBCDIC" is not supported`},
 		{"<Orders>" + strings.Repeat("<a>", 1001), "nest deeper than 1000"},
 	} {
@@ -301,9 +301,9 @@ func TestJSONStreaming(t *testing.T) {
 			t.Errorf("%q: %v %v", content, recs, err)
 		}
 	}
-	// A broken array stops with the record it broke in.
+	// A broken array stops where the record it broke in starts.
 	_, _, err = readFiles(t, write(t, filepath.Join(dir, "broken.json"), `[{"a":1},{"a":`), `format: json`)
-	if err == nil || !strings.Contains(err.Error(), "record 2") {
+	if err == nil || !strings.Contains(err.Error(), "broken.json:1:10: ") {
 		t.Errorf("broken array: %v", err)
 	}
 	_, _, err = readFiles(t, write(t, filepath.Join(dir, "trailing.json"), `[{"a":1}] x`), `format: json`)

@@ -12,19 +12,24 @@ import (
 )
 
 var stdinSpec = &component.Spec{
-	Kind:        "stdin",
-	Section:     component.SourceSection,
-	Summary:     "Reads records from standard input.",
-	Description: "For shell pipelines and quick tries: `cat orders.ndjson | pipectl run p.yaml`. Formats read as the file source reads them.",
+	Kind:    "stdin",
+	Section: component.SourceSection,
+	Summary: "Reads records from standard input.",
+	Description: "For shell pipelines and quick tries: `cat orders.ndjson | pipectl run p.yaml`, " +
+		"`curl -s $SHOP/admin/api/2024-01/orders.json | pipectl run p.yaml` with `unwrap: orders`. Formats, " +
+		"`unwrap`, the error output and the faults that stop a run are as for the file source; input that is " +
+		"cut short or malformed is located as stdin:line:column.",
 	Config: &component.Field{Kind: component.ObjectField, Doc: "Standard input settings.", Fields: []*component.Field{
 		{Name: "format", Kind: component.EnumField, Enum: formats, Default: "ndjson", Doc: "How records are written."},
 		columnsTypedField,
 		delimiterField,
 		recordPathField,
 		repeatedField,
+		unwrapField,
 	}},
-	Validate: validateReadSettings,
-	Triggers: []string{"manual"},
+	Validate:   validateReadSettings,
+	Triggers:   []string{"manual"},
+	ReadSample: readSample,
 	NewSource: func(ctx component.BuildContext) (component.Source, error) {
 		opts, err := parseReadOptions(ctx.Config)
 		if err != nil {
@@ -36,6 +41,7 @@ var stdinSpec = &component.Spec{
 		}
 		return &stdinSource{name: ctx.Name, in: in, opts: opts}, nil
 	},
+	OutputType: csvSourceType,
 }
 
 type stdinSource struct {
@@ -95,18 +101,36 @@ func (s *stdoutSink) start() error {
 	return s.enc.begin(s.w)
 }
 
-func (s *stdoutSink) Write(rec *record.Record) error {
+func (s *stdoutSink) Write(_ context.Context, rec *record.Record) error {
 	if err := s.start(); err != nil {
 		return err
 	}
 	return s.enc.write(s.w, rec)
 }
 
-func (s *stdoutSink) Close() error {
+// Flush hands what is buffered to the output stream.
+func (s *stdoutSink) Flush(context.Context) error {
+	if !s.started || s.closed {
+		return nil
+	}
+	return s.w.Flush()
+}
+
+// Close ends the document. A stream cannot be taken back, so without
+// commit the records written so far are flushed and the document is left
+// unended (no closing bracket of a JSON array): a reader sees the output
+// is incomplete rather than a valid, shorter one.
+func (s *stdoutSink) Close(_ context.Context, commit bool) error {
 	if s.closed {
 		return nil
 	}
 	s.closed = true
+	if !commit {
+		if !s.started {
+			return nil
+		}
+		return s.w.Flush()
+	}
 	if err := s.start(); err != nil {
 		return err
 	}
@@ -122,13 +146,16 @@ var eventSpec = &component.Spec{
 	Section: component.SourceSection,
 	Summary: "The payload of the webhook request or message that fired the source's trigger.",
 	Description: "Each delivery is one record. The payload is acknowledged only once it is durably queued; " +
-		"a payload that is not valid JSON goes to the source's `error` output with its raw body.",
+		"a payload that is not valid JSON goes to the source's `error` output with its raw body. `pipectl test` " +
+		"and `pipectl dry-run --input` take samples of payloads (one JSON object, an array or NDJSON), " +
+		"unwrapped by `unwrap` unless the sample gives its own.",
 	Config: &component.Field{Kind: component.ObjectField, Doc: "Event settings.", Fields: []*component.Field{
 		{Name: "unwrap", Kind: component.StringField, Doc: "Dot path of the record inside an envelope, e.g. `data` for WordPress.com-proxied WooCommerce payloads.",
 			Examples: []any{"data", "order"}},
 	}},
 	Triggers:        []string{"webhook", "message"},
 	TriggerRequired: true,
+	ReadSample:      readSample,
 	Examples: []component.Example{{
 		Title: "Shopify order webhooks",
 		YAML: `triggers:

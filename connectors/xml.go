@@ -31,8 +31,10 @@ const maxXMLDepth = 1000
 // declarations are dropped and prefixes ignored. The record element itself
 // is always an object.
 //
-// XML that is not well-formed ends the read with an error naming the line:
-// the decoder cannot find the next record after a syntax error.
+// XML that is not well-formed ends the read with an error naming the line
+// and column, after every record before it was emitted: the decoder cannot
+// find the next record after a syntax error. Text that is not valid UTF-8
+// is such an error (declare the file's encoding when it is Latin-1).
 func readXML(ctx context.Context, o *readOptions, r io.Reader, src, where string, seq *int64, emit func(*record.Record) error) error {
 	g := &guard{r: r, limit: o.maxRecord}
 	// The decoder buffers g itself, reading ahead 4 KiB at most: the slack
@@ -54,28 +56,29 @@ func readXML(ctx context.Context, o *readOptions, r io.Reader, src, where string
 			return nil
 		}
 		if err != nil {
-			return xmlErr(where, dec, err, o.maxRecord)
+			return xmlErr(where, dec, err, o.maxRecord, record.Pos{})
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
 			depth++
 			if depth > maxXMLDepth {
-				line, _ := dec.InputPos()
-				return fmt.Errorf("%s:%d: elements nest deeper than %d", where, line, maxXMLDepth)
+				line, col := dec.InputPos()
+				return fmt.Errorf("%s:%d:%d: elements nest deeper than %d", where, line, col, maxXMLDepth)
 			}
 			if matched == depth-1 && depth <= n && (o.path[depth-1] == "*" || o.path[depth-1] == t.Name.Local) {
 				matched = depth
 			}
 			if matched == n && depth == n {
+				line, col := dec.InputPos()
 				raw, err := b.record(dec, t)
 				if err != nil {
-					return xmlErr(where, dec, err, o.maxRecord)
+					return xmlErr(where, dec, err, o.maxRecord, record.Pos{Line: line, Col: col})
 				}
 				depth--
 				matched--
 				*seq++
 				raw = sl.Copy(raw)
-				if err := emit(record.New(raw, &record.Origin{Source: src, Seq: *seq, Raw: raw})); err != nil {
+				if err := emit(record.New(raw, &record.Origin{Source: src, Seq: *seq, Raw: raw, File: where, Line: int64(line)})); err != nil {
 					return err
 				}
 			}
@@ -88,16 +91,28 @@ func readXML(ctx context.Context, o *readOptions, r io.Reader, src, where string
 	}
 }
 
-func xmlErr(where string, dec *xml.Decoder, err error, limit int64) error {
-	line, _ := dec.InputPos()
+// xmlErr locates an error of the XML decoder at the line and column it
+// stopped at; a record too large is located where the record starts
+// (start, when known).
+func xmlErr(where string, dec *xml.Decoder, err error, limit int64, start record.Pos) error {
+	if e, ok := inputErr(where, err); ok {
+		return e
+	}
+	line, col := dec.InputPos()
 	if errors.Is(err, errRecordTooLarge) {
-		return fmt.Errorf("%s:%d: %w (%d MiB)", where, line, err, limit>>20)
+		if start.Line > 0 {
+			return fmt.Errorf("%s:%s: %w (%s): the record that starts here does not end within it", where, start, err, sizeText(limit))
+		}
+		return fmt.Errorf("%s:%d:%d: %w (%s)", where, line, col, err, sizeText(limit))
 	}
 	var se *xml.SyntaxError
 	if errors.As(err, &se) {
-		return fmt.Errorf("%s:%d: %s", where, se.Line, se.Msg)
+		if se.Line != line {
+			col = 1
+		}
+		return fmt.Errorf("%s:%d:%d: %s", where, se.Line, col, se.Msg)
 	}
-	return fmt.Errorf("%s:%d: %w", where, line, err)
+	return fmt.Errorf("%s:%d:%d: %w", where, line, col, err)
 }
 
 // xmlBuilder turns one record element into JSON. Each open element is a

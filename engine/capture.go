@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"context"
+
 	"github.com/pipectl/pipectl/pipelines/component"
 	"github.com/pipectl/pipectl/pipelines/record"
 )
@@ -38,7 +40,7 @@ func newCapture(n *node, spec *component.Spec, ctx component.BuildContext) (comp
 	return c, nil
 }
 
-func (c *capture) Write(rec *record.Record) error {
+func (c *capture) Write(_ context.Context, rec *record.Record) error {
 	if c.describer != nil {
 		d, err := c.describer.Describe(rec)
 		if err != nil {
@@ -50,4 +52,6 @@ func (c *capture) Write(rec *record.Record) error {
 	return nil
 }
 
-func (c *capture) Close() error { return nil }
+func (c *capture) Flush(context.Context) error { return nil }
+
+func (c *capture) Close(context.Context, bool) error { return nil }

@@ -1,12 +1,39 @@
-// Package engine runs compiled pipelines: batch runs, serving triggers and
-// schedules, delivery with retries, dead letters and idempotency, and the
-// state (inventory, checkpoints, queues, the rule audit log) behind
-// interfaces with SQLite and PostgreSQL implementations.
+// Package engine runs compiled pipelines. Today that is a run over a
+// plan's file and stdin sources, or over injected records (dry runs and
+// pipeline tests), with the rules hot swap (Running.ReloadRules); the state
+// it opens lives in engine/state. Serving webhook, cron and message
+// triggers is not built yet: a pipeline with one validates, dry-runs and
+// tests, and `pipectl run` reads its file sources only.
 //
 // engine imports the compiler in pipelines and the component contract; it
 // must not import transforms, connectors or cmd, which reach it only through
 // the registry cmd/pipectl wires together.
 //
-// The language and its compiler come first; the engine's run loop follows
-// in the issue "Running pipelines".
+// Choices made here:
+//
+//   - Every node is built before anything runs; a build or a Start
+//     (component.Starter: a file sink creating its folder and temporary
+//     file) that fails part-way closes what was built without commit, so a
+//     path that cannot be written stops the run before it reads a record.
+//   - Stateless steps run on Options.Workers goroutines, each with its own
+//     step workers (one expression VM each) and a decoding arena; sinks,
+//     stateful steps and what follows them run on one goroutine, the
+//     ordered stage, in input order, so output is the same whatever the
+//     number of workers.
+//   - A run commits its sinks only when it reaches the end of its input
+//     without an error: every sink is flushed first (in topological order,
+//     so a sink's late failures reach the sinks reading its error output),
+//     then all are closed with commit. A run that fails or whose context
+//     ends closes them without commit: file sinks leave the previous file
+//     in place, and the http sink stops its requests and retries at once.
+//     Records a sink was still delivering are counted as undelivered, not
+//     failed: the run did not decide their fate, and running again sends
+//     them again with the same idempotency keys.
+//   - What a background sink fails to deliver (BuildContext.Fail) goes to
+//     its error output after the batch in which it was reported, not at the
+//     end of the run.
+//   - A run's errors and error records are masked with the pipeline's
+//     secret values (pipelines.Plan.Secrets), wherever a kind quoted them.
+//   - Traced runs record why each dropped record went nowhere
+//     (component.DropReasoner, or an output no node reads).
 package engine

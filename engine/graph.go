@@ -1,7 +1,9 @@
 package engine
 
 import (
+	"context"
 	"fmt"
+	"time"
 
 	"github.com/pipectl/pipectl/pipelines"
 	"github.com/pipectl/pipectl/pipelines/component"
@@ -38,6 +40,7 @@ func (n *node) name() string { return n.plan.Name }
 
 // graph is the run-time DAG.
 type graph struct {
+	mask   *masker // nil when the pipeline has no secrets
 	nodes  []*node // plan order
 	topo   []*node // topological order
 	byName map[string]*node
@@ -73,7 +76,7 @@ func reads(p *pipelines.Plan, n *pipelines.Node) *record.Projection {
 }
 
 func buildGraph(p *pipelines.Plan) *graph {
-	g := &graph{byName: map[string]*node{}}
+	g := &graph{byName: map[string]*node{}, mask: newMasker(p.Secrets)}
 	for i, pn := range p.Nodes {
 		n := &node{plan: pn, idx: i, down: map[string][]*node{}, reads: reads(p, pn)}
 		g.nodes = append(g.nodes, n)
@@ -190,6 +193,9 @@ func (g *graph) build(p *pipelines.Plan, rt *component.Runtime, dryRun bool, rul
 		case component.SourceSection:
 			if !dryRun {
 				if spec.NewSource == nil {
+					if len(spec.Triggers) > 0 && spec.TriggerRequired {
+						return fmt.Errorf("source %q: kind %s reads what its trigger delivers (a webhook or a message), which only a long-running `pipectl serve` can receive, and serve is not built yet; try the pipeline on sample payloads with `pipectl dry-run --input` or `pipectl test`", n.name(), spec.Kind)
+					}
 					return fmt.Errorf("source %q: kind %s cannot run yet", n.name(), spec.Kind)
 				}
 				n.source, err = spec.NewSource(ctx)
@@ -216,4 +222,39 @@ func (g *graph) build(p *pipelines.Plan, rt *component.Runtime, dryRun bool, rul
 		}
 	}
 	return nil
+}
+
+// start starts the nodes that have I/O to do before the run reads
+// anything (component.Starter), in plan order; the first failure stops it.
+func (g *graph) start(ctx context.Context) error {
+	for _, n := range g.nodes {
+		var part any
+		switch {
+		case n.source != nil:
+			part = n.source
+		case n.step != nil:
+			part = n.step
+		case n.sink != nil:
+			part = n.sink
+		}
+		if s, ok := part.(component.Starter); ok {
+			if err := s.Start(ctx); err != nil {
+				return fmt.Errorf("%s %q: %w", n.plan.Section, n.name(), err)
+			}
+		}
+	}
+	return nil
+}
+
+// abandon releases what a build or start that failed part-way made: every
+// sink built so far is closed without commit, so temporary files go and
+// nothing is published.
+func (g *graph) abandon() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, n := range g.nodes {
+		if n.sink != nil {
+			n.sink.Close(ctx, false)
+		}
+	}
 }

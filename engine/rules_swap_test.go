@@ -43,8 +43,9 @@ func (s feedSource) Read(ctx context.Context, emit func(*record.Record) error, _
 // function the test set, on the run's ordered stage.
 type hookSink struct{ write func(rec *record.Record) }
 
-func (h hookSink) Write(rec *record.Record) error { h.write(rec); return nil }
-func (h hookSink) Close() error                   { return nil }
+func (h hookSink) Write(_ context.Context, rec *record.Record) error { h.write(rec); return nil }
+func (h hookSink) Flush(context.Context) error                       { return nil }
+func (h hookSink) Close(context.Context, bool) error                 { return nil }
 
 // swapFixture is a pipeline allocating orders of two lines (A and B, both
 // stocked at wh-a and wh-b) with the rules in rules.yaml, writing every

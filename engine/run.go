@@ -55,6 +55,10 @@ type Progress struct {
 	Bytes      int64 // source bytes read
 	TotalBytes int64 // bytes the sources will read, when known
 	Elapsed    time.Duration
+	// InFlight and Retries are the sinks' deliveries under way and the
+	// retries made so far (sinks that count them): a run whose input is
+	// all read may still be delivering for minutes.
+	InFlight, Retries int64
 }
 
 // NodeStats counts what happened at one node. Every record arriving is
@@ -70,21 +74,49 @@ type NodeStats struct {
 	Dropped int64
 	Errored int64
 	Emitted int64
-	Time    time.Duration
+	// Time is the time the node took: for a sink that delivers in the
+	// background (http), the wall time its deliveries were in flight.
+	Time time.Duration
+	// Attempts and Retries count a sink's delivery attempts (all of them,
+	// and those after a first), for sinks that count them.
+	Attempts, Retries int64
+	// Undelivered counts records a sink was still delivering when the run
+	// stopped early: they may or may not have reached the destination.
+	Undelivered int64
 }
 
 // Result is what a run did.
 type Result struct {
 	Nodes []NodeStats
+	// Committed says the sinks published what they were given (file sinks
+	// renamed their files into place): the run reached the end of its
+	// input without an error and was not interrupted. Otherwise every
+	// file sink left its previous file as it was.
+	Committed bool
+	// Failed counts the records that left through an error output,
+	// handled or not: a caller can tell a run where some records failed
+	// from one where all went through.
+	Failed int64
 	// Unhandled are error records no node reads: each is reported, and the
 	// run exits non-zero.
 	Unhandled []*record.Record
 	// Captured, in dry runs, is what each sink would have received.
 	Captured map[string]*Captured
+	// Dropped, in traced runs, are the records steps dropped, each with
+	// the step and why, in the order they were dropped.
+	Dropped []Dropped
 	// Explanations, in traced runs, are the decisions steps explained (the
 	// allocate step's, one per order), in the order they were made.
 	Explanations []Explanation
 	Elapsed      time.Duration
+}
+
+// Dropped is a record a step emitted nothing for: Record is the record as
+// it reached Step, with its trace.
+type Dropped struct {
+	Step   string
+	Reason string
+	Record *record.Record
 }
 
 // Explanation is one decision a step explained: Data is the step's JSON
@@ -98,8 +130,11 @@ type Explanation struct {
 // Run executes a compiled plan once: every source is read to its end (or
 // the injected inputs are fed in), records flow through the DAG, sinks are
 // flushed and closed. An error is returned only when the run itself could
-// not go on (a source that cannot be read, a sink that cannot be closed);
-// failing records go to error outputs and are counted.
+// not go on (a source that cannot be read, a sink that cannot be closed) or
+// ctx ended it (the error then wraps ctx's); failing records go to error
+// outputs and are counted. Sinks commit only when the run ends without an
+// error: a failed or interrupted run leaves every file sink's previous file
+// in place.
 func Run(ctx context.Context, plan *pipelines.Plan, opts Options) (*Result, error) {
 	x, err := Start(ctx, plan, opts)
 	if err != nil {
@@ -138,8 +173,16 @@ func Start(ctx context.Context, plan *pipelines.Plan, opts Options) (*Running, e
 	x.rt = &rt
 	g := buildGraph(plan)
 	x.g = g
-	if err := g.build(plan, &rt, opts.DryRun || len(opts.Inputs) > 0, opts.RulesVersion); err != nil {
-		return nil, err
+	injected := opts.DryRun || len(opts.Inputs) > 0
+	if err := g.build(plan, &rt, injected, opts.RulesVersion); err != nil {
+		g.abandon()
+		return nil, g.mask.error(err)
+	}
+	if !rt.DryRun {
+		if err := g.start(ctx); err != nil {
+			g.abandon()
+			return nil, g.mask.error(err)
+		}
 	}
 	r := &runner{g: g, opts: opts, stats: make([]NodeStats, len(g.nodes))}
 	for i, n := range g.nodes {
@@ -148,7 +191,7 @@ func Start(ctx context.Context, plan *pipelines.Plan, opts Options) (*Running, e
 	go func() {
 		defer close(x.done)
 		err := r.run(ctx)
-		res := &Result{Nodes: r.stats, Unhandled: r.unhandled, Elapsed: time.Since(start)}
+		res := &Result{Nodes: r.stats, Unhandled: r.unhandled, Elapsed: time.Since(start), Committed: r.committed, Failed: r.failed, Dropped: r.dropped}
 		explMu.Lock()
 		res.Explanations = expls
 		explMu.Unlock()
@@ -160,7 +203,7 @@ func Start(ctx context.Context, plan *pipelines.Plan, opts Options) (*Running, e
 				}
 			}
 		}
-		x.res, x.err = res, err
+		x.res, x.err = res, g.mask.error(err)
 	}()
 	return x, nil
 }
@@ -177,6 +220,8 @@ type batch struct {
 	ordered   []arrival
 	unhandled []*record.Record
 	stats     []NodeStats // deltas counted by the worker
+	failed    int64       // records the worker sent to error outputs
+	dropped   []Dropped   // traced runs: what the worker's steps dropped
 }
 
 type arrival struct {
@@ -205,6 +250,12 @@ type runner struct {
 	opts      Options
 	stats     []NodeStats
 	unhandled []*record.Record
+	// ctx is the run's: sink writes, flushes and what they start end with
+	// it.
+	ctx       context.Context
+	committed bool
+	failed    int64
+	dropped   []Dropped // traced runs only
 
 	mu        sync.Mutex
 	progress  Progress
@@ -226,9 +277,10 @@ type runner struct {
 // queuedPerWorker is how many batches per worker may wait in each queue.
 const queuedPerWorker = 4
 
-func (r *runner) run(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
+func (r *runner) run(parent context.Context) error {
+	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
+	r.ctx = ctx
 	// Queues hold a few batches per worker. With one, workers waited for
 	// the reader or the ordered stage about a twentieth of a two-worker
 	// run; with four they rarely do, and the reference workload's
@@ -267,25 +319,36 @@ func (r *runner) run(ctx context.Context) error {
 	defer stopProgress()
 
 	r.startOrderedSteps()
-	seqErr := r.sequence(done)
+	seqErr := r.sequence(ctx, done)
 	if seqErr != nil {
 		cancel()
 		for range done {
 		}
 	}
 	readers.Wait()
-	if err := r.finish(); err != nil && seqErr == nil {
+	if seqErr == nil && readErr == nil {
+		seqErr = r.finish(ctx)
+	}
+	ok := readErr == nil && seqErr == nil && ctx.Err() == nil
+	if err := r.closeSinks(ok); err != nil && seqErr == nil {
 		seqErr = err
 	}
-	ok := readErr == nil && seqErr == nil && len(r.unhandled) == 0
-	if err := r.endSteps(ok); err != nil && seqErr == nil {
+	r.committed = ok && seqErr == nil
+	if err := r.endSteps(r.committed && len(r.unhandled) == 0); err != nil && seqErr == nil {
 		seqErr = err
 	}
-	if readErr != nil && ctx.Err() == nil || readErr != nil && seqErr == nil {
+	switch {
+	case readErr != nil && !(stopped(parent) && errors.Is(readErr, context.Canceled)):
 		return readErr
+	case seqErr != nil && !(stopped(parent) && errors.Is(seqErr, context.Canceled)):
+		return seqErr
+	case stopped(parent):
+		return fmt.Errorf("run stopped before the end of its input: %w", context.Cause(parent))
 	}
-	return seqErr
+	return nil
 }
+
+func stopped(ctx context.Context) bool { return ctx.Err() != nil }
 
 // endSteps tells the steps that want to know (component.RunEnder) how the
 // run ended, now that every sink has closed.
@@ -385,6 +448,15 @@ func (r *runner) read(ctx context.Context, work chan<- *batch) error {
 		// outputs keep the input's order too.
 		emitErr := emit
 		if err := n.source.Read(ctx, emit, emitErr); err != nil {
+			// What was read before the fault still goes through, so
+			// its records are counted and its failures reported; the
+			// run fails all the same, and nothing commits.
+			if ctx.Err() == nil {
+				r.mu.Lock()
+				r.progress.Records += int64(len(cur.recs))
+				r.mu.Unlock()
+				flush()
+			}
 			return fmt.Errorf("source %q: %w", n.name(), err)
 		}
 		r.mu.Lock()
@@ -397,11 +469,15 @@ func (r *runner) read(ctx context.Context, work chan<- *batch) error {
 	return nil
 }
 
-// sequence runs the ordered stage: batches in the order they were read.
-func (r *runner) sequence(done <-chan *batch) error {
+// sequence runs the ordered stage: batches in the order they were read,
+// until ctx ends the run (what is left is abandoned: nothing commits).
+func (r *runner) sequence(ctx context.Context, done <-chan *batch) error {
 	pending := map[int]*batch{}
 	next := 0
 	for b := range done {
+		if err := ctx.Err(); err != nil {
+			return context.Cause(ctx)
+		}
 		pending[b.seq] = b
 		for {
 			b, ok := pending[next]
@@ -424,6 +500,8 @@ func (r *runner) ordered(b *batch) error {
 		addStats(&r.stats[i], b.stats[i])
 	}
 	r.unhandled = append(r.unhandled, b.unhandled...)
+	r.failed += b.failed
+	r.dropped = append(r.dropped, b.dropped...)
 	r.holding = r.holdSinks
 	defer func() { r.holding = false }()
 	for _, a := range b.ordered {
@@ -432,7 +510,45 @@ func (r *runner) ordered(b *batch) error {
 			return err
 		}
 	}
-	return r.settleOrdered()
+	if err := r.settleOrdered(); err != nil {
+		return err
+	}
+	// What background sinks failed meanwhile goes on now, not at the end
+	// of the run: a dead-letter file or route sees it as it happens.
+	return r.routeFails(nil)
+}
+
+// routeFails delivers what sinks reported through Fail since the last
+// call (the sinks of only, or all when only is nil) to their error
+// outputs. A record a sink stopped delivering because the run ended is
+// counted as undelivered instead: the run did not decide its fate.
+func (r *runner) routeFails(only *node) error {
+	r.origin = 0
+	for _, n := range r.g.topo {
+		if n.sink == nil || only != nil && n != only {
+			continue
+		}
+		fails := n.takeFails()
+		if len(fails) == 0 {
+			continue
+		}
+		st := &r.stats[n.idx]
+		for _, f := range fails {
+			st.Out--
+			if errors.Is(f.err, component.ErrNotDelivered) {
+				st.Undelivered++
+				continue
+			}
+			st.Errored++
+			if err := r.deliverError(n, component.ErrorRecord(n.name(), f.rec, f.err)); err != nil {
+				return err
+			}
+		}
+		if err := r.settleOrdered(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // settleOrdered runs the batch workers on the records waiting for them and
@@ -504,13 +620,20 @@ func (r *runner) arriveOrdered(n *node, rec *record.Record) error {
 	}
 	var oc outcome
 	w.Process(rec, func(output string, o *record.Record) { r.collect(n, &oc, output, o) })
-	return r.settle(n, &oc)
+	return r.settle(n, &oc, rec)
 }
 
 // write hands rec to sink n; a failed write goes to n's error output.
 func (r *runner) write(n *node, rec *record.Record) error {
 	st := &r.stats[n.idx]
-	if err := n.sink.Write(rec); err != nil {
+	start := time.Now()
+	err := n.sink.Write(r.ctx, rec)
+	st.Time += time.Since(start)
+	if err != nil {
+		if errors.Is(err, component.ErrNotDelivered) && r.ctx.Err() != nil {
+			st.Undelivered++
+			return nil
+		}
 		st.Errored++
 		return r.deliverError(n, component.ErrorRecord(n.name(), rec, err))
 	}
@@ -523,6 +646,8 @@ type outcome struct {
 	failed, emitted bool
 	errs            []*record.Record
 	out             []arrival
+	// unread names an output the step emitted on that no node reads.
+	unread string
 }
 
 // collect records one record a step emitted.
@@ -533,6 +658,7 @@ func (r *runner) collect(n *node, oc *outcome, output string, o *record.Record) 
 		return
 	}
 	if len(n.down[output]) == 0 {
+		oc.unread = output
 		return // an output nobody reads: the record is dropped here
 	}
 	oc.emitted = true
@@ -542,8 +668,8 @@ func (r *runner) collect(n *node, oc *outcome, output string, o *record.Record) 
 	}
 }
 
-// settle counts how one record left n and delivers what it emitted.
-func (r *runner) settle(n *node, oc *outcome) error {
+// settle counts how rec left n and delivers what it emitted.
+func (r *runner) settle(n *node, oc *outcome, rec *record.Record) error {
 	st := &r.stats[n.idx]
 	switch {
 	case oc.failed:
@@ -552,6 +678,9 @@ func (r *runner) settle(n *node, oc *outcome) error {
 		st.Out++
 	default:
 		st.Dropped++
+		if r.opts.Trace {
+			r.dropped = append(r.dropped, Dropped{n.name(), dropReason(n, r.seqWorker[n], oc.unread, rec), rec})
+		}
 	}
 	for _, e := range oc.errs {
 		if err := r.deliverError(n, e); err != nil {
@@ -588,7 +717,7 @@ func (r *runner) drain() error {
 		})
 		for i := range ocs {
 			r.origin = ws[i].origin
-			if err := r.settle(n, &ocs[i]); err != nil {
+			if err := r.settle(n, &ocs[i], recs[i]); err != nil {
 				return err
 			}
 		}
@@ -599,6 +728,8 @@ func (r *runner) drain() error {
 // deliverError sends an error record to whatever reads n's error output,
 // or keeps it as unhandled.
 func (r *runner) deliverError(n *node, rec *record.Record) error {
+	r.failed++
+	rec = r.g.mask.record(rec)
 	ds := n.down[component.ErrorOutput]
 	if len(ds) == 0 {
 		r.unhandled = append(r.unhandled, rec)
@@ -612,52 +743,97 @@ func (r *runner) deliverError(n *node, rec *record.Record) error {
 	return nil
 }
 
-// finish flushes holding steps and closes sinks in topological order, so a
-// sink's late failures reach the sinks reading its error output before
-// those close.
-func (r *runner) finish() error {
-	var firstErr error
-	keep := func(err error) {
-		if err != nil && firstErr == nil {
-			firstErr = err
-		}
-	}
+// finish flushes holding steps and sinks in topological order, so what
+// a step flushes reaches the sinks after it, and a sink's late failures
+// reach the sinks reading its error output, before those flush. Nothing
+// is committed yet: closeSinks decides that once every sink has flushed.
+func (r *runner) finish(ctx context.Context) error {
 	// What is flushed or fails now comes from no one input record: it
 	// keeps the order it is made in.
 	r.origin = 0
 	for _, n := range r.g.topo {
+		if err := ctx.Err(); err != nil {
+			return context.Cause(ctx)
+		}
 		if n.step != nil {
 			if w, ok := r.seqWorker[n].(component.Flusher); ok {
+				var firstErr error
 				w.Flush(func(output string, o *record.Record) {
 					r.stats[n.idx].Emitted++
+					var err error
 					if output == component.ErrorOutput {
-						keep(r.deliverError(n, o))
-						return
+						err = r.deliverError(n, o)
+					} else {
+						for _, d := range n.down[output] {
+							if e := r.arriveOrdered(d, o); e != nil && err == nil {
+								err = e
+							}
+						}
 					}
-					for _, d := range n.down[output] {
-						keep(r.arriveOrdered(d, o))
+					if err != nil && firstErr == nil {
+						firstErr = err
 					}
 				})
-				// Before the sinks after n close: batch workers after it
+				if firstErr != nil {
+					return firstErr
+				}
+				// Before the sinks after n flush: batch workers after it
 				// decide what it flushed.
-				keep(r.settleOrdered())
+				if err := r.settleOrdered(); err != nil {
+					return err
+				}
 			}
 		}
 		if n.sink == nil {
 			continue
 		}
-		if err := n.sink.Close(); err != nil {
-			keep(fmt.Errorf("sink %q: %w", n.name(), err))
+		if err := n.sink.Flush(ctx); err != nil {
+			return fmt.Errorf("sink %q: %w", n.name(), err)
 		}
-		for _, f := range n.takeFails() {
-			st := &r.stats[n.idx]
-			st.Out--
-			st.Errored++
-			keep(r.deliverError(n, component.ErrorRecord(n.name(), f.rec, f.err)))
+		if err := r.routeFails(n); err != nil {
+			return err
 		}
-		keep(r.settleOrdered())
 	}
-	return firstErr
+	return nil
+}
+
+// closeSinks closes every sink, committing what each was given when
+// commit is set and discarding it otherwise, and takes the sinks' delivery
+// counts into the stats. Closing without commit must not wait on the run's
+// context, which has usually ended.
+func (r *runner) closeSinks(commit bool) error {
+	var errs []error
+	ctx := r.ctx
+	if !commit {
+		c, cancel := context.WithTimeout(context.WithoutCancel(r.ctx), 5*time.Second)
+		defer cancel()
+		ctx = c
+	}
+	for _, n := range r.g.topo {
+		if n.sink == nil {
+			continue
+		}
+		if err := n.sink.Close(ctx, commit); err != nil {
+			errs = append(errs, fmt.Errorf("sink %q: %w", n.name(), err))
+		}
+		st := &r.stats[n.idx]
+		for _, f := range n.takeFails() {
+			// Reported while closing: too late to route anywhere.
+			st.Out--
+			if errors.Is(f.err, component.ErrNotDelivered) {
+				st.Undelivered++
+			} else {
+				st.Errored++
+				r.failed++
+				r.unhandled = append(r.unhandled, r.g.mask.record(component.ErrorRecord(n.name(), f.rec, f.err)))
+			}
+		}
+		if d, ok := n.sink.(component.DeliveryStats); ok {
+			ds := d.Delivery()
+			st.Attempts, st.Retries, st.Time = ds.Attempts, ds.Retries, ds.Busy
+		}
+	}
+	return errors.Join(errs...)
 }
 
 var failMu sync.Mutex
@@ -713,6 +889,13 @@ func (r *runner) snapshot(start time.Time) Progress {
 		p.Bytes += s.BytesRead()
 		p.TotalBytes += s.Size()
 	}
+	for _, n := range r.g.nodes {
+		if d, ok := n.sink.(component.DeliveryStats); ok {
+			ds := d.Delivery()
+			p.InFlight += ds.InFlight
+			p.Retries += ds.Retries
+		}
+	}
 	p.Elapsed = time.Since(start)
 	return p
 }
@@ -731,4 +914,18 @@ func branch(rec *record.Record, n *node, output string, i int, trace bool) *reco
 		cp.Trace[len(cp.Trace)-1] = n.name() + "." + output
 	}
 	return &cp
+}
+
+// dropReason says why step n emitted nothing for rec: the output it chose
+// that nobody reads, or what the step says (component.DropReasoner).
+func dropReason(n *node, w component.StepWorker, unread string, rec *record.Record) string {
+	if dr, ok := w.(component.DropReasoner); ok {
+		if why := dr.DropReason(rec); why != "" {
+			return why
+		}
+	}
+	if unread != "" {
+		return fmt.Sprintf("%s: it left through output %s, which no node reads", n.name(), unread)
+	}
+	return n.name() + ": the step emitted nothing for it"
 }

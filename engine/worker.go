@@ -78,6 +78,9 @@ func (w *worker) release(b *batch) {
 	for _, rec := range b.unhandled {
 		rec.Release()
 	}
+	for _, d := range b.dropped {
+		d.Record.Release()
+	}
 	b.recs = nil
 }
 
@@ -104,7 +107,7 @@ func (w *worker) arrive(n *node, rec *record.Record) {
 		sw = n.step.NewWorker()
 		w.steps[n.idx] = sw
 	}
-	failed, emitted := false, false
+	failed, emitted, unread := false, false, ""
 	sw.Process(rec, func(output string, o *record.Record) {
 		if output == component.ErrorOutput {
 			failed = true
@@ -112,6 +115,7 @@ func (w *worker) arrive(n *node, rec *record.Record) {
 			return
 		}
 		if len(n.down[output]) == 0 {
+			unread = output
 			return // an output nobody reads: the record is dropped here
 		}
 		emitted = true
@@ -127,11 +131,16 @@ func (w *worker) arrive(n *node, rec *record.Record) {
 		st.Out++
 	default:
 		st.Dropped++
+		if w.trace {
+			w.b.dropped = append(w.b.dropped, Dropped{n.name(), dropReason(n, sw, unread, rec), rec})
+		}
 	}
 }
 
 // error sends an error record to n's error output, or keeps it unhandled.
 func (w *worker) error(n *node, rec *record.Record) {
+	w.b.failed++
+	rec = w.g.mask.record(rec)
 	ds := n.down[component.ErrorOutput]
 	if len(ds) == 0 {
 		w.b.unhandled = append(w.b.unhandled, rec)

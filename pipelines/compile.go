@@ -71,13 +71,14 @@ func Validate(path string, opts Options) (*Plan, *File, diag.Diagnostics) {
 // problem; the plan it returns is only meant to be run when there are no
 // errors.
 func Compile(f *File, opts Options) (*Plan, diag.Diagnostics) {
-	c := &compiler{opts: opts, file: f, plan: &Plan{Name: f.Name, Description: f.Description, File: f.Path, byName: map[string]*Node{}}}
+	c := &compiler{opts: opts, file: f, plan: &Plan{Name: f.Name, Description: f.Description, File: f.Path, Secrets: f.Secrets, byName: map[string]*Node{}}}
 	c.nodes()
 	c.triggers()
 	c.edges()
 	order := c.order()
 	c.types(order)
 	c.unused()
+	maskSecrets(c.diags, f.Secrets)
 	return c.plan, c.diags
 }
 
@@ -427,17 +428,23 @@ func (c *compiler) types(order []*Node) {
 	}
 }
 
-// sourceType is the type of a source's records: its schema's, an object
-// of unknown fields without one, or unknown when the schema is broken (and
+// sourceType is the type of a source's records: its schema's, or an
+// object of unknown fields without one, refined by its kind's OutputType (a
+// CSV source's typed columns); unknown when the schema is broken (and
 // reported), so that nothing downstream is checked against a guess.
 func (c *compiler) sourceType(n *Node) *component.Type {
-	sv := n.Common["schema"]
-	if sv == nil || sv.Str == "" {
-		return component.OpenObject()
+	t := component.OpenObject()
+	if sv := n.Common["schema"]; sv != nil && sv.Str != "" {
+		st := c.schemaType(sv)
+		if st == nil {
+			return component.AnyType
+		}
+		t = st
 	}
-	t := c.schemaType(sv)
-	if t == nil {
-		return component.AnyType
+	if n.Spec != nil && n.Spec.OutputType != nil && n.Config != nil {
+		if typed := n.Spec.OutputType(component.TypeContext{Input: t, Config: n.Config})[component.DefaultOutput]; typed != nil {
+			t = typed
+		}
 	}
 	return t
 }
@@ -471,7 +478,7 @@ func (c *compiler) schemaType(sv *component.Value) *component.Type {
 		raw = b
 		doc = ""
 	}
-	t, err := exprs.TypeFromJSONSchema(raw, doc)
+	t, err := exprs.TypeFromJSONSchemaRefs(raw, doc, c.opts.Schema)
 	if err != nil {
 		c.diags.Errorf(sv.Range, CodeBadSchema, "schema %q: %v", name, err)
 		return nil

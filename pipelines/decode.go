@@ -244,12 +244,16 @@ func (l *loader) scalarString(fl *srcFile, n *yaml.Node, v *component.Value, f *
 		}
 	}
 	v.Secret = f.Secret || in.secret
+	l.secrets = append(l.secrets, in.secrets...)
+	if f.Secret {
+		l.secrets = append(l.secrets, in.value)
+	}
 	v.Unresolved = len(in.unset) > 0
 	if f.Secret && !readsEnv(n.Value) && strings.TrimSpace(n.Value) != "" {
 		// The value is never shown: it is a secret, now in the file.
 		d := l.diags.Errorf(v.Range, CodeSecretLiteral, "%s is a secret, written in the file: secrets come from the environment", settingName(f))
 		d.Hint = fmt.Sprintf("write `%s: \"${%s}\"` and set %s where pipectl runs; remove the secret from the file's history", f.Name, secretVar(f), secretVar(f))
-		l.secrets = append(l.secrets, v.Range)
+		l.literalSecrets = append(l.literalSecrets, v.Range)
 	}
 	return in.value, len(in.unset) == 0
 }

@@ -27,6 +27,11 @@ type File struct {
 	// Sources holds the text of the pipeline file and every file it pulled
 	// in, for rendering diagnostics.
 	Sources diag.Sources
+	// Secrets are the values of secret settings and of the environment
+	// variables whose names mark them secret, longest first: whatever
+	// pipectl prints about this pipeline (run errors, error records) is
+	// masked with them, wherever the value was interpolated.
+	Secrets []string
 }
 
 // Entry is one named trigger, source, step, sink or rule set.

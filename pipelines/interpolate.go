@@ -2,15 +2,21 @@ package pipelines
 
 import (
 	"strings"
+
+	"github.com/pipectl/pipectl/pipelines/component"
+	"github.com/pipectl/pipectl/pipelines/diag"
 )
 
 // interpolation is the result of expanding ${VAR} and ${VAR:-default} in a
 // setting.
 type interpolation struct {
 	value  string
-	secret bool     // a variable whose name marks it secret was used
-	unset  []string // variables neither set nor defaulted
-	bad    string   // a malformed reference, when not ""
+	secret bool // a variable whose name marks it secret was used
+	// secrets are the values of those variables: whatever pipectl prints
+	// is masked with them, wherever the value ended up.
+	secrets []string
+	unset   []string // variables neither set nor defaulted
+	bad     string   // a malformed reference, when not ""
 }
 
 // secretWords mark an environment variable as a secret by its name; a value
@@ -71,6 +77,9 @@ func interpolate(s string, lookup func(string) (string, bool)) interpolation {
 			res.secret = true
 		}
 		v, ok := lookup(name)
+		if ok && v != "" && isSecretName(name) {
+			res.secrets = append(res.secrets, v)
+		}
 		switch {
 		case ok && v != "":
 			out.WriteString(v)
@@ -99,4 +108,20 @@ func validVarName(name string) bool {
 		}
 	}
 	return true
+}
+
+// maskSecrets replaces secret values in the text of diagnostics: a message
+// may quote a setting a secret was interpolated into (a path, a URL).
+func maskSecrets(ds diag.Diagnostics, secrets []string) {
+	if len(secrets) == 0 {
+		return
+	}
+	pairs := make([]string, 0, 2*len(secrets))
+	for _, s := range secrets {
+		pairs = append(pairs, s, component.Redacted)
+	}
+	r := strings.NewReplacer(pairs...)
+	for i := range ds {
+		ds[i].Summary, ds[i].Detail, ds[i].Hint = r.Replace(ds[i].Summary), r.Replace(ds[i].Detail), r.Replace(ds[i].Hint)
+	}
 }

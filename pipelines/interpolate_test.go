@@ -66,7 +66,7 @@ func TestInterpolate(t *testing.T) {
 		{"${A:-${B}}", interpolation{bad: "${A:-${B}"}},
 		// A variable whose name says secret marks the value secret, set
 		// or not.
-		{"Bearer ${SECRET_TOKEN}", interpolation{value: "Bearer s3cr3t", secret: true}},
+		{"Bearer ${SECRET_TOKEN}", interpolation{value: "Bearer s3cr3t", secret: true, secrets: []string{"s3cr3t"}}},
 		{"${WMS_PASSWORD:-changeme}", interpolation{value: "changeme", secret: true}},
 		{"${SHOPIFY_API_KEY}", interpolation{value: "", secret: true, unset: []string{"SHOPIFY_API_KEY"}}},
 		{"$${SECRET_TOKEN}", interpolation{value: "${SECRET_TOKEN}"}},

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -78,7 +79,9 @@ func LoadBytes(path string, src []byte, opts LoadOptions) (*File, diag.Diagnosti
 	}
 	fl := l.files[path]
 	l.top(fl, f, root)
-	for _, r := range l.secrets {
+	f.Secrets = compactSecrets(l.secrets)
+	maskSecrets(l.diags, f.Secrets)
+	for _, r := range l.literalSecrets {
 		if src, ok := f.Sources[r.Start.File]; ok {
 			f.Sources[r.Start.File] = maskSpan(src, r)
 		}
@@ -86,13 +89,28 @@ func LoadBytes(path string, src []byte, opts LoadOptions) (*File, diag.Diagnosti
 	return f, l.diags
 }
 
+// compactSecrets sorts secret values longest first (so a value holding
+// another is masked whole) without repeats, leaving out values too short
+// to mask without masking ordinary words.
+func compactSecrets(values []string) []string {
+	var out []string
+	for _, v := range values {
+		if len(v) >= 4 && !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b string) int { return len(b) - len(a) })
+	return out
+}
+
 type loader struct {
-	opts  LoadOptions
-	diags diag.Diagnostics
-	files map[string]*srcFile
-	// secrets are the spans of secrets written in the file, masked in
-	// File.Sources so no diagnostic quoting their line shows them.
-	secrets []diag.Range
+	opts    LoadOptions
+	diags   diag.Diagnostics
+	files   map[string]*srcFile
+	secrets []string // values of secret settings and variables, for File.Secrets
+	// literalSecrets are the spans of secrets written in the file, masked
+	// in File.Sources so no diagnostic quoting their line shows them.
+	literalSecrets []diag.Range
 }
 
 // maskSpan returns src with the characters of r (on one line, quotes

@@ -16,7 +16,9 @@ type Plan struct {
 	Nodes    []*Node
 	Triggers []*Node
 	Rules    []*Node
-	byName   map[string]*Node
+	// Secrets are File.Secrets: the values to mask in what is printed.
+	Secrets []string
+	byName  map[string]*Node
 }
 
 // Node is a compiled trigger, source, step, sink or rule set.

@@ -1,6 +1,10 @@
 package transforms
 
-import "github.com/pipectl/pipectl/pipelines/component"
+import (
+	"slices"
+
+	"github.com/pipectl/pipectl/pipelines/component"
+)
 
 // allocateLine is what allocate needs of each order line.
 var allocateLine = component.ObjectOf(
@@ -90,6 +94,20 @@ var (
 	)
 )
 
+// shipmentOf is the type of shipments of orders of type order: `order`
+// carries the order as it arrived, so its fields keep their types (a
+// decimal stays a decimal) in the steps after.
+func shipmentOf(order *component.Type) *component.Type {
+	t := *shipmentRecord
+	t.Fields = slices.Clone(t.Fields)
+	for i, p := range t.Fields {
+		if p.Name == "order" && order != nil {
+			t.Fields[i].Type = order
+		}
+	}
+	return &t
+}
+
 var allocateSpec = &component.Spec{
 	Kind:    "allocate",
 	Section: component.StepSection,
@@ -130,7 +148,7 @@ var allocateSpec = &component.Spec{
 		return map[string]*component.Type{
 			component.DefaultOutput: tc.Input,
 			"allocations":           allocationRecord,
-			"shipments":             shipmentRecord,
+			"shipments":             shipmentOf(tc.Input),
 			"backorders":            backorderRecord,
 			"cancellations":         cancellationRecord,
 			"holds":                 holdRecord,

@@ -20,7 +20,7 @@ var dedupeSpec = &component.Spec{
 	Summary: "Drops records whose key was already seen, such as a webhook delivered twice.",
 	Description: "Keeps the first record for each key and drops the later ones (counted as dropped in the run " +
 		"summary). Keys are compared by their JSON value, so the number `1` and the text `\"1\"` are different " +
-		"keys. A key that is null (a missing field) or fails to evaluate sends its record to the `error` output " +
+		"keys, while decimals that are equal are one key whatever their trailing zeros (`1.50` and `1.5`). A key that is null (a missing field) or fails to evaluate sends its record to the `error` output " +
 		"rather than deduplicating every keyless record into one.\n\n" +
 		"Memory is bounded: at most `max_keys` keys are remembered, the oldest forgotten first, and a key is " +
 		"forgotten `ttl` after it was first seen (a duplicate does not extend it), by the run's clock. A " +

@@ -18,10 +18,21 @@
 //     split, lookup and map's $keep copy the JSON text of the parts they
 //     carry (gjson results over the record's bytes) instead of re-encoding
 //     decoded values, so key order, decimal digits and 64-bit ids survive.
-//     Computed values are appended with record.AppendJSON.
-//   - Keys that identify (group, dedupe) are the key's canonical JSON text,
-//     so 1 and "1" differ and objects compare whatever their key order;
-//     lookup keys compare as text, because CSV tables hold only text.
+//     So does map for a plain field reference to an object, an array or a
+//     number of no known type (which would decode as a float): it copies
+//     the field's text. Computed values are appended with
+//     record.AppendJSON, decimals with their digits and scale.
+//   - Decimals stay decimals: what the record type says is a decimal
+//     decodes as one (record.Projection), in every kind, so a step's
+//     expressions run on the types they were checked against; shipments
+//     carry their order with its type.
+//   - Keys that identify (group, dedupe) are the key's canonical JSON text
+//     (record.AppendKey), so 1 and "1" differ, objects compare whatever
+//     their key order, and decimals compare by value (1.50 is 1.5); a
+//     group's key is written as its first record gave it. Lookup keys
+//     compare as text, because CSV tables hold only text, and a number
+//     that no row writes as such matches the row writing it with other
+//     trailing zeros.
 //   - Time comes from the injected Runtime.Clock (ttl, max_wait), never the
 //     wall clock directly, so tests and dry runs are deterministic. State
 //     (group, dedupe) lives in the StepWorker; those kinds are Stateful, so

@@ -37,19 +37,36 @@ func evalBool(p *exprs.Program, machine *vm.VM, env map[string]any) (bool, error
 }
 
 // appendKey evaluates a key (group, dedupe) and appends it to b as
-// canonical JSON text: maps with sorted keys, so equal values give equal
-// text, and the number 1 and the text "1" give different text. A null key
-// is an error: it almost always means a missing field, and would otherwise
-// lump every such record together.
+// canonical JSON text (record.AppendKey): maps with sorted keys and
+// decimals without trailing zeros, so values that compare equal give equal
+// text (1.50 and 1.5), and the number 1 and the text "1" give different
+// text. A null key is an error: it almost always means a missing field,
+// and would otherwise lump every such record together.
 func appendKey(b []byte, p *exprs.Program, machine *vm.VM, env map[string]any) ([]byte, error) {
+	v, err := evalKey(p, machine, env)
+	if err != nil {
+		return b, err
+	}
+	return keyJSON(b, p, v, record.AppendKey)
+}
+
+// evalKey evaluates a key, refusing null.
+func evalKey(p *exprs.Program, machine *vm.VM, env map[string]any) (any, error) {
 	v, err := p.Run(machine, env)
 	if err != nil {
-		return b, fmt.Errorf("key %q: %w", p.Source(), err)
+		return nil, fmt.Errorf("key %q: %w", p.Source(), err)
 	}
 	if v == nil {
-		return b, fmt.Errorf("key %q is null", p.Source())
+		return nil, fmt.Errorf("key %q is null", p.Source())
 	}
-	if b, err = record.AppendJSON(b, v); err != nil {
+	return v, nil
+}
+
+// keyJSON appends a key's value with write (record.AppendKey or
+// record.AppendJSON), naming the key if it cannot be written.
+func keyJSON(b []byte, p *exprs.Program, v any, write func([]byte, any) ([]byte, error)) ([]byte, error) {
+	b, err := write(b, v)
+	if err != nil {
 		return b, fmt.Errorf("key %q: %w", p.Source(), err)
 	}
 	return b, nil

@@ -16,8 +16,9 @@ var groupSpec = &component.Spec{
 	Section: component.StepSection,
 	Summary: "Collects records that share a key into one record: the inverse of split.",
 	Description: "Records with the same key are gathered into `{key, records}`: the key as the expression " +
-		"gave it and the records, as received, in arrival order. Keys are compared by their JSON value, so " +
-		"the number `1` and the text `\"1\"` are different groups. A key that is null (a missing field) or " +
+		"gave it for the group's first record and the records, as received, in arrival order. Keys are compared " +
+		"by their JSON value, so the number `1` and the text `\"1\"` are different groups, while decimals that " +
+		"are equal are one group whatever their trailing zeros (`1.50` and `1.5`). A key that is null (a missing field) or " +
 		"fails to evaluate sends its record to the `error` output; write `key ?? \"none\"` to group such " +
 		"records on purpose.\n\n" +
 		"A group is emitted as soon as it holds `max_records`, and the rest when the input ends, in the " +
@@ -130,35 +131,34 @@ func (w *groupWorker) Process(rec *record.Record, emit component.Emit) {
 		now = w.step.clock.Now()
 		w.emitExpired(now, emit)
 	}
-	k, err := w.keyOf(rec)
+	v, err := evalKey(w.step.key, &w.vm, rec.Fields(w.step.decode))
+	if err == nil {
+		w.kbuf, err = keyJSON(w.kbuf[:0], w.step.key, v, record.AppendKey)
+	}
 	if err != nil {
 		emit(component.ErrorOutput, component.ErrorRecord(w.step.name, rec, err))
 		return
 	}
 	var g *group
-	if el, ok := w.open[k]; ok {
+	if el, ok := w.open[string(w.kbuf)]; ok {
 		g = el.Value.(*group)
 		g.buf = append(g.buf, ',')
 	} else {
+		k := string(w.kbuf)
 		g = &group{key: k, origin: rec.Origin, trace: slices.Clone(rec.Trace), since: now}
 		g.buf = make([]byte, 0, len(k)+len(rec.Raw)+32)
 		g.buf = append(g.buf, `{"key":`...)
-		g.buf = append(g.buf, k...)
+		// The key as the group's first record gave it: 1.50, where the
+		// groups compare by 1.5.
+		g.buf, _ = record.AppendJSON(g.buf, v)
 		g.buf = append(g.buf, `,"records":[`...)
 		w.open[k] = w.order.PushBack(g)
 	}
 	g.buf = append(g.buf, rec.Raw...)
 	g.n++
 	if w.step.maxRecords > 0 && g.n >= w.step.maxRecords {
-		w.close(w.open[k], emit)
+		w.close(w.open[g.key], emit)
 	}
-}
-
-// keyOf evaluates the key and renders it as canonical JSON text.
-func (w *groupWorker) keyOf(rec *record.Record) (string, error) {
-	var err error
-	w.kbuf, err = appendKey(w.kbuf[:0], w.step.key, &w.vm, rec.Fields(w.step.decode))
-	return string(w.kbuf), err
 }
 
 // emitExpired emits the groups whose first record arrived max_wait or more

@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -30,8 +31,11 @@ var lookupSpec = &component.Spec{
 		"record's `key` is added to the record as an object under `as`: CSV values are text, JSON rows are copied " +
 		"as written. The record's other fields are copied as they arrived; a field already named `as` is replaced " +
 		"in place, otherwise the row is added last.\n\n" +
-		"Keys compare as text, since CSV holds only text: the number `123` matches the text `\"123\"`. Two rows " +
-		"with the same key are an error when the table is loaded. A key that is null (a missing field) is a miss; " +
+		"Keys compare as text, since CSV holds only text: the number `123` matches the text `\"123\"`. A number " +
+		"(an int, a decimal) with no row of its own text matches the row that writes the same number with other " +
+		"trailing zeros: the decimal `478.20` matches `478.2`, and `2` matches `2.00` (not `002` or `2e0`, which " +
+		"are codes rather than amounts). Two rows with the same key are an error when the table is loaded, and a " +
+		"number two rows write (`1.0` and `1.00`) is an error for the record looking it up. A key that is null (a missing field) is a miss; " +
 		"a key that is an object or an array, or a record that is not a JSON object, goes to the `error` output.\n\n" +
 		"What a miss does is declared: `error` sends the record to the error output, `default` adds the " +
 		"`default` row instead, `drop` drops it (counted as dropped). Pipeline tests can replace the table.",
@@ -106,7 +110,10 @@ type lookupStep struct {
 	onMiss string
 	def    []byte // the default row's JSON
 	rows   map[string][]byte
-	decode *record.Projection
+	// byNumber indexes the rows whose key is a plain decimal number by
+	// its canonical text (478.20 and 478.2 by 478.2), for number keys.
+	byNumber map[string]numberRow
+	decode   *record.Projection
 }
 
 func newLookup(ctx component.BuildContext) (component.Step, error) {
@@ -149,7 +156,76 @@ func newLookup(ctx component.BuildContext) (component.Step, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.byNumber = numberIndex(s.rows)
 	return s, nil
+}
+
+// numberRow is the row a number names, and the keys of the rows that
+// write it: more than one makes the number ambiguous.
+type numberRow struct {
+	row  []byte
+	keys []string
+}
+
+// numberIndex indexes the rows whose key is a plain decimal number by the
+// number's canonical text.
+func numberIndex(rows map[string][]byte) map[string]numberRow {
+	out := map[string]numberRow{}
+	for k, row := range rows {
+		if c, ok := canonicalNumber(k); ok {
+			nr := out[c]
+			nr.row, nr.keys = row, append(nr.keys, k)
+			out[c] = nr
+		}
+	}
+	return out
+}
+
+// canonicalNumber is the canonical text of a key written as a plain
+// decimal number: an optional minus, digits without a leading zero (but
+// 0 itself), and an optional fraction. Trailing zeros of the fraction
+// are dropped: 478.20 is 478.2, 2.00 is 2.
+func canonicalNumber(k string) (string, bool) {
+	i := 0
+	if i < len(k) && k[i] == '-' {
+		i++
+	}
+	start := i
+	for i < len(k) && k[i] >= '0' && k[i] <= '9' {
+		i++
+	}
+	if i == start || k[start] == '0' && i-start > 1 {
+		return "", false
+	}
+	if i < len(k) && k[i] == '.' {
+		i++
+		frac := i
+		for i < len(k) && k[i] >= '0' && k[i] <= '9' {
+			i++
+		}
+		if i == frac {
+			return "", false
+		}
+	}
+	if i != len(k) || len(k) > 2*record.MaxDecimalDigits {
+		return "", false
+	}
+	d, err := decimal.NewFromString(k)
+	if err != nil {
+		return "", false
+	}
+	b, _ := record.AppendKey(nil, d)
+	return string(b), true
+}
+
+// isNumber reports whether a key value is a number, which may match a row
+// writing it with other trailing zeros.
+func isNumber(v any) bool {
+	switch v.(type) {
+	case int, int64, int32, uint64, float64, decimal.Decimal:
+		return true
+	}
+	return false
 }
 
 // mockedTable returns the rows a pipeline test gave for this step.
@@ -303,6 +379,9 @@ func jsonKeyText(v gjson.Result) (string, bool) {
 	case gjson.String:
 		return v.Str, true
 	case gjson.Number:
+		if d, err := decimal.NewFromString(v.Raw); err == nil && record.DecimalInRange(d) {
+			return keyText(d)
+		}
 		return keyText(record.Number(v.Raw, false))
 	case gjson.True, gjson.False:
 		return v.Raw, true
@@ -311,8 +390,8 @@ func jsonKeyText(v gjson.Result) (string, bool) {
 }
 
 // keyText renders a key as text: strings as they are, numbers in their
-// shortest form (123, 12.5), booleans as true and false. Null, objects and
-// arrays have no text.
+// shortest form (123, 12.5), decimals with their scale (12.50), booleans
+// as true and false. Null, objects and arrays have no text.
 func keyText(v any) (string, bool) {
 	switch x := v.(type) {
 	case string:
@@ -333,7 +412,7 @@ func keyText(v any) (string, bool) {
 	case bool:
 		return strconv.FormatBool(x), true
 	case decimal.Decimal:
-		return x.String(), true
+		return record.DecimalText(x), true
 	}
 	return "", false
 }
@@ -357,6 +436,12 @@ func (w *lookupWorker) Process(rec *record.Record, emit component.Emit) {
 	switch {
 	case ok:
 		row = s.rows[k]
+		if row == nil && isNumber(v) {
+			if row, err = s.rowOfNumber(k); err != nil {
+				emit(component.ErrorOutput, component.ErrorRecord(s.name, rec, err))
+				return
+			}
+		}
 	case v != nil:
 		emit(component.ErrorOutput, component.ErrorRecord(s.name, rec,
 			fmt.Errorf("key %q gave %s; a key must be text or a number", s.key.Source(), goKind(v))))
@@ -383,6 +468,28 @@ func (w *lookupWorker) Process(rec *record.Record, emit component.Emit) {
 		return
 	}
 	emit(component.DefaultOutput, rec.Derive(out))
+}
+
+// rowOfNumber is the row that writes the number k with other trailing
+// zeros, if one does.
+func (s *lookupStep) rowOfNumber(k string) ([]byte, error) {
+	c, ok := canonicalNumber(k)
+	if !ok {
+		if d, err := decimal.NewFromString(k); err == nil {
+			b, _ := record.AppendKey(nil, d)
+			c = string(b)
+		}
+	}
+	nr := s.byNumber[c]
+	if len(nr.keys) > 1 {
+		keys := slices.Sorted(slices.Values(nr.keys))
+		for i, key := range keys {
+			keys[i] = strconv.Quote(key)
+		}
+		return nil, fmt.Errorf("key %q is %s, which rows of %s with %s %s all write: a key must name one row",
+			s.key.Source(), k, s.table, s.column, strings.Join(keys, ", "))
+	}
+	return nr.row, nil
 }
 
 // join adds row to the object raw under `as`. The object's fields are

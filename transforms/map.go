@@ -246,6 +246,7 @@ type mapField struct {
 	key    []byte // `"name":`
 	prog   *exprs.Program
 	path   []string // the field path prog is, when it is a plain reference
+	gpath  string   // path as a gjson path, to copy the field's JSON text
 	nested []mapField
 }
 
@@ -295,6 +296,7 @@ func mapFields(v *component.Value, prefix string) ([]mapField, error) {
 				return nil, err
 			}
 			f.prog, f.path = p, p.Path()
+			f.gpath = gjsonPath(f.path)
 		} else {
 			nested, err := mapFields(child, prefix+k+".")
 			if err != nil {
@@ -325,7 +327,7 @@ func (w *mapWorker) Process(rec *record.Record, emit component.Emit) {
 	if w.step.keep != nil {
 		b, n = w.step.appendKept(b, rec.Raw)
 	}
-	b, err := w.appendFields(b, n, w.step.fields, env)
+	b, err := w.appendFields(b, n, w.step.fields, env, rec.Raw)
 	w.buf = b
 	if err != nil {
 		emit(component.ErrorOutput, component.ErrorRecord(w.step.name, rec, err))
@@ -359,9 +361,32 @@ func (s *mapStep) appendKept(b, raw []byte) ([]byte, int) {
 	return b, n
 }
 
+// carriedAsText reports whether a value a plain field reference reads is
+// copied as the JSON text it arrived as rather than written again: a
+// number of no known type, decoded as a float, would lose digits
+// (12345678901234567.89) and trailing zeros (478.20), and an object or
+// array would lose its key order and the digits of the numbers inside.
+// Output keeps input bytes.
+func carriedAsText(v any) bool {
+	switch v.(type) {
+	case float64, map[string]any, []any:
+		return true
+	}
+	return false
+}
+
+// gjsonPath is a field path as a gjson path, names escaped.
+func gjsonPath(path []string) string {
+	parts := make([]string, len(path))
+	for i, name := range path {
+		parts[i] = gjson.Escape(name)
+	}
+	return strings.Join(parts, ".")
+}
+
 // appendFields appends the fields of an object whose '{' and first n
-// fields are written already, and closes it.
-func (w *mapWorker) appendFields(b []byte, n int, fields []mapField, env map[string]any) ([]byte, error) {
+// fields are written already, and closes it. raw is the input record.
+func (w *mapWorker) appendFields(b []byte, n int, fields []mapField, env map[string]any, raw []byte) ([]byte, error) {
 	for _, f := range fields {
 		if n > 0 {
 			b = append(b, ',')
@@ -371,7 +396,7 @@ func (w *mapWorker) appendFields(b []byte, n int, fields []mapField, env map[str
 		if f.nested != nil {
 			var err error
 			b = append(b, '{')
-			if b, err = w.appendFields(b, 0, f.nested, env); err != nil {
+			if b, err = w.appendFields(b, 0, f.nested, env, raw); err != nil {
 				return b, err
 			}
 			continue
@@ -384,6 +409,12 @@ func (w *mapWorker) appendFields(b []byte, n int, fields []mapField, env map[str
 		ok := false
 		if f.path != nil {
 			v, ok = exprs.LookupPath(env, f.path)
+			if ok && carriedAsText(v) {
+				if text := gjson.GetBytes(raw, f.gpath); text.Exists() {
+					b = append(b, text.Raw...)
+					continue
+				}
+			}
 		}
 		if !ok {
 			if v, err = f.prog.Run(&w.vm, env); err != nil {

@@ -70,7 +70,7 @@ func TestMapKeepAll(t *testing.T) {
 		`{"total":"1","email":"X@Y"}`,
 	)
 	equal(t, "m", got(t, res, "m"), []string{
-		`{"id":820982911946154508,"note":"a\u00e9 \"q\"","tags":[1, 2.50],"email":"a@b.com","total":25}`,
+		`{"id":820982911946154508,"note":"a\u00e9 \"q\"","tags":[1, 2.50],"email":"a@b.com","total":25.00}`,
 		`{"email":"x@y","total":2}`,
 	})
 	wantCounts(t, res, "m", counts{In: 2, Out: 2, Emitted: 2})

@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -126,7 +127,30 @@ func compileSchema(ctx component.BuildContext, name string) (*jsonschema.Schema,
 	if err != nil {
 		return nil, err
 	}
+	c.LoadURL = embeddedRefs(filepath.Dir(abs))
 	return c.Compile(abs)
+}
+
+// embeddedRefs loads what a schema file's $refs name: the embedded
+// schemas by $id, or by name relative to the file's folder when no such
+// file exists there ("$ref": "shopify/order"), without a network; other
+// files as jsonschema does.
+func embeddedRefs(dir string) func(string) (io.ReadCloser, error) {
+	return func(url string) (io.ReadCloser, error) {
+		if b, ok := schemas.Lookup(url); ok && strings.HasPrefix(url, schemas.IDPrefix) {
+			return io.NopCloser(bytes.NewReader(b)), nil
+		}
+		if p, ok := strings.CutPrefix(url, "file://"); ok {
+			if _, err := os.Stat(p); err != nil {
+				if rel, err := filepath.Rel(dir, p); err == nil {
+					if b, ok := schemas.Lookup(filepath.ToSlash(rel)); ok {
+						return io.NopCloser(bytes.NewReader(b)), nil
+					}
+				}
+			}
+		}
+		return jsonschema.LoadURL(url)
+	}
 }
 
 // schemaPath is where a schema file named in the pipeline is: beside the

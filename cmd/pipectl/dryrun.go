@@ -30,10 +30,15 @@ receive, without sending, writing or changing anything: each sink is
 replaced by a capture. For an HTTP sink the exact requests are shown, with
 credentials redacted; for other sinks the records.
 
-A SAMPLE file holds one JSON object, a JSON array of records, or NDJSON. The
-samples are fed to the pipeline's source (name it with --at when there are
-several; --at may also name a step, to start the run there). --unwrap takes
-the record out of an envelope, such as Shopify API responses' {"order": ...}.
+The samples are fed to the pipeline's source (name it with --at when there
+are several; --at may also name a step, to start the run there), in the
+source's own format: a CSV source's SAMPLE is CSV, read with the source's
+columns and delimiter, an XML source's is read at its record_path, both by
+the parser the source runs with. For a source of JSON (ndjson, json, event)
+or a step, a SAMPLE holds one JSON object, a JSON array of records, or
+NDJSON. --unwrap takes the records out of an envelope, such as Shopify API
+responses' {"order": ...} or {"orders": [...]}; it replaces the source's
+own unwrap setting. Samples ending in .gz are decompressed.
 
 Steps that allocate stock read it from the state store (--state, by
 default ./.pipectl/state.db when it exists, else an empty inventory) and
@@ -51,9 +56,9 @@ the pipeline does not compile.`, `  pipectl dry-run examples/shopify-orders-to-w
   pipectl dry-run pipeline.yaml --input orders.ndjson --trace
   pipectl dry-run pipeline.yaml --input ticket.json --at ticket --format json | jq '.sinks[].records'`)
 	var inputs stringList
-	fs.Var(&inputs, "input", "sample records: a JSON object, a JSON array or NDJSON (repeatable)")
+	fs.Var(&inputs, "input", "sample records, in the source's format (for JSON: an object, an array or NDJSON) (repeatable)")
 	at := fs.String("at", "", "the source or step the samples are fed to (default: the only source)")
-	unwrap := fs.String("unwrap", "", "dot path of the record inside each sample, e.g. order")
+	unwrap := fs.String("unwrap", "", "dot path of the records inside each sample, e.g. order or orders")
 	trace := fs.Bool("trace", false, "show each record's path and the per-node counts")
 	format := fs.String("format", "text", "output format: text or json")
 	stateURL := fs.String("state", "", stateFlagDoc+"; read, never changed")
@@ -84,14 +89,15 @@ the pipeline does not compile.`, `  pipectl dry-run examples/shopify-orders-to-w
 		return exitUsage
 	}
 	var feed []engine.Input
+	var seq int64
 	for _, in := range inputs {
-		recs, err := pipelinetest.ReadRecords(in, *unwrap)
+		recs, err := pipelinetest.ReadSample(plan, node, pipelinetest.Sample{Path: in, Unwrap: *unwrap}, &seq)
 		if err != nil {
 			fmt.Fprintf(c.stderr, "pipectl dry-run: %v\n", err)
 			return exitError
 		}
-		for _, raw := range recs {
-			feed = append(feed, engine.Input{Node: node, Record: pipelinetest.NewRecord(node, len(feed)+1, raw)})
+		for _, r := range recs {
+			feed = append(feed, engine.Input{Node: node, Record: r})
 		}
 	}
 	rt := &component.Runtime{
@@ -176,11 +182,13 @@ func feedNode(plan *pipelines.Plan, at string) (string, string) {
 
 // dryRunReport is the output of a dry run, in JSON as one document.
 type dryRunReport struct {
-	Pipeline  string          `json:"pipeline"`
-	Fed       fedInfo         `json:"fed"`
-	Sinks     []sinkReport    `json:"sinks"`
-	NotRun    []notRunReport  `json:"not_run,omitempty"`
-	Errors    []errorReport   `json:"errors"`
+	Pipeline string         `json:"pipeline"`
+	Fed      fedInfo        `json:"fed"`
+	Sinks    []sinkReport   `json:"sinks"`
+	NotRun   []notRunReport `json:"not_run,omitempty"`
+	Errors   []errorReport  `json:"errors"`
+	// Dropped, with --trace, are the records steps dropped, and why.
+	Dropped   []droppedReport `json:"dropped,omitempty"`
 	Unhandled int             `json:"unhandled"`
 	Nodes     []nodeStatsJSON `json:"nodes,omitempty"`
 	// Decisions, with --trace, are the explanations steps gave of their
@@ -234,6 +242,14 @@ type errorReport struct {
 	Error     string   `json:"error"`
 	From      *origin  `json:"from,omitempty"`
 	HandledBy []string `json:"handled_by,omitempty"`
+}
+
+type droppedReport struct {
+	Step   string          `json:"step"`
+	Reason string          `json:"reason"`
+	From   *origin         `json:"from,omitempty"`
+	Path   []string        `json:"path,omitempty"`
+	Record json.RawMessage `json:"record"`
 }
 
 type nodeStatsJSON struct {
@@ -316,6 +332,9 @@ func buildDryRunReport(plan *pipelines.Plan, path, node string, feed []engine.In
 		rep.NotRun = append(rep.NotRun, x)
 	}
 	if trace {
+		for _, d := range res.Dropped {
+			rep.Dropped = append(rep.Dropped, droppedReport{Step: d.Step, Reason: d.Reason, From: originOf(d.Record), Path: d.Record.Trace, Record: json.RawMessage(d.Record.Raw)})
+		}
 		for _, e := range res.Explanations {
 			d := decisionReport{Step: e.Step, Ref: e.Ref, Explanation: e.Data}
 			if n, ok := plan.Node(e.Step); ok {
@@ -324,7 +343,11 @@ func buildDryRunReport(plan *pipelines.Plan, path, node string, feed []engine.In
 			rep.Decisions = append(rep.Decisions, d)
 		}
 		for _, st := range res.Nodes {
-			rep.Nodes = append(rep.Nodes, nodeStatsJSON{Name: st.Name, Section: st.Section.String(), Kind: st.Kind, In: st.In, Out: st.Out, Dropped: st.Dropped, Errored: st.Errored})
+			out := st.Out
+			if st.Section == component.StepSection {
+				out = st.Emitted // a split emits one record per element
+			}
+			rep.Nodes = append(rep.Nodes, nodeStatsJSON{Name: st.Name, Section: st.Section.String(), Kind: st.Kind, In: st.In, Out: out, Dropped: st.Dropped, Errored: st.Errored})
 		}
 	}
 	return rep
@@ -396,6 +419,19 @@ func (rep *dryRunReport) writeText(w io.Writer, trace bool) {
 				line += " → unhandled"
 			}
 			fmt.Fprintln(w, line)
+		}
+	}
+	if len(rep.Dropped) > 0 {
+		fmt.Fprintf(w, "\n%s dropped:\n", plural(len(rep.Dropped), "record"))
+		for _, d := range rep.Dropped {
+			line := "  at " + d.Step
+			if d.From != nil {
+				line = fmt.Sprintf("  record %d fed to %s, at %s", d.From.Seq, d.From.Node, d.Step)
+			}
+			fmt.Fprintf(w, "%s\n    why: %s\n", line, d.Reason)
+			if len(d.Path) > 0 {
+				fmt.Fprintf(w, "    path: %s\n", strings.Join(d.Path, " → "))
+			}
 		}
 	}
 	for _, d := range rep.Decisions {

@@ -4,10 +4,13 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/pipectl/pipectl/engine"
@@ -40,7 +43,23 @@ reloaded; other changes to the pipeline need a new run.
 
 A record that fails goes to the error output of the node it failed at. If
 nothing reads that output, the record, its error and its original payload
-are printed and the run exits 1: nothing is dropped silently.`, `  ORDERS_IN=orders.ndjson ORDERS_OUT=out.ndjson pipectl run examples/reference-orders/pipeline.yaml
+are printed: nothing is dropped silently. Retries of http sinks are logged
+as they happen, and the summary counts each sink's attempts and retries.
+
+File sinks publish their files only when the run ends without an error:
+a run that fails or is interrupted leaves the previous files in place and
+removes its temporary files (the next run removes any a killed run left).
+Ctrl-C or SIGTERM stops the run within a second: requests in flight stop,
+nothing is committed, and the summary says how many records were still
+being delivered. A second Ctrl-C exits at once.
+
+Exit status:
+  0    every record went through
+  1    the run failed, or a record failed and nothing reads the error
+       output it went to (it is printed)
+  3    the run completed, but some records failed and went to error
+       outputs (a dead-letter file, say): cron and CI can tell
+  130  interrupted (SIGINT); 143 terminated (SIGTERM)`, `  ORDERS_IN=orders.ndjson ORDERS_OUT=out.ndjson pipectl run examples/reference-orders/pipeline.yaml
   pipectl run --workers 2 pipeline.yaml
   pipectl run --watch-rules --state postgres://pipectl@db/pipectl orders.yaml
   cat orders.ndjson | pipectl run --quiet stdin-pipeline.yaml > out.ndjson`)
@@ -67,11 +86,16 @@ are printed and the run exits 1: nothing is dropped silently.`, `  ORDERS_IN=ord
 		return exitError
 	}
 	engine.TuneGC()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
+	ctx, interrupted, stopSignals := notifyInterrupt(c)
+	defer stopSignals()
+	var bar *progressBar
+	if !*quiet {
+		bar = newProgressBar(c.stderr)
+	}
 	opts := engine.Options{
-		Workers:      *workers,
-		Runtime:      &component.Runtime{Clock: component.SystemClock{}, Dir: filepath.Dir(paths[0]), Stdin: c.stdin, Stdout: c.stdout},
+		Workers: *workers,
+		Runtime: &component.Runtime{Clock: component.SystemClock{}, Dir: filepath.Dir(paths[0]), Stdin: c.stdin, Stdout: c.stdout,
+			Logger: runLogger(c.stderr, bar)},
 		RulesVersion: f.RulesVersion(),
 	}
 	st, err := openState(ctx, plan, *stateURL)
@@ -83,9 +107,7 @@ are printed and the run exits 1: nothing is dropped silently.`, `  ORDERS_IN=ord
 		defer st.Close()
 		opts.Runtime.Inventory, opts.Runtime.Keys = st, st
 	}
-	var bar *progressBar
-	if !*quiet {
-		bar = newProgressBar(c.stderr)
+	if bar != nil {
 		opts.Progress = bar.update
 		opts.ProgressEvery = bar.every
 	}
@@ -102,23 +124,132 @@ are printed and the run exits 1: nothing is dropped silently.`, `  ORDERS_IN=ord
 	if bar != nil {
 		bar.done()
 	}
-	if err != nil {
+	sig := interrupted()
+	if err != nil && sig == nil {
 		fmt.Fprintf(c.stderr, "pipectl run: %v\n", err)
-		if res == nil {
-			return exitError
-		}
+	}
+	if res == nil {
+		return exitCodeFor(sig, exitError)
 	}
 	if !*quiet {
 		writeSummary(c.stderr, res)
 	}
 	if n := len(res.Unhandled); n > 0 {
 		reportUnhandled(c.stderr, res.Unhandled)
-		return exitError
 	}
-	if err != nil {
+	if !res.Committed {
+		reportNotCommitted(c.stderr, res, sig)
+	}
+	switch {
+	case sig != nil:
+		return exitCodeFor(sig, exitError)
+	case err != nil || len(res.Unhandled) > 0:
 		return exitError
+	case res.Failed > 0:
+		fmt.Fprintf(c.stderr, "pipectl run: %s failed and went to error outputs\n", plural(int(res.Failed), "record"))
+		return exitRecordsFailed
 	}
 	return exitOK
+}
+
+// exitRecordsFailed is run's exit status when the run completed but some
+// records failed and an error output took them: a caller (cron, CI, a
+// shell script) can tell it from a run where everything went through.
+const exitRecordsFailed = 3
+
+// notifyInterrupt returns a context that SIGINT or SIGTERM cancels, a
+// function telling which signal did (nil while none has), and one that
+// stops listening. A second signal exits at once, for a run that does not
+// stop quickly enough for whoever is waiting.
+func notifyInterrupt(c *cli) (ctx context.Context, which func() os.Signal, stop func()) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	var mu sync.Mutex
+	var got os.Signal
+	go func() {
+		var sig os.Signal
+		select {
+		case sig = <-sigs:
+		case <-done:
+			return
+		}
+		mu.Lock()
+		got = sig
+		mu.Unlock()
+		fmt.Fprintf(c.stderr, "\npipectl run: %s: stopping; nothing is committed (again to exit at once)\n", sigName(sig))
+		cancel(fmt.Errorf("%s", sigName(sig)))
+		select {
+		case <-sigs:
+			fmt.Fprintln(c.stderr, "pipectl run: exiting now; the next run removes what this one leaves")
+			os.Exit(exitCodeFor(sig, exitError))
+		case <-done:
+		}
+	}()
+	which = func() os.Signal {
+		mu.Lock()
+		defer mu.Unlock()
+		return got
+	}
+	stop = func() {
+		signal.Stop(sigs)
+		close(done)
+		cancel(nil)
+	}
+	return ctx, which, stop
+}
+
+func sigName(sig os.Signal) string {
+	if sig == syscall.SIGTERM {
+		return "terminated"
+	}
+	return "interrupted"
+}
+
+// exitCodeFor is the exit status for a run a signal stopped: 128 plus the
+// signal's number, as shells report it; def when no signal did.
+func exitCodeFor(sig os.Signal, def int) int {
+	if s, ok := sig.(syscall.Signal); ok {
+		return 128 + int(s)
+	}
+	return def
+}
+
+// runLogger is the logger kinds log through during a run: warnings and
+// above (an http sink's retries), as text on stderr, clearing the progress
+// line first so the two do not garble each other.
+func runLogger(w io.Writer, bar *progressBar) *slog.Logger {
+	if bar != nil {
+		w = bar.logWriter()
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn,
+		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+			if len(groups) == 0 && a.Key == slog.TimeKey {
+				return slog.Attr{} // the terminal or the log collector has the time
+			}
+			return a
+		}}))
+}
+
+// reportNotCommitted says why the run's outputs were not published and what
+// was still being delivered when it stopped.
+func reportNotCommitted(w io.Writer, res *engine.Result, sig os.Signal) {
+	why := "the run failed"
+	if sig != nil {
+		why = "the run was " + sigName(sig)
+	}
+	fmt.Fprintf(w, "pipectl run: %s: no file sink replaced its file; the previous files are as they were\n", why)
+	for _, n := range res.Nodes {
+		if n.Undelivered > 0 {
+			verb := "were"
+			if n.Undelivered == 1 {
+				verb = "was"
+			}
+			fmt.Fprintf(w, "  sink %s: %s %s being delivered when it stopped and may or may not have arrived; "+
+				"running again sends them again, with the same idempotency keys\n", n.Name, plural(int(n.Undelivered), "record"), verb)
+		}
+	}
 }
 
 func sourcesOf(f *pipelines.File) map[string][]byte {
@@ -128,11 +259,25 @@ func sourcesOf(f *pipelines.File) map[string][]byte {
 	return f.Sources
 }
 
-// writeSummary prints the per-node counts of a run.
+// writeSummary prints the per-node counts of a run. Out is what a node
+// passed on: the records a step emitted (a split emits one per element),
+// the records a sink delivered. Sinks that count their attempts show them,
+// and their time is the time their deliveries took.
 func writeSummary(w io.Writer, res *engine.Result) {
 	fmt.Fprintf(w, "%-24s %-9s %10s %10s %10s %10s %10s\n", "node", "kind", "in", "out", "dropped", "errored", "time")
 	for _, n := range res.Nodes {
-		fmt.Fprintf(w, "%-24s %-9s %10d %10d %10d %10d %10s\n", n.Section.String()+" "+n.Name, n.Kind, n.In, n.Out, n.Dropped, n.Errored, n.Time.Round(time.Millisecond))
+		out := n.Out
+		if n.Section == component.StepSection {
+			out = n.Emitted
+		}
+		line := fmt.Sprintf("%-24s %-9s %10d %10d %10d %10d %10s", n.Section.String()+" "+n.Name, n.Kind, n.In, out, n.Dropped, n.Errored, n.Time.Round(time.Millisecond))
+		if n.Attempts > 0 {
+			line += fmt.Sprintf("  %s, %s", plural(int(n.Attempts), "attempt"), plural(int(n.Retries), "retry"))
+		}
+		if n.Undelivered > 0 {
+			line += fmt.Sprintf("  %d undelivered", n.Undelivered)
+		}
+		fmt.Fprintln(w, line)
 	}
 	fmt.Fprintf(w, "done in %s\n", res.Elapsed.Round(time.Millisecond))
 }
@@ -150,6 +295,7 @@ func reportUnhandled(w io.Writer, recs []*record.Record) {
 // progressBar draws one self-updating line on a terminal, or logs a line
 // every few seconds elsewhere.
 type progressBar struct {
+	mu    sync.Mutex // the progress goroutine and loggers share w
 	w     io.Writer
 	tty   bool
 	every time.Duration
@@ -166,16 +312,27 @@ func newProgressBar(w io.Writer) *progressBar {
 }
 
 func (b *progressBar) update(p engine.Progress) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	b.last = p
 	secs := p.Elapsed.Seconds()
 	if secs <= 0 {
 		return
 	}
 	line := fmt.Sprintf("%d records, %.0f rec/s, %s", p.Records, float64(p.Records)/secs, humanBytes(p.Bytes))
-	if p.TotalBytes > 0 && p.Bytes > 0 {
+	readAll := p.TotalBytes > 0 && p.Bytes >= p.TotalBytes
+	switch {
+	case readAll && p.InFlight > 0:
+		// Reading is done, delivering is not: no 100% and no ETA while
+		// a destination is retried.
+		line += fmt.Sprintf(" read; delivering %d", p.InFlight)
+	case p.TotalBytes > 0 && p.Bytes > 0:
 		frac := float64(p.Bytes) / float64(p.TotalBytes)
 		eta := time.Duration(float64(p.Elapsed)/frac - float64(p.Elapsed))
 		line += fmt.Sprintf(" of %s (%.0f%%), ETA %s", humanBytes(p.TotalBytes), 100*frac, eta.Round(time.Second))
+	}
+	if p.Retries > 0 {
+		line += fmt.Sprintf(", %s", plural(int(p.Retries), "retry"))
 	}
 	if b.tty {
 		pad := ""
@@ -187,6 +344,22 @@ func (b *progressBar) update(p engine.Progress) {
 		return
 	}
 	fmt.Fprintf(b.w, "progress: %s\n", line)
+}
+
+// logWriter is a writer for log lines that clears the progress line on a
+// terminal before each; the next update draws it again.
+func (b *progressBar) logWriter() io.Writer { return barLog{b} }
+
+type barLog struct{ b *progressBar }
+
+func (l barLog) Write(p []byte) (int, error) {
+	l.b.mu.Lock()
+	defer l.b.mu.Unlock()
+	if l.b.tty && l.b.width > 0 {
+		fmt.Fprintf(l.b.w, "\r%s\r", strings.Repeat(" ", l.b.width))
+		l.b.width = 0
+	}
+	return l.b.w.Write(p)
 }
 
 func (b *progressBar) done() {

@@ -39,6 +39,11 @@ File format:
         orders:                    # a source or step
           - {id: 1, shipping_lines: [{code: EXPRESS}]}
           - {file: testdata/order.json, unwrap: order}
+        stock:                     # a CSV source: its own CSV
+          - file: testdata/stock.csv
+          - text: |
+              sku,on_hand
+              A-1,3
       lookups: {sku_map: [{store_sku: A, wms: X}]}
       expect:
         express_wms: {count: 1, subset: [{order_id: "1"}]}

@@ -82,6 +82,9 @@ func plural(n int, word string) string {
 	if n == 1 {
 		return fmt.Sprintf("1 %s", word)
 	}
+	if strings.HasSuffix(word, "y") && !strings.HasSuffix(word, "ey") && !strings.HasSuffix(word, "ay") {
+		return fmt.Sprintf("%d %sies", n, word[:len(word)-1]) // retry, retries
+	}
 	return fmt.Sprintf("%d %ss", n, word)
 }
 

@@ -21,6 +21,11 @@
 //	      orders:                      # a source or step
 //	        - {id: 1, shipping_lines: [{code: EXPRESS}]}
 //	        - {file: testdata/order.json, unwrap: order}
+//	      stock:                       # a CSV source: samples in its format
+//	        - {file: testdata/stock.csv}
+//	        - text: |
+//	            sku,on_hand
+//	            A-1,3
 //	    expect:
 //	      express_wms:                 # a sink, source, step, or step.output
 //	        count: 1
@@ -39,6 +44,18 @@
 // nothing reading the error output it went to.
 //
 // Decisions, written down:
+//   - Inputs are inline records (YAML mappings, records as they are) or
+//     samples: `{file: path}` or `{text: ...}`, read in the format of the
+//     source they feed, by that source's parser with its settings
+//     (component.Spec.ReadSample), so a CSV source is fed CSV and a row it
+//     cannot make reaches its error output as in a run. A step, or a
+//     source of JSON records, takes JSON samples: one object, an array or
+//     NDJSON. `unwrap` takes the records out of an envelope, replacing the
+//     source's own. Samples are read once the pipeline is compiled (their
+//     format is the source's), and a sample that cannot be read is a load
+//     error at its `file:` or `text:`. Records' origins name a file as the
+//     test file writes it, so error records do not depend on where the
+//     tests run from.
 //   - The pipeline under test is `pipeline_file:`, not `pipeline:`: a
 //     top-level `pipeline:` key is what marks a pipeline file, so `pipectl
 //     validate DIR` and the examples' tests never take a test for one.

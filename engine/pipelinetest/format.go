@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/pipectl/pipectl/pipelines/diag"
+	"github.com/pipectl/pipectl/pipelines/record"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -72,9 +73,20 @@ type testCase struct {
 }
 
 type input struct {
-	node    string
-	key     *yaml.Node
-	records [][]byte
+	node  string
+	key   *yaml.Node
+	items []inputItem
+	// records are the items' records, read once the pipeline is known
+	// (a sample is read in its source's format); see binder.readInputs.
+	records []*record.Record
+}
+
+// inputItem is one entry of a node's input: an inline record, or a sample
+// (a file or text) in the format of the source it feeds.
+type inputItem struct {
+	record []byte
+	sample *Sample
+	at     *yaml.Node // the entry, or its file: or text: value
 }
 
 // expectation is what a test expects at a sink, a source's or step's
@@ -476,10 +488,11 @@ func (l *loader) testCase(n *yaml.Node, f *file, dir string) *testCase {
 	return c
 }
 
-var fileKeys = []string{"file", "unwrap"}
+var sampleKeys = []string{"file", "text", "unwrap"}
 
-// inputs decodes `input:`: per source or step, inline records or
-// {file: path, unwrap: path}.
+// inputs decodes `input:`: per source or step, inline records, or samples
+// {file: path, unwrap: path} and {text: ..., unwrap: path} in the format of
+// the source they feed.
 func (l *loader) inputs(v *yaml.Node, dir string) []input {
 	if !l.mapping(v, "`input`") {
 		return nil
@@ -494,12 +507,14 @@ func (l *loader) inputs(v *yaml.Node, dir string) []input {
 		case val.Kind == yaml.MappingNode:
 			items = []*yaml.Node{val}
 		default:
-			l.errorf(val, CodeWrongType, "the input of %s must be a list of records or {file: path}, not %s", k.Value, kindName(val))
+			l.errorf(val, CodeWrongType, "the input of %s must be a list of records, {file: path} or {text: ...}, not %s", k.Value, kindName(val))
 			return
 		}
 		for _, it := range items {
-			if isFileRef(it) {
-				in.records = append(in.records, l.fileRecords(it, dir)...)
+			if isSampleRef(it) {
+				if item, ok := l.sample(it, dir); ok {
+					in.items = append(in.items, item)
+				}
 				continue
 			}
 			rec, err := fromYAML(it)
@@ -507,48 +522,65 @@ func (l *loader) inputs(v *yaml.Node, dir string) []input {
 				l.yamlValueError(it, err)
 				continue
 			}
-			in.records = append(in.records, toJSON(rec))
+			in.items = append(in.items, inputItem{record: toJSON(rec), at: it})
 		}
 		out = append(out, in)
 	})
 	return out
 }
 
-// isFileRef tells {file: path} (and unwrap) from an inline record.
-func isFileRef(n *yaml.Node) bool {
-	if n.Kind != yaml.MappingNode || !hasKey(n, "file") {
+// isSampleRef tells {file: path} and {text: ...} (with unwrap) from an
+// inline record.
+func isSampleRef(n *yaml.Node) bool {
+	if n.Kind != yaml.MappingNode || !hasKey(n, "file") && !hasKey(n, "text") {
 		return false
 	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		if !slices.Contains(fileKeys, n.Content[i].Value) {
+		if !slices.Contains(sampleKeys, n.Content[i].Value) {
 			return false
 		}
 	}
 	return true
 }
 
-func (l *loader) fileRecords(n *yaml.Node, dir string) [][]byte {
-	var path, unwrap string
-	var pathNode *yaml.Node
+// sample decodes {file: path} or {text: ...}. The file's path is kept as
+// written, relative to the test file, for messages and records' origins.
+func (l *loader) sample(n *yaml.Node, dir string) (inputItem, bool) {
+	s := &Sample{}
+	item := inputItem{sample: s, at: n}
+	var file, text *yaml.Node
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		switch k.Value {
 		case "file":
-			pathNode = v
-			path, _ = l.str(v, "`file`")
+			file = v
+			path, _ := l.str(v, "`file`")
+			s.Path, s.Name = filepath.Join(dir, filepath.FromSlash(path)), path
+		case "text":
+			text = v
+			t, _ := l.str(v, "`text`")
+			s.Text, s.Name = []byte(t), "text"
 		case "unwrap":
-			unwrap, _ = l.str(v, "`unwrap`")
+			s.Unwrap, _ = l.str(v, "`unwrap`")
 		}
 	}
-	if path == "" || l.noFiles {
-		return nil
+	switch {
+	case file != nil && text != nil:
+		l.errorf(text, CodeBadInput, "an input gives `file` or `text`, not both")
+		return item, false
+	case file != nil:
+		item.at = file
+		if s.Name == "" || l.noFiles {
+			return item, false
+		}
+		if _, err := os.Stat(s.Path); err != nil {
+			l.errorf(file, CodeBadInput, "%v", unwrapPathError(err))
+			return item, false
+		}
+	default:
+		item.at = text
 	}
-	recs, err := ReadRecords(filepath.Join(dir, filepath.FromSlash(path)), unwrap)
-	if err != nil {
-		l.errorf(pathNode, CodeBadInput, "%v", unwrapPathError(err))
-		return nil
-	}
-	return recs
+	return item, true
 }
 
 func (l *loader) yamlValueError(n *yaml.Node, err error) {

@@ -16,7 +16,7 @@ import (
 	"github.com/pipectl/pipectl/pipelines/record"
 )
 
-func TestParseRecords(t *testing.T) {
+func TestReadSampleJSON(t *testing.T) {
 	for _, tc := range []struct {
 		name, src, unwrap string
 		want              []string
@@ -27,12 +27,13 @@ func TestParseRecords(t *testing.T) {
 		{name: "ndjson", src: "{\"id\":1}\n\n{\"id\":2.50}\n", want: []string{`{"id":1}`, `{"id":2.50}`}},
 		{name: "unwrap", src: `{"order":{"id":1}}`, unwrap: "order", want: []string{`{"id":1}`}},
 		{name: "unwrap array", src: `{"orders":[{"id":1},{"id":2}]}`, unwrap: "orders", want: []string{`{"id":1}`, `{"id":2}`}},
-		{name: "unwrap missing", src: `{"data":{}}`, unwrap: "order", err: `value 1 has nothing at "order" to unwrap`},
-		{name: "not json", src: "{\"id\":1}\n{oops}\n", err: "line 2: not JSON"},
-		{name: "empty", src: "\n", err: "no records"},
+		{name: "unwrap missing", src: "{\"data\":{}}\n{\"data\":{}}", unwrap: "order", err: `sample:1:1: nothing at "order" to unwrap`},
+		{name: "not json", src: "{\"id\":1}\n{oops}\n", err: "sample:2:2: invalid character 'o'"},
+		{name: "empty", src: "\n", err: "sample: no records"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := pipelinetest.ParseRecords([]byte(tc.src), tc.unwrap)
+			var seq int64
+			got, err := pipelinetest.ReadSample(nil, "orders", pipelinetest.Sample{Text: []byte(tc.src), Name: "sample", Unwrap: tc.unwrap}, &seq)
 			if tc.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.err) {
 					t.Fatalf("err = %v, want %q", err, tc.err)
@@ -43,8 +44,11 @@ func TestParseRecords(t *testing.T) {
 				t.Fatal(err)
 			}
 			var s []string
-			for _, g := range got {
-				s = append(s, string(g))
+			for i, g := range got {
+				s = append(s, string(g.Raw))
+				if g.Origin.Seq != int64(i+1) || g.Origin.Source != "orders" {
+					t.Errorf("record %d origin %+v", i, g.Origin)
+				}
 			}
 			if diff := cmp.Diff(tc.want, s); diff != "" {
 				t.Errorf("(-want +got):\n%s", diff)
@@ -189,5 +193,78 @@ func TestRequiredPathMissing(t *testing.T) {
 	rep, err = pipelinetest.RunFile(test, options())
 	if err == nil || !rep.LoadFailed() || rep.Diagnostics[0].Code != pipelinetest.CodeRequires {
 		t.Errorf("with PIPECTL_REQUIRE_SERVICES=1: err %v, diagnostics %v", err, rep.Diagnostics)
+	}
+}
+
+// TestInputsInTheSourcesFormat: a pipeline test feeds a CSV source its own
+// CSV (a file, or text), read with the source's columns and delimiter, and
+// an XML source a sample read at its record_path; a row the source cannot
+// make goes to the source's error output, as in a run.
+func TestInputsInTheSourcesFormat(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("stock.yaml", `pipeline: stock
+sources:
+  stock:
+    file: {path: "${STOCK_IN:-stock.csv}", format: csv, delimiter: ";", columns: {on_hand: int, price: decimal}}
+  erp:
+    file: {path: "${ERP_IN:-erp.xml}", format: xml, record_path: Orders/Order, repeated: [Line]}
+steps:
+  levels:
+    from: stock
+    map: {sku: sku, on_hand: on_hand + 1, price: price}
+  orders:
+    from: erp
+    map: {id: Id, lines: len(Line)}
+sinks:
+  out: {from: levels, stdout: {}}
+  bad: {from: stock.error, stdout: {}}
+  erp_out: {from: orders, stdout: {}}
+`)
+	write("stock.csv", "sku;on_hand;price\nA-1;3;12.50\nB-2;x;1.00\n")
+	write("stock_test.yaml", `tests:
+  - name: a file in the source's format
+    input:
+      stock: {file: stock.csv}
+    expect:
+      out: [{sku: A-1, on_hand: 4, price: 12.50}]
+      bad: {count: 1, subset: [{record: "B-2;x;1.00"}]}
+  - name: text in the source's format
+    input:
+      stock:
+        - text: |
+            sku;on_hand;price
+            C-3;7;2.00
+        - {sku: D-4, on_hand: 1, price: 3}
+    expect:
+      out: [{sku: C-3, on_hand: 8, price: 2.00}, {sku: D-4, on_hand: 2, price: 3}]
+  - name: an XML sample read at the record path
+    input:
+      erp:
+        text: |
+          <Orders><Order><Id>7</Id><Line/></Order><Order><Id>8</Id><Line/><Line/></Order></Orders>
+    expect:
+      erp_out: [{id: "7", lines: 1}, {id: "8", lines: 2}]
+`)
+	rep, err := pipelinetest.RunFile(filepath.Join(dir, "stock_test.yaml"), options())
+	if err != nil {
+		t.Fatalf("%v\n%v", err, rep.Diagnostics)
+	}
+	for _, tr := range rep.Tests {
+		if tr.Status != pipelinetest.Pass {
+			t.Errorf("%s: %s %s %+v", tr.Name, tr.Status, tr.Reason, tr.Failures)
+		}
+	}
+
+	// A sample the source cannot read is a load error at the input.
+	write("broken_test.yaml", "pipeline_file: stock.yaml\ntests:\n  - name: t\n    input:\n      erp: {text: \"<Orders><Order>\"}\n    expect: {erp_out: 0}\n")
+	rep, err = pipelinetest.RunFile(filepath.Join(dir, "broken_test.yaml"), options())
+	if err == nil || len(rep.Diagnostics) == 0 || rep.Diagnostics[0].Code != pipelinetest.CodeBadInput || rep.Diagnostics[0].Subject.Start.Line != 5 {
+		t.Errorf("broken XML sample: %v %v", err, rep.Diagnostics)
 	}
 }

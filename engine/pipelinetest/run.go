@@ -281,8 +281,8 @@ func (r *runner) runCase(c *testCase) (*TestResult, []update) {
 	}
 	var inputs []engine.Input
 	for _, in := range c.inputs {
-		for i, raw := range in.records {
-			inputs = append(inputs, engine.Input{Node: in.node, Record: NewRecord(in.node, i+1, raw)})
+		for _, r := range in.records {
+			inputs = append(inputs, engine.Input{Node: in.node, Record: fresh(r)})
 		}
 	}
 	tables := map[string][]map[string]any{}
@@ -526,7 +526,8 @@ func (b *binder) bind(c *testCase) {
 		return
 	}
 	b.prep = prep
-	for _, in := range c.inputs {
+	for i := range c.inputs {
+		in := &c.inputs[i]
 		n, ok := b.plan.Node(in.node)
 		if !ok || (n.Section != component.SourceSection && n.Section != component.StepSection) {
 			b.unknown(in.key, in.node, "source or step", b.names(component.SourceSection, component.StepSection))
@@ -534,7 +535,9 @@ func (b *binder) bind(c *testCase) {
 		}
 		if nr, ok := b.prep.notRun[in.node]; ok {
 			b.errorf(in.key, CodeNotRunnable, "cannot feed %s: %s", in.node, b.prep.reason(nr))
+			continue
 		}
+		b.readInput(in)
 	}
 	for k, t := range c.lookups {
 		b.lookup(k, t)
@@ -544,6 +547,27 @@ func (b *binder) bind(c *testCase) {
 	}
 	if c.unhandled != nil {
 		b.asserts(c.unhandled, pipelines.ErrorRecordType(component.AnyType))
+	}
+}
+
+// readInput reads the records of an input, now that the node it feeds is
+// known: samples in the format of their source, inline records as they
+// are. They are numbered from 1 across the input.
+func (b *binder) readInput(in *input) {
+	var seq int64
+	in.records = nil
+	for _, it := range in.items {
+		if it.sample == nil {
+			seq++
+			in.records = append(in.records, NewRecord(in.node, int(seq), it.record))
+			continue
+		}
+		recs, err := ReadSample(b.plan, in.node, *it.sample, &seq)
+		if err != nil {
+			b.errorf(it.at, CodeBadInput, "%v", unwrapPathError(err))
+			continue
+		}
+		in.records = append(in.records, recs...)
 	}
 }
 

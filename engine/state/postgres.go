@@ -34,11 +34,11 @@ const maxAttempts = 20
 func openPostgres(ctx context.Context, url string, opts Options) (_ Store, err error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
-		return nil, fmt.Errorf("state url %s: %w", redactURL(url), err)
+		return nil, fmt.Errorf("state url %s: %w", redactURL(url), redactError(url, err))
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("connect to %s: %w", redactURL(url), err)
+		return nil, fmt.Errorf("connect to %s: %w", redactURL(url), redactError(url, err))
 	}
 	s := &pgStore{pool: pool, clock: opts.Clock}
 	defer func() {
@@ -47,10 +47,10 @@ func openPostgres(ctx context.Context, url string, opts Options) (_ Store, err e
 		}
 	}()
 	if err := pool.Ping(ctx); err != nil {
-		return nil, fmt.Errorf("connect to %s: %w", redactURL(url), err)
+		return nil, fmt.Errorf("connect to %s: %w", redactURL(url), redactError(url, err))
 	}
 	if err := s.migrate(ctx); err != nil {
-		return nil, fmt.Errorf("migrate %s: %w", redactURL(url), err)
+		return nil, fmt.Errorf("migrate %s: %w", redactURL(url), redactError(url, err))
 	}
 	return s, nil
 }

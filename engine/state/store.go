@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	neturl "net/url"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -69,18 +70,66 @@ func Open(ctx context.Context, url string, opts Options) (Store, error) {
 	return nil, fmt.Errorf("state url %q: want sqlite://PATH or postgres://…", redactURL(url))
 }
 
-// redactURL hides a password in a URL for messages.
+// redactURL hides the passwords in a URL for messages: the userinfo's and
+// those given as query parameters (?password=, ?sslpassword=).
 func redactURL(u string) string {
-	at := strings.LastIndex(u, "@")
-	scheme := strings.Index(u, "://")
-	if at < 0 || scheme < 0 || at < scheme {
-		return u
-	}
-	cred := u[scheme+3 : at]
-	if i := strings.Index(cred, ":"); i >= 0 {
-		return u[:scheme+3] + cred[:i] + ":" + component.Redacted + u[at:]
+	for _, pw := range urlPasswords(u) {
+		u = strings.ReplaceAll(u, pw, component.Redacted)
 	}
 	return u
+}
+
+// urlPasswords lists the passwords a URL carries, as written in it and
+// decoded, longest first.
+func urlPasswords(u string) []string {
+	var out []string
+	add := func(v string) {
+		if v != "" {
+			out = append(out, v)
+			if dec, err := neturl.QueryUnescape(v); err == nil && dec != v {
+				out = append(out, dec)
+			}
+		}
+	}
+	if at, scheme := strings.LastIndex(u, "@"), strings.Index(u, "://"); at >= 0 && scheme >= 0 && at > scheme {
+		cred := u[scheme+3 : at]
+		if q := strings.IndexAny(cred, "/?"); q < 0 {
+			if i := strings.Index(cred, ":"); i >= 0 {
+				add(cred[i+1:])
+			}
+		}
+	}
+	if _, query, ok := strings.Cut(u, "?"); ok {
+		for _, kv := range strings.Split(query, "&") {
+			k, v, _ := strings.Cut(kv, "=")
+			if k = strings.ToLower(k); k == "password" || k == "sslpassword" {
+				add(v)
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b string) int { return len(b) - len(a) })
+	return out
+}
+
+// redactedError is err with the passwords of url masked in its message:
+// drivers quote the connection string, or parts of it, in their errors.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
+
+func redactError(url string, err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	for _, pw := range urlPasswords(url) {
+		msg = strings.ReplaceAll(msg, pw, component.Redacted)
+	}
+	return &redactedError{msg, err}
 }
 
 // scale is the number of decimal places quantities keep (DOMAIN.md §2.1).

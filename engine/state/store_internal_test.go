@@ -2,6 +2,7 @@ package state
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -116,13 +117,34 @@ func TestMigrations(t *testing.T) {
 
 func TestRedactURL(t *testing.T) {
 	for in, want := range map[string]string{
-		"postgres://u:secret@host/db":  "postgres://u:[redacted]@host/db",
-		"postgres://u@host/db":         "postgres://u@host/db",
-		"postgres://host/db?x=a@b":     "postgres://host/db?x=a@b",
-		"mysql://root:pw@localhost/db": "mysql://root:[redacted]@localhost/db",
+		"postgres://u:secret@host/db":                            "postgres://u:[redacted]@host/db",
+		"postgres://u@host/db":                                   "postgres://u@host/db",
+		"postgres://host/db?x=a@b":                               "postgres://host/db?x=a@b",
+		"mysql://root:pw@localhost/db":                           "mysql://root:[redacted]@localhost/db",
+		"postgres://u@host/db?password=s3cr%40t&sslmode=disable": "postgres://u@host/db?password=[redacted]&sslmode=disable",
+		"postgres://host/db?sslpassword=k3y":                     "postgres://host/db?sslpassword=[redacted]",
 	} {
 		if got := redactURL(in); got != want {
 			t.Errorf("redactURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// A password given as ?password= never reaches an error message, whatever
+// the driver quotes of the URL.
+func TestOpenErrorsHideQueryPasswords(t *testing.T) {
+	for _, url := range []string{
+		"postgres://nobody@127.0.0.1:1/db?password=hunter2-pg&connect_timeout=1",
+		"postgres://nobody@127.0.0.1:1/db?password=hunter2%21pg&connect_timeout=1",
+		"postgres://nobody:hunter2pw@127.0.0.1:1/db?connect_timeout=1",
+		"postgres://nobody@127.0.0.1:1/db?password=hunter2-pg&sslmode=nonsense",
+	} {
+		_, err := Open(context.Background(), url, Options{})
+		if err == nil {
+			t.Fatalf("%s: opened", url)
+		}
+		if strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("%s: error shows the password: %v", url, err)
 		}
 	}
 }

@@ -1,32 +1,66 @@
 package component
 
 import (
+	"encoding/base64"
+	"errors"
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/pipectl/pipectl/pipelines/record"
 )
 
+// DeliveryError is a record a sink could not deliver: the last status the
+// destination answered (an HTTP status; 0 when no answer came) and the
+// attempts made. ErrorRecord writes both as fields of the error record, so
+// a route can tell a rejected record (422) from an outage (exhausted 503s).
+type DeliveryError struct {
+	Status   int
+	Attempts int
+	Err      error
+}
+
+func (e *DeliveryError) Error() string { return e.Err.Error() }
+func (e *DeliveryError) Unwrap() error { return e.Err }
+
 // ErrorRecord builds the record a failure sends to an error output: the
 // node that failed, the error, the record as the node received it, and
-// where it came from. The original payload is included when it differs from
-// the record, so nothing is lost however far downstream the failure was.
+// where it came from (the source and the payload's number in it, and the
+// file and line when it was read from one). The original payload is
+// included when it differs from the record, so nothing is lost however far
+// downstream the failure was; a payload that is not valid UTF-8 is carried
+// as base64 (see appendRaw).
 func ErrorRecord(node string, in *record.Record, err error) *record.Record {
 	b := make([]byte, 0, len(in.Raw)+128)
 	b = append(b, `{"node":`...)
 	b = record.AppendString(b, node)
 	b = append(b, `,"error":`...)
 	b = record.AppendString(b, err.Error())
+	var de *DeliveryError
+	if errors.As(err, &de) {
+		if de.Status != 0 {
+			b = append(b, `,"status":`...)
+			b = appendInt(b, int64(de.Status))
+		}
+		b = append(b, `,"attempts":`...)
+		b = appendInt(b, int64(de.Attempts))
+	}
 	if o := in.Origin; o != nil {
 		b = append(b, `,"source":`...)
 		b = record.AppendString(b, o.Source)
 		b = append(b, `,"seq":`...)
 		b = appendInt(b, o.Seq)
+		if o.File != "" {
+			b = append(b, `,"file":`...)
+			b = record.AppendString(b, o.File)
+			if o.Line > 0 {
+				b = append(b, `,"line":`...)
+				b = appendInt(b, o.Line)
+			}
+		}
 	}
-	b = append(b, `,"record":`...)
-	b = appendRaw(b, in.Raw)
+	b = appendRaw(b, "record", in.Raw)
 	if o := in.Origin; o != nil && len(o.Raw) > 0 && (len(in.Raw) == 0 || &o.Raw[0] != &in.Raw[0]) {
-		b = append(b, `,"original":`...)
-		b = appendRaw(b, o.Raw)
+		b = appendRaw(b, "original", o.Raw)
 	}
 	b = append(b, '}')
 	out := record.New(b, in.Origin)
@@ -44,9 +78,20 @@ func ErrorRecord(node string, in *record.Record, err error) *record.Record {
 	return out
 }
 
-// appendRaw appends a record's JSON, or the text as a string when it is
-// not JSON (a line a source could not parse).
-func appendRaw(b, raw []byte) []byte {
+// appendRaw appends ,"key": and a record's JSON, or the text as a string
+// when it is not JSON (a line a source could not parse). Text that is not
+// valid UTF-8 cannot be a JSON string without losing bytes, so it is
+// appended as base64 under key_base64 instead ("record_base64"): error
+// outputs stay valid JSON and the payload stays byte-exact.
+func appendRaw(b []byte, key string, raw []byte) []byte {
+	b = append(b, ',', '"')
+	b = append(b, key...)
+	if !utf8.Valid(raw) {
+		b = append(b, `_base64":"`...)
+		b = base64.StdEncoding.AppendEncode(b, raw)
+		return append(b, '"')
+	}
+	b = append(b, '"', ':')
 	if record.Valid(raw) {
 		return append(b, raw...)
 	}

@@ -2,8 +2,10 @@ package component
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
+	"time"
 
 	"github.com/pipectl/pipectl/pipelines/record"
 )
@@ -108,6 +110,15 @@ type BatchWorker interface {
 	ProcessBatch(recs []*record.Record, emit func(i int, output string, rec *record.Record))
 }
 
+// DropReasoner is a StepWorker that can say why it emitted nothing for a
+// record: a filter whose condition was false, a dedupe key seen before, a
+// route no condition matched. Traced dry runs show it beside the record,
+// so a consultant sees where and why a record went nowhere. The engine
+// asks only when tracing, right after Process emitted nothing for rec.
+type DropReasoner interface {
+	DropReason(rec *record.Record) string
+}
+
 // Flusher is a StepWorker that holds records back (group) and emits them
 // when the input ends.
 type Flusher interface {
@@ -130,12 +141,63 @@ type Sized interface {
 	BytesRead() int64
 }
 
-// Sink is a built sink kind. Write is called from one goroutine, in record
-// order; an error from Write sends that record to the sink's error output.
-// Close flushes and releases; it is called once, also after failures.
+// Sink is a built sink kind. The engine calls it from one goroutine, in
+// record order:
+//
+//   - Write hands the sink a record. An error sends that record to the
+//     sink's error output. A sink that delivers in the background (http)
+//     returns at once and reports a record it later fails to deliver
+//     through BuildContext.Fail. ctx bounds the write and whatever it
+//     starts: when it is done, requests in flight and retry waits stop.
+//   - Flush returns once every record written so far is delivered or
+//     reported through Fail, and what the sink keeps (a file's bytes) is
+//     durable where it can be. It is the point at which acknowledging the
+//     input those records came from is safe; it may be called many times.
+//   - Close ends the sink, once, also after failures. With commit, what was
+//     written is published (a file sink renames its temporary file into
+//     place); without, it is discarded and whatever was there before stays
+//     (a run that failed or was interrupted must not replace yesterday's
+//     good file with half of today's). Records not yet delivered when a
+//     sink closes without commit are reported through Fail with an error
+//     that wraps ErrNotDelivered.
 type Sink interface {
-	Write(rec *record.Record) error
-	Close() error
+	Write(ctx context.Context, rec *record.Record) error
+	Flush(ctx context.Context) error
+	Close(ctx context.Context, commit bool) error
+}
+
+// Starter is a node with I/O to do before a run reads anything: a file sink
+// creates its folder and its temporary file, so a path that cannot be
+// written stops the run at its start instead of failing every record. The
+// engine starts nodes only for real runs: validate, dry runs and pipeline
+// tests build nodes and never start them.
+type Starter interface {
+	Start(ctx context.Context) error
+}
+
+// ErrNotDelivered is wrapped by the error a sink reports, through Fail, for
+// a record it stopped delivering because the run ended first (interrupted,
+// or failed elsewhere): the record may or may not have reached its
+// destination, and delivering it again is the caller's decision.
+var ErrNotDelivered = errors.New("not delivered: the run ended first")
+
+// DeliveryStats is a Sink that counts its delivery attempts, for the
+// summary of a run.
+type DeliveryStats interface {
+	Delivery() Delivery
+}
+
+// Delivery is what a sink did to deliver its records: Attempts counts every
+// request made (first tries and retries), Retries the attempts after a
+// first, and Busy the wall time during which at least one delivery was in
+// flight (requests and the waits between their attempts), which is the time
+// a background sink spent, as opposed to the time Write took. InFlight is
+// how many records are being delivered now.
+type Delivery struct {
+	Attempts int64
+	Retries  int64
+	Busy     time.Duration
+	InFlight int64
 }
 
 // Describer is a Sink that can say, without doing it, what it would do

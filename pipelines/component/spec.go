@@ -2,7 +2,10 @@ package component
 
 import (
 	"fmt"
+	"io"
 	"time"
+
+	"github.com/pipectl/pipectl/pipelines/record"
 )
 
 // Section is the part of a pipeline file a kind belongs to.
@@ -130,7 +133,8 @@ type Spec struct {
 	Input *Type
 	// OutputType computes the type of the records the node emits on its
 	// default output and named outputs (by name). Nil means records pass
-	// through unchanged. Steps only.
+	// through unchanged. On a source, it refines the type of the records
+	// read (Input: the schema's, or an open object).
 	OutputType func(TypeContext) map[string]*Type
 	// Triggers, on a source kind, lists the trigger kinds that may start it;
 	// TriggerRequired says it cannot run without one (an event source has
@@ -147,6 +151,13 @@ type Spec struct {
 	NewStep   func(BuildContext) (Step, error)
 	NewSource func(BuildContext) (Source, error)
 	NewSink   func(BuildContext) (Sink, error)
+	// ReadSample, on a source kind whose payloads have a format (file,
+	// stdin, event), reads the records of a sample as a source with the
+	// sample's settings reads its input, with the same parser: pipeline
+	// tests and dry runs feed samples in the source's own format through
+	// it (a CSV source's samples are CSV, read with its columns). Nil
+	// means samples are JSON records.
+	ReadSample func(s Sample, emit, emitErr func(*record.Record) error) error
 	// Stateful steps remember across records (dedupe, group, allocate): the
 	// engine runs them on one goroutine, in record order, so results do not
 	// depend on the number of workers.
@@ -160,6 +171,19 @@ type Spec struct {
 	// only when some node does, so a plain transformation leaves no
 	// ./.pipectl behind. Nil for kinds that never do.
 	UsesState func(cfg *Value) bool
+}
+
+// Sample is sample input for a source, read by Spec.ReadSample.
+type Sample struct {
+	Node   string    // the source it is fed to
+	Config *Value    // the source's settings
+	Name   string    // the sample in messages: a file path
+	Input  io.Reader // its text
+	// Unwrap, when not empty, replaces the source's own unwrap: the
+	// sample's envelope may not be the source's.
+	Unwrap string
+	// Seq numbers the records read, across samples.
+	Seq *int64
 }
 
 // Always is a UsesState for kinds that always use the state store.

@@ -37,7 +37,7 @@ func collectionFunctions() []*Function {
 			Fn:        unique,
 			Examples: []Example{
 				{`unique(["DE", "FR", "DE", "AT"])`, `["DE","FR","AT"]`},
-				{`unique([decimal("1.50"), decimal("1.5"), {"a": 1}, {"a": 1}])`, `["1.5",{"a":1}]`},
+				{`unique([decimal("1.50"), decimal("1.5"), {"a": 1}, {"a": 1}])`, `["1.50",{"a":1}]`},
 			},
 		},
 		{

@@ -6,16 +6,17 @@ import (
 	"math"
 	"strings"
 
+	"github.com/pipectl/pipectl/pipelines/record"
 	"github.com/shopspring/decimal"
 )
 
 // Decimals are bounded so that an expression cannot make them grow without
 // limit: each multiplication adds the digits of its operands, and printing
 // a decimal with a huge exponent writes every zero. No amount of money
-// comes near these bounds.
+// comes near these bounds; records decode decimals within the same ones.
 const (
-	maxDecimalDigits   = 100
-	maxDecimalExponent = 100
+	maxDecimalDigits   = record.MaxDecimalDigits
+	maxDecimalExponent = record.MaxDecimalExponent
 )
 
 var errDecimalRange = errors.New("out of range")
@@ -28,10 +29,14 @@ func moneyFunctions() []*Function {
 			Name:     "decimal",
 			Category: "money",
 			Summary: "Makes an exact decimal, for money: from text such as Shopify's \"19.99\", from an int, or, " +
-				"when you ask for it, from a number (its shortest written form, so 0.1 becomes exactly 0.1). " +
+				"when you ask for it, from a number (its shortest written form, so 0.1 becomes exactly 0.1; a field of " +
+				"no known type holding a JSON number converts as written, every digit of it). " +
 				"Decimals add, subtract, multiply, divide (to 16 places) and compare with decimals and ints using " +
 				"the usual operators; mixing them with numbers is a compile error, and so is an operand of " +
-				"unknown type (a field of an open record): convert it with decimal() or int(). Negate with 0 - d.",
+				"unknown type (a field of an open record): convert it with decimal() or int(). Negate with 0 - d. " +
+				"A decimal keeps its scale: read as 478.20 it is written 478.20; a result has the larger scale of " +
+				"its operands (19.99 + 0.01 is 20.00), and more places only where its value needs them (10 / 4 is " +
+				"2.5). 1.50 == 1.5 holds, and group and dedupe keys take them as the same.",
 			Signature: "decimal(x string|int|number|decimal) decimal",
 			Types: []any{
 				new(func(string) dec), new(func(int) dec), new(func(dec) dec), new(func(float64) dec),
@@ -49,7 +54,7 @@ func moneyFunctions() []*Function {
 			Category: "money",
 			Summary: "Rounds d to places decimal places with an explicit mode: half_up (halves away from zero, " +
 				"commercial rounding), half_even (banker's), up (away from zero), down (towards zero), ceiling " +
-				"or floor. d may be a decimal, an int or decimal text.",
+				"or floor. d may be a decimal, an int or decimal text. The result has exactly places decimal places.",
 			Signature: "round_money(d decimal|string|int, places int, mode string) decimal",
 			Types: []any{
 				new(func(dec, int, string) dec), new(func(string, int, string) dec), new(func(int, int, string) dec),
@@ -60,6 +65,7 @@ func moneyFunctions() []*Function {
 				{`round_money(decimal("2.345"), 2, "half_even")`, `"2.34"`},
 				{`round_money("-2.345", 2, "half_up")`, `"-2.35"`},
 				{`round_money(decimal("19.99") / 3, 2, "down")`, `"6.66"`},
+				{`round_money(2, 2, "up")`, `"2.00"`},
 			},
 		},
 		{
@@ -71,8 +77,8 @@ func moneyFunctions() []*Function {
 			Types:     []any{new(func([]any) dec)},
 			Fn:        sumDecimal,
 			Examples: []Example{
-				{`sum_decimal(["19.99", "5.01", 3])`, `"28"`},
-				{`sum_decimal(map([1, 2, 3], decimal("0.10") * #))`, `"0.6"`},
+				{`sum_decimal(["19.99", "5.01", 3])`, `"28.00"`},
+				{`sum_decimal(map([1, 2, 3], decimal("0.10") * #))`, `"0.60"`},
 				{`sum_decimal([])`, `"0"`},
 			},
 		},
@@ -154,22 +160,24 @@ func decimalOperatorFunctions() []*Function {
 	}
 	return []*Function{
 		op("decimal_add", "+", "decimal", arith, func(a, b dec) (any, error) { return checked("+", a.Add(b)) },
-			Example{`decimal("19.99") + decimal("0.01")`, `"20"`},
-			Example{`1 + decimal("0.50")`, `"1.5"`}),
+			Example{`decimal("19.99") + decimal("0.01")`, `"20.00"`},
+			Example{`1 + decimal("0.50")`, `"1.50"`}),
 		op("decimal_sub", "-", "decimal", arith, func(a, b dec) (any, error) { return checked("-", a.Sub(b)) },
 			Example{`decimal("10") - decimal("0.01")`, `"9.99"`},
-			Example{`0 - decimal("4.20")`, `"-4.2"`}),
-		op("decimal_mul", "*", "decimal", arith, func(a, b dec) (any, error) { return checked("*", a.Mul(b)) },
+			Example{`0 - decimal("4.20")`, `"-4.20"`}),
+		op("decimal_mul", "*", "decimal", arith, func(a, b dec) (any, error) { return checked("*", keepScale(a.Mul(b), a, b, maxDecimalExponent)) },
 			Example{`decimal("19.99") * 3`, `"59.97"`},
-			Example{`decimal("0.19") * decimal("100.00")`, `"19"`}),
+			Example{`decimal("0.19") * decimal("100.00")`, `"19.00"`},
+			Example{`decimal("10.00") * decimal("0.5")`, `"5.00"`}),
 		op("decimal_div", "/", "decimal", arith, func(a, b dec) (any, error) {
 			if b.IsZero() {
 				return nil, fmt.Errorf("decimal /: division of %s by zero", a)
 			}
-			return checked("/", a.Div(b))
+			return checked("/", keepScale(a.Div(b), a, b, decimal.DivisionPrecision))
 		},
 			Example{`decimal("59.97") / 3`, `"19.99"`},
-			Example{`decimal("10") / 3`, `"3.3333333333333333"`}),
+			Example{`decimal("10") / 3`, `"3.3333333333333333"`},
+			Example{`decimal("10.00") / 4`, `"2.50"`}),
 		op("decimal_eq", "==", "bool", compare, func(a, b dec) (any, error) { return a.Equal(b), nil },
 			Example{`decimal("1.50") == decimal("1.5")`, `true`},
 			Example{`decimal("2.00") == 2`, `true`}),
@@ -189,6 +197,23 @@ func decimalOperatorFunctions() []*Function {
 			Example{`decimal("50.00") >= 50`, `true`},
 			Example{`100 >= decimal("100.01")`, `false`}),
 	}
+}
+
+// keepScale gives a product or a quotient the larger of its operands'
+// scales, and more places only where its value needs them: 19.99 * 3 is
+// 59.97, 10.00 * 0.5 is 5.00 (not 5.000), 59.97 / 3 is 19.99 (not the 16
+// places division is carried to), 10 / 4 is 2.5. Sums and differences
+// have that scale already. The scale is how a decimal is written, so money
+// keeps its cents through arithmetic. A result is never padded beyond
+// limit places, the places it was computed to (16 for a quotient): zeros
+// there would claim digits nobody computed.
+func keepScale(d, a, b dec, limit int) dec {
+	scale := int32(min(limit, max(0, -int(a.Exponent()), -int(b.Exponent()))))
+	n := d.Normalize()
+	if -n.Exponent() < scale {
+		return n.Round(scale)
+	}
+	return n
 }
 
 // operand converts one side of a decimal operator. The checker admits only
@@ -319,7 +344,11 @@ func roundMoney(args ...any) (any, error) {
 	if !ok {
 		return nil, fmt.Errorf("round_money: unknown mode %q (want half_up, half_even, up, down, ceiling or floor)", mode)
 	}
-	return f(d, int32(places)), nil
+	r := f(d, int32(places))
+	if places >= 0 {
+		r = r.Round(int32(places)) // every mode gives exactly places places: 2 rounded up to 2 places is 2.00
+	}
+	return r, nil
 }
 
 func sumDecimal(args ...any) (any, error) {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/expr-lang/expr/vm"
 	"github.com/pipectl/pipectl/pipelines/exprs"
+	"github.com/pipectl/pipectl/pipelines/record"
 	"github.com/shopspring/decimal"
 )
 
@@ -142,5 +143,40 @@ func TestDecimalBounds(t *testing.T) {
 	}
 	if _, err := run(t, lib, `decimal("`+strings.Repeat("9", 100)+`")`, nil); err != nil {
 		t.Errorf("a 100-digit decimal is refused: %v", err)
+	}
+}
+
+// TestDecimalScale pins the scale results are written with: the larger of
+// the operands', more places only where the value needs them, never more
+// than were computed; round_money gives exactly its places.
+func TestDecimalScale(t *testing.T) {
+	lib := exprs.NewLibrary(exprs.ExampleClock)
+	for src, want := range map[string]string{
+		`decimal("478.20")`:                           "478.20",
+		`decimal("19.99") + decimal("0.01")`:          "20.00",
+		`decimal("1.50") - 1`:                         "0.50",
+		`decimal("19.99") * 3`:                        "59.97",
+		`decimal("0.10") * decimal("0.10")`:           "0.01",
+		`decimal("1.5") * decimal("1.5")`:             "2.25",
+		`decimal("100") * 10`:                         "1000",
+		`decimal("59.97") / 3`:                        "19.99",
+		`decimal("10") / 4`:                           "2.5",
+		`decimal("10.00") / 4`:                        "2.50",
+		`decimal("1") / 3`:                            "0.3333333333333333",
+		`decimal("0.12345678901234567890") / 1`:       "0.1234567890123457",
+		`round_money(decimal("2"), 2, "half_up")`:     "2.00",
+		`round_money(decimal("2"), 2, "floor")`:       "2.00",
+		`round_money(decimal("2.999"), 2, "ceiling")`: "3.00",
+		`round(decimal("19.995"), 2)`:                 "20.00",
+		`sum_decimal(["0.10", "0.20"])`:               "0.30",
+	} {
+		out, err := run(t, lib, src, nil)
+		if err != nil {
+			t.Errorf("%s: %v", src, err)
+			continue
+		}
+		if got := record.DecimalText(out.(decimal.Decimal)); got != want {
+			t.Errorf("%s = %s, want %s", src, got, want)
+		}
 	}
 }

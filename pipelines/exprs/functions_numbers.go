@@ -31,7 +31,7 @@ func numberFunctions() []*Function {
 			Examples: []Example{
 				{`round(2.675, 2)`, `2.68`},
 				{`round(-2.5)`, `-3`},
-				{`round(decimal("19.995"), 2)`, `"20"`},
+				{`round(decimal("19.995"), 2)`, `"20.00"`},
 			},
 		},
 		{

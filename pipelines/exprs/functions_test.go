@@ -10,6 +10,8 @@ import (
 	"github.com/expr-lang/expr/vm"
 	"github.com/pipectl/pipectl/pipelines/component"
 	"github.com/pipectl/pipectl/pipelines/exprs"
+	"github.com/pipectl/pipectl/pipelines/record"
+	"github.com/shopspring/decimal"
 )
 
 // run compiles src against an open record and evaluates it against env.
@@ -58,7 +60,7 @@ func TestLibraryExamples(t *testing.T) {
 					t.Errorf("%s: %v", ex.Expr, err)
 					continue
 				}
-				got, err := json.Marshal(out)
+				got, err := json.Marshal(exampleValue(out))
 				if err != nil {
 					t.Errorf("%s: result %#v does not encode: %v", ex.Expr, out, err)
 					continue
@@ -87,6 +89,28 @@ func TestLibraryExamples(t *testing.T) {
 			t.Errorf("library lacks %s", name)
 		}
 	}
+}
+
+// exampleValue is a result as Example.Want writes it: decimals as text of
+// their digits with their scale, as records write them.
+func exampleValue(v any) any {
+	switch x := v.(type) {
+	case decimal.Decimal:
+		return record.DecimalText(x)
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = exampleValue(e)
+		}
+		return out
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = exampleValue(e)
+		}
+		return out
+	}
+	return v
 }
 
 // TestNowReadsTheClock guards against now() falling back to expr's builtin,

@@ -14,15 +14,25 @@ import (
 // field it does not list is reported as a typo, which is the point of
 // declaring a schema. An object says `"additionalProperties": true` (or a
 // schema) to stay open. Nullable types (["string", "null"]) take their
-// non-null type; a union of different kinds is Any. Local $refs
+// non-null type; a union of different kinds is Any. A string or a number
+// with `"format": "decimal"` is a decimal: money written as "19.99" or
+// 19.99, read as the exact decimal it writes. Local $refs
 // (#/$defs/..., #/definitions/...) are followed. doc names the type in
 // messages ("the Shopify order"); when empty, the schema's title is used.
 func TypeFromJSONSchema(raw []byte, doc string) (*component.Type, error) {
+	return TypeFromJSONSchemaRefs(raw, doc, nil)
+}
+
+// TypeFromJSONSchemaRefs is TypeFromJSONSchema for a schema whose $refs
+// may name other schemas: a $ref that does not start with # is
+// "document#fragment", and lookup returns the document ("shopify/order",
+// an embedded schema's $id), whose own local $refs are followed in it.
+func TypeFromJSONSchemaRefs(raw []byte, doc string, lookup func(string) ([]byte, bool)) (*component.Type, error) {
 	var root map[string]any
 	if err := json.Unmarshal(raw, &root); err != nil {
 		return nil, fmt.Errorf("read JSON Schema: %w", err)
 	}
-	c := &schemaConv{root: root, seen: map[string]*component.Type{}}
+	c := &schemaConv{root: root, seen: map[string]*component.Type{}, lookup: lookup, docs: map[string]map[string]any{}}
 	t := c.convert(root, 0)
 	if title, ok := root["title"].(string); ok && title != "" && doc == "" {
 		doc = "the " + title
@@ -37,8 +47,13 @@ func TypeFromJSONSchema(raw []byte, doc string) (*component.Type, error) {
 
 type schemaConv struct {
 	root map[string]any
-	seen map[string]*component.Type
+	seen map[string]*component.Type // by document and $ref
 	err  error
+	// lookup reads other documents; docs holds those read, and docKey
+	// names the one being converted ("" for the schema itself).
+	lookup func(string) ([]byte, bool)
+	docs   map[string]map[string]any
+	docKey string
 }
 
 const maxSchemaDepth = 64
@@ -48,19 +63,33 @@ func (c *schemaConv) convert(s map[string]any, depth int) *component.Type {
 		return component.AnyType
 	}
 	if ref, ok := s["$ref"].(string); ok {
-		if t, ok := c.seen[ref]; ok {
+		docKey, root, local := c.docKey, c.root, ref
+		if !strings.HasPrefix(ref, "#") {
+			name, frag, _ := strings.Cut(ref, "#")
+			d, ok := c.document(name)
+			if !ok {
+				c.err = fmt.Errorf("JSON Schema $ref %q: no such schema (a $ref names a local #/$defs/... or an embedded schema such as shopify/order)", ref)
+				return component.AnyType
+			}
+			docKey, root, local = name, d, "#"+frag
+		}
+		key := docKey + local
+		if t, ok := c.seen[key]; ok {
 			return t
 		}
-		target := c.resolve(ref)
+		prevKey, prevRoot := c.docKey, c.root
+		c.docKey, c.root = docKey, root
+		defer func() { c.docKey, c.root = prevKey, prevRoot }()
+		target := c.resolve(local)
 		if target == nil {
 			c.err = fmt.Errorf("JSON Schema $ref %q: not found in the schema", ref)
 			return component.AnyType
 		}
 		// Guard recursive definitions: a reference met again while being
 		// converted is Any.
-		c.seen[ref] = component.AnyType
+		c.seen[key] = component.AnyType
 		t := c.convert(target, depth+1)
-		c.seen[ref] = t
+		c.seen[key] = t
 		return t
 	}
 	for _, key := range []string{"anyOf", "oneOf"} {
@@ -115,6 +144,9 @@ func (c *schemaConv) convert(s map[string]any, depth int) *component.Type {
 	if len(kinds) != 1 {
 		return component.AnyType
 	}
+	if format, _ := s["format"].(string); format == "decimal" && (kinds[0] == "string" || kinds[0] == "number") {
+		return nullable(component.DecimalType, null)
+	}
 	switch kinds[0] {
 	case "string":
 		return nullable(component.StringType, null)
@@ -160,8 +192,32 @@ func (c *schemaConv) convert(s map[string]any, depth int) *component.Type {
 	return component.AnyType
 }
 
-// resolve follows a local JSON pointer ("#/$defs/address").
+// document reads another schema a $ref names, once.
+func (c *schemaConv) document(name string) (map[string]any, bool) {
+	if d, ok := c.docs[name]; ok {
+		return d, true
+	}
+	if c.lookup == nil {
+		return nil, false
+	}
+	raw, ok := c.lookup(name)
+	if !ok {
+		return nil, false
+	}
+	var d map[string]any
+	if json.Unmarshal(raw, &d) != nil {
+		return nil, false
+	}
+	c.docs[name] = d
+	return d, true
+}
+
+// resolve follows a local JSON pointer ("#/$defs/address"); "#" is the
+// document itself.
 func (c *schemaConv) resolve(ref string) map[string]any {
+	if ref == "#" {
+		return c.root
+	}
 	if !strings.HasPrefix(ref, "#/") {
 		return nil
 	}

@@ -36,7 +36,7 @@ type LiteralCheck struct {
 }
 
 // Example is a call and its result, JSON-encoded: decimals as strings of
-// their exact digits, times in RFC 3339.
+// their exact digits with their scale ("20.00"), times in RFC 3339.
 type Example struct {
 	Expr string
 	Want string

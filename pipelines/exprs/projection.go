@@ -18,15 +18,17 @@ func (p *Program) Reads() *record.Projection { return p.reads }
 // (passed to a function, compared, returned) its projection becomes All;
 // member accesses, indexes and predicates over arrays refine it instead.
 func projectionOf(root ast.Node, env *component.Type) *record.Projection {
-	w := &projector{root: &record.Projection{}, vars: map[string]*record.Projection{}}
+	w := &projector{root: &record.Projection{}, vars: map[string]*record.Projection{}, top: root}
 	w.value(root, nil)
-	annotateFloats(w.root, env)
+	w.root.Normalize()
+	annotateTypes(w.root, env)
 	return w.root
 }
 
 type projector struct {
 	root *record.Projection
 	vars map[string]*record.Projection // let-bound names that stand for a path
+	top  ast.Node                      // the whole expression
 }
 
 // path returns the projection node a path expression (field, member chain,
@@ -69,6 +71,13 @@ func (w *projector) path(node ast.Node, ptr *record.Projection) *record.Projecti
 	return nil
 }
 
+// unknownType reports whether the checker knows nothing of a node's type:
+// a field of an open record, or a scalar that may be null.
+func unknownType(n ast.Node) bool {
+	t := n.Type()
+	return t == nil || t.Kind() == reflect.Interface
+}
+
 func isArray(n ast.Node) bool {
 	t := n.Type()
 	return t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array)
@@ -99,6 +108,12 @@ func (w *projector) value(node ast.Node, ptr *record.Projection) {
 	}
 	if p := w.path(node, ptr); p != nil {
 		w.use(p)
+		// A value of no known type that is computed with must decode as
+		// it always has; one the expression only hands on (a plain field
+		// reference) may be a decimal.
+		if node != w.top && unknownType(node) {
+			p.Plain = true
+		}
 		return
 	}
 	switch n := node.(type) {
@@ -109,6 +124,15 @@ func (w *projector) value(node ast.Node, ptr *record.Projection) {
 	case *ast.PredicateNode:
 		w.value(n.Node, ptr)
 	case *ast.CallNode:
+		// decimal(price) of a price of no known type reads a JSON number
+		// as the exact decimal it is written as, not through a float.
+		if name, ok := n.Callee.(*ast.IdentifierNode); ok && name.Value == "decimal" && len(n.Arguments) == 1 && unknownType(n.Arguments[0]) {
+			if p := w.path(n.Arguments[0], ptr); p != nil {
+				w.use(p)
+				p.DecimalArg = true
+				return
+			}
+		}
 		// The callee is a function's name, not a field.
 		if _, isName := n.Callee.(*ast.IdentifierNode); !isName {
 			w.value(n.Callee, ptr)
@@ -208,23 +232,58 @@ func (w *projector) builtin(n *ast.BuiltinNode, ptr *record.Projection) {
 	}
 }
 
-// annotateFloats marks the fields the record type says are numbers, so they
-// decode as float64 even when written without a fraction, matching the
-// types expressions were checked against.
-func annotateFloats(p *record.Projection, t *component.Type) {
+// annotateTypes marks the parts of the record the record type says are
+// numbers, so they decode as float64 even when written without a fraction,
+// and those it says are decimals, so they decode as exact decimals: the
+// values expressions see are of the types they were checked against. The
+// parts of a value read whole are marked too, so a decimal inside an
+// object handed on whole (`lines: lines`, `filter(lines, ...)`) stays a
+// decimal.
+func annotateTypes(p *record.Projection, t *component.Type) {
 	if p == nil || t == nil {
 		return
 	}
 	switch t.Kind {
 	case component.Number:
 		p.Float = true
+	case component.Decimal:
+		p.Decimal = true
 	case component.Array:
-		annotateFloats(p.Elem, t.Elem)
+		if p.Elem == nil && p.All && holdsNumbers(t.Elem) {
+			p.Elem = &record.Projection{All: true}
+		}
+		annotateTypes(p.Elem, t.Elem)
 	case component.Object:
 		for _, f := range t.Fields {
-			annotateFloats(p.Fields[f.Name], f.Type)
+			fp := p.Fields[f.Name]
+			if fp == nil && p.All && holdsNumbers(f.Type) {
+				fp = p.Field(f.Name)
+				fp.All = true
+			}
+			annotateTypes(fp, f.Type)
 		}
 	}
+}
+
+// holdsNumbers reports whether a value of type t is, or holds, a value
+// typed number or decimal: the parts annotateTypes marks.
+func holdsNumbers(t *component.Type) bool {
+	if t == nil {
+		return false
+	}
+	switch t.Kind {
+	case component.Number, component.Decimal:
+		return true
+	case component.Array:
+		return holdsNumbers(t.Elem)
+	case component.Object:
+		for _, f := range t.Fields {
+			if holdsNumbers(f.Type) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Path returns the field path the expression is, when it is nothing but a

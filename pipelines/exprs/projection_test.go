@@ -52,6 +52,36 @@ func TestReads(t *testing.T) {
 	}
 }
 
+// Fields typed decimal decode as decimals, also inside values read whole,
+// so a decimal computed by one step is a decimal in the next.
+func TestReadsDecimals(t *testing.T) {
+	lib := exprs.NewLibrary(component.FixedClock(time.Unix(0, 0)))
+	ticket := component.ObjectOf(
+		component.Property{Name: "total", Type: component.DecimalType},
+		component.Property{Name: "note", Type: component.StringType},
+		component.Property{Name: "lines", Type: component.ArrayOf(component.ObjectOf(
+			component.Property{Name: "sku", Type: component.StringType},
+			component.Property{Name: "price", Type: component.DecimalType}))},
+	)
+	p, probs := lib.Compile(`format_money(total, 2)`, ticket, nil)
+	if len(probs) > 0 {
+		t.Fatal(probs)
+	}
+	if !p.Reads().Fields["total"].Decimal {
+		t.Error("total must decode as a decimal")
+	}
+	for _, src := range []string{`lines`, `filter(lines, #.sku != "")`, `$env`} {
+		p, probs := lib.Compile(src, ticket, nil)
+		if len(probs) > 0 {
+			t.Fatal(probs)
+		}
+		lines := p.Reads().Fields["lines"]
+		if lines == nil || lines.Elem == nil || !lines.Elem.All || lines.Elem.Fields["price"] == nil || !lines.Elem.Fields["price"].Decimal {
+			t.Errorf("%s: lines[].price must decode as a decimal, with the lines read whole: %+v", src, lines)
+		}
+	}
+}
+
 func TestPath(t *testing.T) {
 	lib := exprs.NewLibrary(component.FixedClock(time.Unix(0, 0)))
 	for src, want := range map[string][]string{

@@ -28,8 +28,9 @@ func exprType(t *component.Type) types.Type {
 	// A scalar that may be null is checked as its non-null type, so
 	// `email - 1` is an error whether or not the schema allows null there.
 	// Null stays a possible value at run time: equality compares it
-	// generically (nilSafeEquality), `??` replaces it, and an operation that
-	// cannot take it fails the record with a message naming the field.
+	// generically (nilSafeEquality; a decimal's == and != are ours and
+	// take null too), `??` replaces it, and an operation that cannot take
+	// it fails the record with a message naming the field (runError).
 	switch t.Kind {
 	case component.String:
 		return types.String

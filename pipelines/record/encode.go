@@ -16,8 +16,16 @@ type RawJSON []byte
 
 // AppendJSON appends v as JSON. Maps are written with sorted keys, so the
 // same value always gives the same bytes; decimals are written as numbers
-// with their exact digits; times in RFC 3339 with nanoseconds when present.
-func AppendJSON(b []byte, v any) ([]byte, error) {
+// with their exact digits and scale (478.20); times in RFC 3339 with
+// nanoseconds when present.
+func AppendJSON(b []byte, v any) ([]byte, error) { return appendJSON(b, v, false) }
+
+// AppendKey appends v as canonical JSON, the text keys compare by: as
+// AppendJSON, but decimals without trailing zeros after the point, so that
+// values that compare equal give equal text (1.50 and 1.5, 2.00 and 2).
+func AppendKey(b []byte, v any) ([]byte, error) { return appendJSON(b, v, true) }
+
+func appendJSON(b []byte, v any, canonical bool) ([]byte, error) {
 	switch x := v.(type) {
 	case nil:
 		return append(b, "null"...), nil
@@ -38,7 +46,7 @@ func AppendJSON(b []byte, v any) ([]byte, error) {
 	case float32:
 		return appendFloat(b, float64(x))
 	case decimal.Decimal:
-		return appendDecimal(b, x), nil
+		return appendDecimal(b, x, canonical), nil
 	case time.Time:
 		return AppendString(b, x.Format(time.RFC3339Nano)), nil
 	case time.Duration:
@@ -52,7 +60,7 @@ func AppendJSON(b []byte, v any) ([]byte, error) {
 				b = append(b, ',')
 			}
 			var err error
-			if b, err = AppendJSON(b, e); err != nil {
+			if b, err = appendJSON(b, e, canonical); err != nil {
 				return b, err
 			}
 		}
@@ -83,7 +91,7 @@ func AppendJSON(b []byte, v any) ([]byte, error) {
 			b = AppendString(b, k)
 			b = append(b, ':')
 			var err error
-			if b, err = AppendJSON(b, x[k]); err != nil {
+			if b, err = appendJSON(b, x[k], canonical); err != nil {
 				return b, err
 			}
 		}
@@ -152,40 +160,4 @@ func AppendString(b []byte, s string) []byte {
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"')
-}
-
-// appendDecimal writes a decimal's exact digits as a JSON number, without
-// trailing zeros after the point (319.590 is 319.59), like
-// decimal.Decimal.String but without its big-integer formatting for the
-// common case of at most 18 digits.
-func appendDecimal(b []byte, d decimal.Decimal) []byte {
-	exp := d.Exponent()
-	if d.NumDigits() > 18 || exp > 0 || exp < -18 {
-		return append(b, d.String()...)
-	}
-	c := d.CoefficientInt64()
-	for exp < 0 && c%10 == 0 {
-		c /= 10
-		exp++
-	}
-	if exp == 0 {
-		return strconv.AppendInt(b, c, 10)
-	}
-	if c < 0 {
-		b = append(b, '-')
-		c = -c
-	}
-	var digits [20]byte
-	s := strconv.AppendInt(digits[:0], c, 10)
-	point := len(s) + int(exp)
-	if point <= 0 {
-		b = append(b, '0', '.')
-		for ; point < 0; point++ {
-			b = append(b, '0')
-		}
-		return append(b, s...)
-	}
-	b = append(b, s[:point]...)
-	b = append(b, '.')
-	return append(b, s[point:]...)
 }

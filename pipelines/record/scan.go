@@ -18,7 +18,10 @@ import (
 // that p reads into m, and returns the index after the object.
 func scanObject(bx *boxer, data []byte, i int, p *Projection, m map[string]any) int {
 	all := p == nil || p.All
-	float := p != nil && p.Float
+	var fields map[string]*Projection
+	if p != nil {
+		fields = p.Fields
+	}
 	i++ // '{'
 	for {
 		i = skipSpace(data, i)
@@ -38,41 +41,42 @@ func scanObject(bx *boxer, data []byte, i int, p *Projection, m map[string]any) 
 			return len(data)
 		}
 		i = skipSpace(data, i+1)
-		if all {
-			var v any
-			v, i = scanValue(bx, data, i, AllFields, float)
-			m[key] = v
-			continue
-		}
-		fp, ok := p.Fields[key]
-		if !ok {
-			i = skipValue(data, i)
-			continue
+		fp := fields[key]
+		if fp == nil {
+			if !all {
+				i = skipValue(data, i)
+				continue
+			}
+			fp = AllFields
 		}
 		var v any
-		v, i = scanValue(bx, data, i, fp, fp.Float)
+		v, i = scanValue(bx, data, i, fp)
 		m[key] = v
 	}
 }
 
-// scanValue decodes the value at data[i] as far as p reads it.
-func scanValue(bx *boxer, data []byte, i int, p *Projection, float bool) (any, int) {
+// scanValue decodes the value at data[i] as far as p reads it, typed as p
+// asks (Float, Decimal).
+func scanValue(bx *boxer, data []byte, i int, p *Projection) (any, int) {
 	if i >= len(data) {
 		return nil, i
 	}
 	switch c := data[i]; {
 	case c == '"':
 		s, end := scanString(data, i)
+		if p.decimal() {
+			if d, ok := parseDecimal(s); ok {
+				return d, end
+			}
+		}
 		return bx.str(s), end
 	case c == '{':
 		m := bx.newMap(fieldCount(p))
 		return m, scanObject(bx, data, i, p, m)
 	case c == '[':
-		var elem *Projection
-		if p == nil || p.All {
+		elem := p.Elem
+		if elem == nil && p.All {
 			elem = AllFields
-		} else {
-			elem = p.Elem
 		}
 		out, ticket := bx.newList()
 		i++
@@ -92,11 +96,16 @@ func scanValue(bx *boxer, data []byte, i int, p *Projection, float bool) (any, i
 			}
 			if elem == nil {
 				out = append(out, nil) // only the length is read
-				i = skipValue(data, i)
+				next := skipValue(data, i)
+				if next == i {
+					bx.keepList(ticket, out)
+					return out, len(data) // malformed: give up on the rest
+				}
+				i = next
 				continue
 			}
 			var v any
-			v, i = scanValue(bx, data, i, elem, elem.Float)
+			v, i = scanValue(bx, data, i, elem)
 			out = append(out, v)
 		}
 	case c == 't':
@@ -113,7 +122,13 @@ func scanValue(bx *boxer, data []byte, i int, p *Projection, float bool) (any, i
 		if j == i {
 			return nil, len(data) // malformed: give up on the rest
 		}
-		return bx.number(unsafe.String(&data[i], j-i), float), j
+		raw := unsafe.String(&data[i], j-i)
+		if p.decimal() {
+			if d, ok := parseDecimal(raw); ok {
+				return d, j
+			}
+		}
+		return bx.number(raw, p.Float), j
 	}
 }
 
