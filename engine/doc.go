@@ -11,6 +11,17 @@
 //
 // Choices made here:
 //
+//   - Check builds every step and sink of a compiled plan without starting
+//     them, with a Runtime that does no observable I/O, and reports what
+//     that finds at the settings at fault (component.SettingError);
+//     validate, graph, dry-run, test and run reach it through
+//     pipelines.Options.Check, so what a run would fail on before reading
+//     a record is found by validate. Sources are not built (their input is
+//     data of the run), nor nodes with errors already reported.
+//   - A source that declares `schema:` admits its records only when what
+//     the pipeline reads of them fits the schema (exprs.Conformance,
+//     conform.go): the others leave through its error output with the
+//     violations, before any step sees them.
 //   - Every node is built before anything runs; a build or a Start
 //     (component.Starter: a file sink creating its folder and temporary
 //     file) that fails part-way closes what was built without commit, so a

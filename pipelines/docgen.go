@@ -89,10 +89,11 @@ func Reference(reg *component.Registry, lib *exprs.Library) []byte {
 
 var sectionIntro = map[component.Section]string{
 	component.TriggerSection: "Triggers say when sources start: a webhook request, a schedule, a message, or `pipectl run`.",
-	component.SourceSection:  "Sources say where records come from. A `schema:` types their records, so every expression downstream is checked.",
-	component.StepSection:    "Steps reshape, route and allocate records. Each reads `from:` sources or steps, or their named outputs (`route.express`).",
-	component.SinkSection:    "Sinks say where records go. Every sink needs `from:`.",
-	component.RuleSection:    "Rule sets hold the business rules ops teams toggle, usually in a rules file named by `rules:`.",
+	component.SourceSection: "Sources say where records come from. A `schema:` types their records, so every expression downstream is checked; " +
+		"a record whose fields the pipeline reads do not fit the schema leaves through the source's `error` output with the violations.",
+	component.StepSection: "Steps reshape, route and allocate records. Each reads `from:` sources or steps, or their named outputs (`route.express`).",
+	component.SinkSection: "Sinks say where records go. Every sink needs `from:`.",
+	component.RuleSection: "Rule sets hold the business rules ops teams toggle, usually in a rules file named by `rules:`.",
 }
 
 func title(s string) string {

@@ -39,7 +39,10 @@
 //     the engine runs them on one goroutine, in record order.
 //   - Files (lookup tables, schema files) are read when the step is built,
 //     relative to Runtime.Dir; what can be checked without I/O is checked in
-//     the spec's Validate, when the file is loaded.
+//     the spec's Validate, when the file is loaded. A constructor reports a
+//     setting at fault as a component.SettingError (a table file missing is
+//     component.CodeMissingFile), which validate shows at the setting, since
+//     it builds every step (engine.Check).
 //   - allocate (allocate_run.go) wires transforms/allocation to the
 //     inventory store: per order it settles the rules (DefaultRules, then
 //     the rule set's settings, then the `set` of each override whose

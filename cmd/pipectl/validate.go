@@ -16,10 +16,13 @@ func runValidate(c *cli, args []string) int {
 	fs := newFlags(c, "validate", "[--format text|json] [--strict] FILE|DIR...", `
 Validate loads and compiles pipeline files and reports every mistake in them
 at once: unknown keys and kinds, wrong types, missing settings, bad
-references, cycles, invalid cron schedules, and expressions that read fields
-the source's schema does not have or use them with the wrong type. Each
-problem is printed as file:line:col: severity: summary [code], with the line,
-a caret under the span, and a hint.
+references, cycles, invalid cron schedules, secrets written in the file, and
+expressions that read fields the source's schema does not have or use them
+with the wrong type. It builds every step and sink without starting them, so
+what a run would fail on before reading a record (a lookup table that is not
+there, an http URL without a host) is reported too. Each problem is printed
+as file:line:col: severity: summary [code], with the line, a caret under the
+span, and a hint.
 
 A directory is searched for pipeline files (YAML files with a top-level
 "pipeline:" key). Exit status: 0 when there are no errors, 1 when there are;

@@ -10,6 +10,10 @@
 // Kinds are registered explicitly into a Registry by each package's Register
 // function; there is no package-level mutable state.
 //
+// A kind's constructor reports a setting it cannot use as a SettingError
+// carrying the setting's Value, so the error is shown where the setting is
+// written; `pipectl validate` builds every step and sink to find them.
+//
 // component imports only diag. It must not import exprs, the compiler in
 // pipelines, transforms, connectors or engine.
 package component

@@ -92,6 +92,7 @@ func TestNullAtRunTime(t *testing.T) {
 		"customer":       map[string]any{"first_name": nil, "last_name": "Ng"},
 		"shipping_lines": []any{map[string]any{"code": nil}},
 		"total_price":    nil, "shipping_address": nil,
+		"note": nil, "line_items": nil, "total_weight": nil,
 	}
 	for _, tt := range []struct {
 		src  string
@@ -123,6 +124,10 @@ func TestNullAtRunTime(t *testing.T) {
 		{`shipping_address.city`, `shipping_address is null, so it has no field city`},
 		{`len(shipping_address.city) > 2`, `shipping_address is null, so it has no field city`},
 		{`decimal(total_price) > 1`, `total_price is null: decimal: value is null`},
+		{`len(note) > 1`, `note is null: len cannot use it`},
+		{`map(line_items, #.sku)`, `line_items is null: map cannot use it`},
+		{`-total_weight`, `total_weight is null: - cannot use it`},
+		{`total_weight < 10`, `total_weight is null, not an int: < cannot use it`},
 	} {
 		p, probs := lib.Compile(tt.src, order, nil)
 		if len(probs) > 0 {

@@ -99,13 +99,28 @@ func explain(node ast.Node, msg string, env map[string]any) string {
 		}
 		return ""
 	}
-	if call, ok := node.(*ast.CallNode); ok {
+	switch n := node.(type) {
+	case *ast.CallNode:
 		// A function's own error: name the field that was null.
-		for _, a := range call.Arguments {
+		for _, a := range n.Arguments {
 			if v, path, ok := valueOf(a, env); ok && v == nil {
 				return fmt.Sprintf("%s is null: %s", path, msg)
 			}
 		}
+	case *ast.BuiltinNode:
+		// len, map, filter... on a null: expr says it in reflect's terms.
+		for _, a := range n.Arguments {
+			if v, path, ok := valueOf(a, env); ok && v == nil {
+				return fmt.Sprintf("%s is null: %s cannot use it", path, n.Name)
+			}
+		}
+	case *ast.UnaryNode:
+		if v, path, ok := valueOf(n.Node, env); ok && v == nil {
+			return fmt.Sprintf("%s is null: %s cannot use it", path, n.Operator)
+		}
+	}
+	if strings.HasPrefix(msg, "reflect") {
+		return "a value is not of the type the expression needs here"
 	}
 	return ""
 }
