@@ -239,6 +239,9 @@ func (l *Library) problem(src string, env *component.Type, err error, parse bool
 	case strings.Contains(msg, "decimal.Decimal") && strings.Contains(msg, "float"):
 		p.Code = CodeTypeMismatch
 		p.Hint = `money is exact decimal and never mixes with floats: write decimal("1.5"), or to_float(d) to leave decimals on purpose`
+	case strings.HasPrefix(msg, "invalid operation: == (mismatched types"), strings.HasPrefix(msg, "invalid operation: != (mismatched types"):
+		p.Code = CodeTypeMismatch
+		p.Hint = "values of different types are never equal: convert one side, string(x), parse_int(x) or decimal(x)"
 	case strings.Contains(msg, "mismatched types string and"), strings.Contains(msg, "and string)"):
 		p.Code = CodeTypeMismatch
 		p.Hint = "a string cannot be used as a number: convert it, decimal(x) for money, parse_int(x) or parse_float(x) otherwise"
