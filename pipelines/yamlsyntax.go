@@ -72,6 +72,11 @@ func scanYAML(lines [][]rune) yamlScan {
 	var flow []open
 	var quote rune // the quote of the scalar being read, or 0
 	var qLine, qCol int
+	// qValue is set when the quoted scalar is a value after `key:` or `-`.
+	// Elsewhere (at the start of a line) it may be part of a plain value
+	// continued from the line before (`"é" + name`), so the text after its
+	// closing quote is no mistake.
+	var qValue bool
 	blockIndent := -1 // indentation of the line a block scalar starts on
 	for li, l := range lines {
 		ln := li + 1
@@ -106,7 +111,7 @@ func scanYAML(lines [][]rune) yamlScan {
 							summary: fmt.Sprintf("unclosed quote: the %c here is not closed on its line", quote),
 							hint:    fmt.Sprintf("close it with %c where the value ends", quote)}
 					}
-					if rest := strings.TrimSpace(string(l[i+1:])); len(flow) == 0 && rest != "" && rest[0] != '#' && sc.trailing.line == 0 {
+					if rest := strings.TrimSpace(string(l[i+1:])); qValue && len(flow) == 0 && rest != "" && rest[0] != '#' && sc.trailing.line == 0 {
 						other := map[rune]rune{'"': '\'', '\'': '"'}[quote]
 						sc.trailing = syntaxSpot{line: ln, col: i + 2 + indentOf(l[i+1:]),
 							summary: fmt.Sprintf("text after the closing %c: a quoted value ends at its quote", quote),
@@ -122,7 +127,7 @@ func scanYAML(lines [][]rune) yamlScan {
 				i = len(l) // a comment
 				continue
 			case (c == '"' || c == '\'') && startsScalar(prev):
-				quote, qLine, qCol = c, ln, i+1
+				quote, qLine, qCol, qValue = c, ln, i+1, prev == ':' || prev == '-'
 			case (c == '[' || c == '{') && (startsScalar(prev) || len(flow) > 0 && prev == ' '):
 				flow = append(flow, open{c, ln, i + 1})
 			case (c == ']' || c == '}') && len(flow) > 0:

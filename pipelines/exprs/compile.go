@@ -137,7 +137,10 @@ func (l *Library) Compile(src string, env *component.Type, want *component.Type)
 // environment, our functions and operators, the limits.
 func (l *Library) config(env *component.Type) *conf.Config {
 	c := conf.CreateNew()
-	envType := exprType(env).(types.Map)
+	envType, ok := exprType(env).(types.Map)
+	if !ok { // records that are not objects: no field is known
+		envType = types.Map{types.Extra: types.Any}
+	}
 	// The stand-in for parts already reported: of unknown type, so nothing
 	// built on them is reported again.
 	envType[unknownName] = types.Any
