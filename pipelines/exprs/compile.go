@@ -173,7 +173,7 @@ func (l *Library) typeProblems(src string, env *component.Type, tree *parser.Tre
 		if !isFileErr {
 			return append(probs, p)
 		}
-		probs = append(probs, l.callProblem(src, tree, fe, p))
+		probs = append(probs, l.callProblem(tree, fe, p))
 		if !replaceAt(&tree.Node, p.Offset) {
 			return probs
 		}

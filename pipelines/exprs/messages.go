@@ -119,7 +119,7 @@ func unclosedQuote(src string) (Problem, bool) {
 // and reports on the last, so `pad_left(id, "8", "0")` would be "too many
 // arguments" (the last overload takes two) when the fault is the width
 // written as a string.
-func (l *Library) callProblem(src string, tree *parser.Tree, fe *file.Error, p Problem) Problem {
+func (l *Library) callProblem(tree *parser.Tree, fe *file.Error, p Problem) Problem {
 	call := callAt(tree.Node, p.Offset)
 	if call == nil {
 		return p
