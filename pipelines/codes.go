@@ -54,7 +54,7 @@ var Codes = []Code{
 	{component.CodeInvalidSetting, "A setting a kind could use only once built, and cannot: a lookup table that does not parse or repeats a key, a schema that does not compile."},
 	{CodeBuildFailed, "A node that cannot be built, for a reason no single setting is at fault for."},
 	{exprs.CodeSyntax, "An expression that does not parse."},
-	{exprs.CodeUnknownField, "An expression reading a field the record's type does not have."},
+	{exprs.CodeUnknownField, "An expression, or a map step's `$keep`, naming a field the record's type does not have."},
 	{exprs.CodeUnknownFunc, "An expression calling a function that does not exist."},
 	{exprs.CodeUnknownVar, "An expression reading a name closest to one of its `let` variables, misspelt."},
 	{exprs.CodeTypeMismatch, "An operation or call the operand types do not support, such as `total_price * 2` on a string."},

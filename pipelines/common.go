@@ -14,7 +14,7 @@ func CommonFields(sec component.Section) []*component.Field {
 		Examples: []any{"orders", "allocate.shipments", []any{"web_orders", "pos_orders"}}}
 	schema := &component.Field{Name: "schema", Kind: component.StringField,
 		Doc: "JSON Schema of the records: an embedded name (`shopify/order`, `woocommerce/order`) or a path to a .json file relative to the pipeline file. " +
-			"Expressions reading these records are type-checked against it, a field that may be null as its type. " +
+			"Expressions reading these records are type-checked against it (a field it allows to be null as its type). " +
 			"On a source, a record whose fields the pipeline reads do not fit it goes to the source's `error` output, with each violation.",
 		Examples: []any{"shopify/order", "schemas/pick-ticket.schema.json"}}
 	switch sec {
