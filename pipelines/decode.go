@@ -120,8 +120,12 @@ func (l *loader) decode(fl *srcFile, n *yaml.Node, f *component.Field, at diag.R
 				continue
 			}
 			v.Keys = append(v.Keys, k.Value)
-			v.Map[k.Value] = l.decode(fl, n.Content[i+1], f.Elem, l.rangeOf(fl.path, k), partial)
-			v.Map[k.Value].Range = l.rangeOf(fl.path, k)
+			ev := l.decode(fl, n.Content[i+1], f.Elem, l.rangeOf(fl.path, k), partial)
+			if ev == nil { // `name:` with nothing after it, and no default
+				ev = &component.Value{Field: f.Elem, Set: true}
+			}
+			ev.Range = l.rangeOf(fl.path, k)
+			v.Map[k.Value] = ev
 		}
 	}
 	return v
