@@ -516,12 +516,8 @@ func (s *httpSink) prepare(rec *record.Record, machine *vm.VM) (*prepared, error
 	return p, nil
 }
 
-func typeName(v any) string {
-	if v == nil {
-		return "null"
-	}
-	return fmt.Sprintf("%T", v)
-}
+// typeName names a value's type in the user's terms.
+func typeName(v any) string { return exprs.KindOf(v) }
 
 func (s *httpSink) appendObject(b []byte, fields []bodyField, env map[string]any, machine *vm.VM, path string) ([]byte, error) {
 	b = append(b, '{')

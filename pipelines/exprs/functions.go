@@ -86,7 +86,12 @@ func arity(name string, args []any, lo, hi int) error {
 	return nil
 }
 
-// kindOf names a value's type the way pipectl's docs do, for messages.
+// KindOf names a value's type the way pipectl's docs do (string, int,
+// number, decimal, bool, time, duration, array, object, null), for
+// messages: a user never reads a Go type.
+func KindOf(v any) string { return kindOf(v) }
+
+// kindOf is KindOf.
 func kindOf(v any) string {
 	switch v.(type) {
 	case nil:
