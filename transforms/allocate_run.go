@@ -212,8 +212,8 @@ func valueJSON(v *component.Value) (any, bool) {
 		}
 		return m, true
 	case component.ListField:
-		if !v.Set && len(v.List) == 0 {
-			return nil, false
+		if !v.Set {
+			return nil, false // a default: DefaultRules has it
 		}
 		l := make([]any, 0, len(v.List))
 		for _, e := range v.List {
