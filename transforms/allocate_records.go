@@ -141,7 +141,7 @@ func (ob *outcomeBuilder) adjustment(a allocation.Adjustment) {
 	ob.add("adjustments", adjustmentOut{a.SKU, a.LocationID, string(a.Bucket), qty(a.Delta), a.AllowNegative, a.Reason, a.Ref, a.IdempotencyKey})
 	ob.out.Adjustments = append(ob.out.Adjustments, component.Adjustment{
 		SKU: a.SKU, Location: a.LocationID, Bucket: component.Bucket(a.Bucket), Delta: a.Delta,
-		AllowNegative: a.AllowNegative, Reason: a.Reason, Ref: a.Ref,
+		AllowNegative: a.AllowNegative, Backorder: a.Backorder, Reason: a.Reason, Ref: a.Ref,
 	})
 }
 
@@ -237,11 +237,13 @@ func (d *dryRunInventory) Apply(ctx context.Context, req component.ApplyRequest,
 		if dl := d.delta[l.Key()]; dl != nil {
 			l.OnHand = l.OnHand.Add(dl.OnHand)
 			l.Committed = l.Committed.Add(dl.Committed)
+			l.Backordered = decimal.Max(l.Backordered.Add(dl.Backordered), decimal.Zero)
 		}
 	}
 	for k, dl := range d.delta {
 		if !seen[k] && slices.Contains(req.SKUs, k.SKU) {
-			levels = append(levels, component.Level{SKU: k.SKU, Location: k.Location, OnHand: dl.OnHand, Committed: dl.Committed, Exists: true})
+			levels = append(levels, component.Level{SKU: k.SKU, Location: k.Location, OnHand: dl.OnHand, Committed: dl.Committed,
+				Backordered: decimal.Max(dl.Backordered, decimal.Zero), Exists: true})
 		}
 	}
 	slices.SortFunc(levels, func(a, b component.Level) int {
@@ -287,6 +289,9 @@ func (d *dryRunInventory) Apply(ctx context.Context, req component.ApplyRequest,
 			dl.OnHand = dl.OnHand.Add(a.Delta)
 		case component.Committed:
 			dl.Committed = dl.Committed.Add(a.Delta)
+			if a.Backorder {
+				dl.Backordered = dl.Backordered.Add(a.Delta)
+			}
 		}
 	}
 	d.done[req.IdempotencyKey] = out
