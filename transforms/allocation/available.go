@@ -23,7 +23,7 @@ const (
 	// says so with SafetyFromBoth appended.
 	SafetyFromSKU      = "safety_stock_by_sku"
 	SafetyFromLocation = "safety_stock_by_location"
-	SafetyFromBoth     = " (the larger of by_sku and by_location)"
+	SafetyFromBoth     = ", the larger of by_sku and by_location"
 )
 
 // Available is DOMAIN.md §2.1 for one stock row of sku at loc:
