@@ -107,9 +107,11 @@ func sameLegacyOrder(o allocation.Order, explanation []byte) bool {
 }
 
 // conflict is the error of an event refused as another under a key
-// already used: what happened and what to do.
-func conflict(what, id, key string) error {
-	return fmt.Errorf("%s %s was applied before under %s with other content (an edited %s, or another shop's with the same id): "+
-		"it is not applied again and the first one's records are not re-emitted; send a change as a new event, "+
-		"or tell the shops apart with the step's `key` (%w)", what, id, key, what, component.ErrConflict)
+// already used: what happened and what to do. subject names the event
+// ("order 1001", "cancel c1 of order 1001"), what its kind ("order",
+// "event").
+func conflict(subject, what, key string) error {
+	return fmt.Errorf("%s was applied before under %s with other content (an edited %s, or another shop's with the same id): "+
+		"it is not applied again and the first one's records are not re-emitted; send a change as a new %s, "+
+		"or tell the shops apart with the step's `key` (%w)", subject, key, what, what, component.ErrConflict)
 }

@@ -472,11 +472,11 @@ func (w *allocateWorker) allocate(ctx context.Context, rec *record.Record) (comp
 func (w *allocateWorker) applied(ctx context.Context, p prepared, out component.Outcome, replayed bool, err error) (component.Outcome, error) {
 	switch {
 	case errors.Is(err, component.ErrConflict):
-		return component.Outcome{}, conflict("order", p.order, p.req.IdempotencyKey)
+		return component.Outcome{}, conflict("order "+p.order, "order", p.req.IdempotencyKey)
 	case err != nil:
 		return component.Outcome{}, fmt.Errorf("order %s: %w", p.order, err)
 	case replayed && out.Fingerprint == "" && !sameLegacyOrder(p.decided, out.Explanation):
-		return component.Outcome{}, conflict("order", p.order, p.req.LegacyKey)
+		return component.Outcome{}, conflict("order "+p.order, "order", p.req.LegacyKey)
 	}
 	s := w.step
 	if s.explain != nil && len(out.Explanation) > 0 {

@@ -256,7 +256,7 @@ func (w *stockWorker) apply(ctx context.Context, rec *record.Record) (component.
 		return stockOutcome(res)
 	})
 	if errors.Is(err, component.ErrConflict) {
-		return component.Outcome{}, conflict(string(s.action)+" of order", ev.OrderID+" (event "+ev.EventID+")", req.IdempotencyKey)
+		return component.Outcome{}, conflict(fmt.Sprintf("%s %s of order %s", s.action, ev.EventID, ev.OrderID), "event", req.IdempotencyKey)
 	}
 	if err != nil {
 		return component.Outcome{}, err
