@@ -24,8 +24,11 @@ var inventorySinkSpec = &component.Spec{
 		"`mode: set` makes the row's `bucket` equal to `quantity` (a snapshot: Shopify inventory_levels, a WMS " +
 		"CSV export); `mode: adjust` adds `quantity`, which may be negative, to it (a movement: a receipt, a " +
 		"recount difference).\n\n" +
-		"Every update is idempotent by `idempotency_key`: an update whose key was applied before changes nothing, " +
-		"so replaying a feed, or a webhook delivered twice, counts once. Adjustments need a key; a set without " +
+		"Every update is idempotent by `idempotency_key`, which the pipeline and source names scope, so two pipelines " +
+		"sharing a store never take each other's keys: an update whose key was applied before changes nothing, " +
+		"so replaying a feed, or a webhook delivered twice, counts once, and one whose key was applied to another SKU, " +
+		"location, bucket or quantity is refused to the error output rather than skipped. A key applied by a pipectl " +
+		"that did not scope keys is still found. Adjustments need a key; a set without " +
 		"one is applied every time it arrives, which is harmless for the same snapshot but lets an old snapshot " +
 		"replayed late overwrite a newer one, so give snapshots a key that names them (their time, their file).\n\n" +
 		"Quantities keep at most 4 decimal places, and a fraction is refused for a SKU not counted in decimal " +
@@ -92,6 +95,7 @@ func validateInventorySink(cfg *component.Value, report component.Reporter) {
 // its own.
 type inventorySink struct {
 	name     string
+	pipeline string
 	store    component.Inventory
 	set      bool
 	bucket   component.Bucket
@@ -108,11 +112,12 @@ type inventorySink struct {
 func newInventorySink(ctx component.BuildContext) (component.Sink, error) {
 	cfg := ctx.Config
 	s := &inventorySink{
-		name:   ctx.Name,
-		set:    str(cfg, "mode", "set") == "set",
-		bucket: component.Bucket(str(cfg, "bucket", "on_hand")),
-		reason: str(cfg, "reason", ""),
-		decode: ctx.Decode,
+		name:     ctx.Name,
+		pipeline: ctx.Pipeline,
+		set:      str(cfg, "mode", "set") == "set",
+		bucket:   component.Bucket(str(cfg, "bucket", "on_hand")),
+		reason:   str(cfg, "reason", ""),
+		decode:   ctx.Decode,
 	}
 	if !s.set {
 		if v := cfg.Get("idempotency_key"); v == nil || v.Str == "" {
@@ -165,11 +170,23 @@ func (s *inventorySink) update(rec *record.Record, machine *vm.VM) (component.Le
 		return u, fmt.Errorf("quantity: %w", err)
 	}
 	if s.key != nil {
-		if u.Key, err = s.text(s.key, "idempotency_key", env, machine); err != nil {
+		if u.LegacyKey, err = s.text(s.key, "idempotency_key", env, machine); err != nil {
 			return u, err
 		}
+		u.Key = s.scope(rec) + ":" + u.LegacyKey
 	}
 	return u, nil
+}
+
+// scope is what the keys of rec's updates are scoped by: the pipeline and
+// the source the record came from. The key as the expression gives it is
+// the legacy key an older pipectl used.
+func (s *inventorySink) scope(rec *record.Record) string {
+	source := ""
+	if rec.Origin != nil {
+		source = rec.Origin.Source
+	}
+	return s.pipeline + "/" + source
 }
 
 // text evaluates an expression that names something: a non-empty string,

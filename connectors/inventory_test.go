@@ -98,7 +98,7 @@ func TestInventorySinkShopifyLevels(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ms) != 2 || ms[0].Reason != "shopify-levels" || ms[0].Key != "shopify-808950810-487838322-2020-04-06T10:51:36-04:00" {
+	if len(ms) != 2 || ms[0].Reason != "shopify-levels" || ms[0].Key != "levels/levels:shopify-808950810-487838322-2020-04-06T10:51:36-04:00" {
 		t.Errorf("ledger of 808950810: %+v", ms)
 	}
 	// Stock moved since, then the same snapshot arrives again: a replay,
@@ -205,7 +205,7 @@ func TestInventorySinkSettings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := &connectors.InventoryUpdate{Mode: "adjust", SKU: "A-1", Location: "7", Bucket: "on_hand", Quantity: "2.25", IdempotencyKey: "r-1"}
+	want := &connectors.InventoryUpdate{Mode: "adjust", SKU: "A-1", Location: "7", Bucket: "on_hand", Quantity: "2.25", IdempotencyKey: "/:r-1"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("description (-want +got):\n%s", diff)
 	}
@@ -213,5 +213,50 @@ func TestInventorySinkSettings(t *testing.T) {
 		if _, err := sink.(component.Describer).Describe(record.New([]byte(rec), nil)); err == nil {
 			t.Errorf("%s: described without an error", rec)
 		}
+	}
+}
+
+// receiptsPipeline adjusts stock by receipts {id, sku, qty} at wh-a.
+func receiptsPipeline(name string) string {
+	return `pipeline: ` + name + `
+sources:
+  receipts:
+    file: {path: "${IN}", format: ndjson}
+sinks:
+  stock:
+    from: receipts
+    inventory: {mode: adjust, sku: sku, location: '"wh-a"', quantity: qty, idempotency_key: id, reason: receipt}
+`
+}
+
+// Keys are scoped by pipeline and source: two pipelines' receipt r-1 are
+// two receipts. A key sent again with another quantity is refused, and
+// a key an older pipectl applied unscoped still counts once.
+func TestInventorySinkKeysAreScoped(t *testing.T) {
+	s := openStore(t)
+	in := write(t, tempPath(t, "r.ndjson"), `{"id":"r-1","sku":"A","qty":2}`+"\n")
+	for _, p := range []string{"wms-a", "wms-b", "wms-a"} {
+		if res := runWithStore(t, receiptsPipeline(p), map[string]string{"IN": in}, s); len(res.Unhandled) > 0 {
+			t.Fatalf("%s: %s", p, res.Unhandled[0].Raw)
+		}
+	}
+	if got := levels(t, s); !cmp.Equal(got, []string{"A@wh-a 4/0"}) {
+		t.Errorf("levels %v, want 4: one receipt of 2 per pipeline", got)
+	}
+	edited := write(t, tempPath(t, "r2.ndjson"), `{"id":"r-1","sku":"A","qty":5}`+"\n")
+	res := runWithStore(t, receiptsPipeline("wms-a"), map[string]string{"IN": edited}, s)
+	if len(res.Unhandled) != 1 || !strings.Contains(string(res.Unhandled[0].Raw), "different content") {
+		t.Errorf("r-1 sent again with 5: unhandled %v, want it refused", res.Unhandled)
+	}
+	// As an older pipectl applied it: the bare key.
+	if _, err := s.AdjustLevel(context.Background(), component.LevelUpdate{Key: "r-9", SKU: "A", Location: "wh-a", Quantity: decimal.NewFromInt(3)}); err != nil {
+		t.Fatal(err)
+	}
+	old := write(t, tempPath(t, "r3.ndjson"), `{"id":"r-9","sku":"A","qty":3}`+"\n")
+	if res := runWithStore(t, receiptsPipeline("wms-a"), map[string]string{"IN": old}, s); len(res.Unhandled) > 0 {
+		t.Fatalf("replay of r-9: %s", res.Unhandled[0].Raw)
+	}
+	if got := levels(t, s); !cmp.Equal(got, []string{"A@wh-a 7/0"}) {
+		t.Errorf("levels %v, want 7: r-9 counted once", got)
 	}
 }

@@ -124,6 +124,13 @@ var allocateSpec = &component.Spec{
 				Doc: "The inventory the stock levels are read from and committed to."},
 			{Name: "order_id", Kind: component.ExprField, Default: "string(id)", Result: component.StringType,
 				Doc: "Expression giving the order's id."},
+			{Name: "key", Kind: component.ExprField, Result: component.StringType,
+				Doc: "Expression telling apart orders whose ids collide within the pipeline and source, such as one pipeline taking several " +
+					"shops. With the pipeline and source name it keys the order in the store: a replay is known by it, and an order that " +
+					"differs from the one first applied under it (other lines, an edited order) is refused to the error output instead of " +
+					"taken for a replay. It is also the order's reference in the inventory ledger and for `pipectl explain`, so the `stock` " +
+					"steps of the order give the same `key`. Default: the order id.",
+				Examples: []any{`shop_domain + "/" + string(id)`}},
 			{Name: "lines", Kind: component.ExprField, Default: "line_items", Result: component.ArrayOf(allocateLine),
 				Doc:      "Expression giving the order lines; each needs `sku` and `quantity`.",
 				Examples: []any{"line_items", `map(lines, {"sku": #.sku, "quantity": #.qty})`}},

@@ -141,7 +141,7 @@ func (ob *outcomeBuilder) adjustment(a allocation.Adjustment) {
 	ob.add("adjustments", adjustmentOut{a.SKU, a.LocationID, string(a.Bucket), qty(a.Delta), a.AllowNegative, a.Reason, a.Ref, a.IdempotencyKey})
 	ob.out.Adjustments = append(ob.out.Adjustments, component.Adjustment{
 		SKU: a.SKU, Location: a.LocationID, Bucket: component.Bucket(a.Bucket), Delta: a.Delta,
-		AllowNegative: a.AllowNegative, Reason: a.Reason, Ref: a.Ref,
+		AllowNegative: a.AllowNegative, Backorder: a.Backorder, Reason: a.Reason, Ref: a.Ref,
 	})
 }
 
@@ -180,15 +180,7 @@ func outcomeOf(res allocation.Result, order []byte) (component.Outcome, error) {
 	for _, n := range res.Notifications {
 		add("notifications", notificationOut{n.Type, n.OrderID, n.LineID, n.SKU, n.LocationID, qty(n.Qty), n.Reason, n.IdempotencyKey})
 	}
-	for _, e := range res.Errors {
-		msg := e.Message
-		if msg == "" {
-			msg = fmt.Sprintf("line %q: %s of sku %q", e.LineID, e.Qty, e.SKU)
-		}
-		msg = fmt.Sprintf("order %s: %s: %s", e.OrderID, e.Code, msg)
-		if e.Code == allocation.ErrInsufficientStock {
-			msg += fmt.Sprintf(" (available %s)", e.Available)
-		}
+	if msg := lineErrors(res); msg != "" {
 		add(component.ErrorOutput, errorOut{Error: msg})
 	}
 	if ob.err != nil {
@@ -200,6 +192,32 @@ func outcomeOf(res allocation.Result, order []byte) (component.Outcome, error) {
 	}
 	ob.out.ReleaseReservations = true
 	return ob.out, nil
+}
+
+// lineErrors is the error of an order's lines that could not be read:
+// unknown SKUs, invalid quantities, all of them in one message, so an
+// order sends at most one record to the error output and the run's
+// errored count is the records that reach it. An insufficient_stock
+// shortfall is no error of the order: it is decided, and its
+// cancellation or hold, and the insufficient_stock notification, leave
+// through their outputs, so an order that shipped part counts as passed
+// on.
+func lineErrors(res allocation.Result) string {
+	var parts []string
+	for _, e := range res.Errors {
+		if e.Code == allocation.ErrInsufficientStock {
+			continue
+		}
+		msg := e.Message
+		if msg == "" {
+			msg = fmt.Sprintf("line %q: %s of sku %q", e.LineID, e.Qty, e.SKU)
+		}
+		parts = append(parts, e.Code+": "+msg)
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("order %s: %s", res.OrderID, strings.Join(parts, "; "))
 }
 
 // dryRunInventory is the store a dry run allocates against: it reads the
@@ -224,6 +242,9 @@ func (d *dryRunInventory) Apply(ctx context.Context, req component.ApplyRequest,
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if out, ok := d.done[req.IdempotencyKey]; ok {
+		if out.Fingerprint != "" && req.Fingerprint != "" && out.Fingerprint != req.Fingerprint {
+			return component.Outcome{}, false, fmt.Errorf("%s: %w", req.IdempotencyKey, component.ErrConflict)
+		}
 		return out, true, nil
 	}
 	levels, err := d.Levels(ctx, req.SKUs)
@@ -237,11 +258,13 @@ func (d *dryRunInventory) Apply(ctx context.Context, req component.ApplyRequest,
 		if dl := d.delta[l.Key()]; dl != nil {
 			l.OnHand = l.OnHand.Add(dl.OnHand)
 			l.Committed = l.Committed.Add(dl.Committed)
+			l.Backordered = decimal.Max(l.Backordered.Add(dl.Backordered), decimal.Zero)
 		}
 	}
 	for k, dl := range d.delta {
 		if !seen[k] && slices.Contains(req.SKUs, k.SKU) {
-			levels = append(levels, component.Level{SKU: k.SKU, Location: k.Location, OnHand: dl.OnHand, Committed: dl.Committed, Exists: true})
+			levels = append(levels, component.Level{SKU: k.SKU, Location: k.Location, OnHand: dl.OnHand, Committed: dl.Committed,
+				Backordered: decimal.Max(dl.Backordered, decimal.Zero), Exists: true})
 		}
 	}
 	slices.SortFunc(levels, func(a, b component.Level) int {
@@ -287,8 +310,12 @@ func (d *dryRunInventory) Apply(ctx context.Context, req component.ApplyRequest,
 			dl.OnHand = dl.OnHand.Add(a.Delta)
 		case component.Committed:
 			dl.Committed = dl.Committed.Add(a.Delta)
+			if a.Backorder {
+				dl.Backordered = dl.Backordered.Add(a.Delta)
+			}
 		}
 	}
+	out.Fingerprint = req.Fingerprint
 	d.done[req.IdempotencyKey] = out
 	return out, false, nil
 }

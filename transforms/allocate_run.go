@@ -23,16 +23,19 @@ import (
 // allocateStep is the run-time part of `allocate`: it reads an order
 // through its expressions, settles the rule set for it, and lets the
 // inventory store run allocation.Allocate inside one transaction, keyed by
-// "allocate:" + the order id, so a replayed order emits what it emitted the
-// first time, byte for byte.
+// "allocate:" + the event's scope and key (allocate_keys.go), so a
+// replayed order emits what it emitted the first time, byte for byte, and
+// another order under the same key is refused.
 type allocateStep struct {
 	name      string
+	pipeline  string
 	rulesName string
 	// rules holds the rule set in force. The engine swaps it while a run
 	// goes on (PrepareRules); a worker loads it once per order, so one
 	// order is decided by one version of the rules throughout.
 	rules   atomic.Pointer[allocateRules]
 	orderID *exprs.Program
+	key     *exprs.Program // nil: the order id
 	lines   *exprs.Program
 	dest    *exprs.Program
 	date    *exprs.Program // nil: the run's clock
@@ -141,12 +144,13 @@ func stepInventory(ctx component.BuildContext, kind string) (component.Inventory
 	return inv, clock, nil
 }
 
-// allocateApplyPrefix prefixes an order id to make the store's idempotency
-// key: one Apply per order, whatever the run.
+// allocateApplyPrefix prefixes an order's scope and key to make the
+// store's idempotency key: one Apply per order, whatever the run. Before
+// keys were scoped it prefixed the bare order id (the legacy key).
 const allocateApplyPrefix = "allocate:"
 
 func newAllocate(ctx component.BuildContext) (component.Step, error) {
-	s := &allocateStep{name: ctx.Name, decode: ctx.Decode}
+	s := &allocateStep{name: ctx.Name, pipeline: ctx.Pipeline, decode: ctx.Decode}
 	var err error
 	if s.inv, s.clock, err = stepInventory(ctx, "allocate"); err != nil {
 		return nil, err
@@ -156,6 +160,9 @@ func newAllocate(ctx component.BuildContext) (component.Step, error) {
 		return nil, err
 	}
 	if s.orderID, err = program(ctx.Config.Get("order_id"), "order_id"); err != nil {
+		return nil, err
+	}
+	if s.key, err = optionalProgram(ctx.Config.Get("key"), "key"); err != nil {
 		return nil, err
 	}
 	if s.lines, err = program(ctx.Config.Get("lines"), "lines"); err != nil {
@@ -212,8 +219,8 @@ func valueJSON(v *component.Value) (any, bool) {
 		}
 		return m, true
 	case component.ListField:
-		if !v.Set && len(v.List) == 0 {
-			return nil, false
+		if !v.Set {
+			return nil, false // a default: DefaultRules has it
 		}
 		l := make([]any, 0, len(v.List))
 		for _, e := range v.List {
@@ -441,9 +448,10 @@ func (w *allocateWorker) ProcessBatch(recs []*record.Record, emit func(int, stri
 
 // prepared is an order ready for the store: its request and its decision.
 type prepared struct {
-	order  string
-	req    component.ApplyRequest
-	decide func(component.Snapshot) (component.Outcome, error)
+	order   string
+	decided allocation.Order // the order as the step read it
+	req     component.ApplyRequest
+	decide  func(component.Snapshot) (component.Outcome, error)
 }
 
 // allocate decides one order, or returns what stopped it.
@@ -458,10 +466,17 @@ func (w *allocateWorker) allocate(ctx context.Context, rec *record.Record) (comp
 
 // applied finishes an order the store applied (or refused): the
 // replenishment requests it raised are recorded as open, unless it was a
-// replay, whose requests were recorded the first time.
+// replay, whose requests were recorded the first time. A replay of an
+// order an older pipectl allocated (no fingerprint) is checked against
+// the lines its explanation stored.
 func (w *allocateWorker) applied(ctx context.Context, p prepared, out component.Outcome, replayed bool, err error) (component.Outcome, error) {
-	if err != nil {
+	switch {
+	case errors.Is(err, component.ErrConflict):
+		return component.Outcome{}, conflict("order "+p.order, "order", p.req.IdempotencyKey)
+	case err != nil:
 		return component.Outcome{}, fmt.Errorf("order %s: %w", p.order, err)
+	case replayed && out.Fingerprint == "" && !sameLegacyOrder(p.decided, out.Explanation):
+		return component.Outcome{}, conflict("order "+p.order, "order", p.req.LegacyKey)
 	}
 	s := w.step
 	if s.explain != nil && len(out.Explanation) > 0 {
@@ -515,6 +530,10 @@ func (w *allocateWorker) prepare(ctx context.Context, rec *record.Record) (prepa
 	if err != nil {
 		return prepared{}, err
 	}
+	if order.Ref, err = w.orderKey(env, order.ID); err != nil {
+		return prepared{}, err
+	}
+	order.Scope = eventScope(s.pipeline, rec)
 	locs, err := s.locations(ctx)
 	if err != nil {
 		return prepared{}, err
@@ -525,30 +544,31 @@ func (w *allocateWorker) prepare(ctx context.Context, rec *record.Record) (prepa
 	}
 	raw := rec.Raw
 	return prepared{
-		order: order.ID,
+		order:   order.ID,
+		decided: order,
 		req: component.ApplyRequest{
-			IdempotencyKey:     allocateApplyPrefix + order.ID,
-			Ref:                order.ID,
+			IdempotencyKey:     allocateApplyPrefix + order.Scope + ":" + order.Ref,
+			LegacyKey:          allocateApplyPrefix + order.ID,
+			Fingerprint:        orderFingerprint(order),
+			Ref:                order.Ref,
 			SKUs:               lock,
 			IgnoreReservations: !rules.Inventory.RespectReservations,
 		},
 		decide: func(snap component.Snapshot) (component.Outcome, error) {
 			stock := allocation.Stock{}
-			// What other orders have outstanding on backorder, per SKU:
-			// how far below zero its rows' available stock already is,
-			// at every location (backorder.max_depth caps the total).
-			backordered := map[string]decimal.Decimal{}
 			for _, l := range snap.Levels {
 				if !l.Exists {
 					continue
 				}
 				stock[allocation.Key{SKU: l.SKU, Location: l.Location}] = allocation.Level{
 					OnHand: l.OnHand, Committed: l.Committed, Reserved: l.Reserved, SafetyStock: l.SafetyStock,
-				}
-				if a := l.Available(); a.IsNegative() {
-					backordered[l.SKU] = backordered[l.SKU].Sub(a)
+					Backordered: l.Backordered,
 				}
 			}
+			// What other orders have outstanding on backorder, per SKU,
+			// from the rows locked for this decision (backorder.max_depth
+			// caps it, DOMAIN.md §2.9 #5).
+			backordered := allocation.OutstandingBackorders(stock, rules)
 			res, err := allocation.Allocate(order, skus, stock, orStockLocations(locs, snap), rules, backordered)
 			if err != nil {
 				return component.Outcome{}, fmt.Errorf("order %s: %w", order.ID, err)
@@ -559,7 +579,7 @@ func (w *allocateWorker) prepare(ctx context.Context, rec *record.Record) (prepa
 			if err != nil {
 				return out, err
 			}
-			reqs, err := s.replenishments(ctx, order.ID, rules, stock, res.Adjustments)
+			reqs, err := s.replenishments(ctx, order.ID, allocation.RecordOrder(order.Scope, order.Ref), rules, stock, res.Adjustments)
 			if err != nil {
 				return out, err
 			}
@@ -581,7 +601,7 @@ func (w *allocateWorker) prepare(ctx context.Context, rec *record.Record) (prepa
 // the crossing, from the stock the transaction read, keeps it to one
 // request per row however many orders take from it, also within a group
 // committed together, and makes a replay raise the same ones.
-func (s *allocateStep) replenishments(ctx context.Context, orderID string, rules allocation.Rules, stock allocation.Stock, adjs []allocation.Adjustment) ([]allocation.Replenishment, error) {
+func (s *allocateStep) replenishments(ctx context.Context, orderID, recKey string, rules allocation.Rules, stock allocation.Stock, adjs []allocation.Adjustment) ([]allocation.Replenishment, error) {
 	if !s.replenish.Default.Target.IsPositive() && len(s.replenish.BySKU) == 0 {
 		return nil, nil
 	}
@@ -618,7 +638,7 @@ func (s *allocateStep) replenishments(ctx context.Context, orderID string, rules
 		out = append(out, allocation.Replenishment{
 			SKU: k.SKU, LocationID: k.Location, Qty: lvl.Target.Sub(after), Available: after,
 			ReorderPoint: lvl.Point, TargetLevel: lvl.Target, OrderID: orderID,
-			IdempotencyKey: allocation.RecordKey(orderID, "replenishment", "allocate", strings.ToLower(strings.TrimSpace(k.SKU)), k.Location),
+			IdempotencyKey: allocation.RecordKey(recKey, "replenishment", "allocate", strings.ToLower(strings.TrimSpace(k.SKU)), k.Location),
 		})
 	}
 	return out, nil
@@ -637,6 +657,24 @@ func explainSources(res *allocation.Result) {
 			}
 		}
 	}
+}
+
+// orderKey is the order's key within its scope: the `key` expression's
+// text, else the order id.
+func (w *allocateWorker) orderKey(env map[string]any, id string) (string, error) {
+	s := w.step
+	if s.key == nil {
+		return id, nil
+	}
+	v, err := s.key.Run(&w.vm, env)
+	if err != nil {
+		return "", fmt.Errorf("key: %w", err)
+	}
+	k := scalarString(v)
+	if strings.TrimSpace(k) == "" || k == "<nil>" {
+		return "", fmt.Errorf("order %s: key %q gave no key", id, s.key.Source())
+	}
+	return k, nil
 }
 
 // order evaluates the order's expressions.

@@ -49,22 +49,34 @@
 //     `when` holds, in order, each merged setting by setting as JSON), reads
 //     the lines ({sku, quantity, id|line_id?, parent_line_id?, variant_id?,
 //     virtual?}; a line without an id is numbered from 1), and calls
-//     Inventory.Apply with the key "allocate:" + order id, so a replayed
-//     order emits the stored records byte for byte and moves no stock. An
+//     Inventory.Apply keyed "allocate:<pipeline>/<source>:<key>", where the
+//     key is the step's `key` (default: the order id), with a fingerprint
+//     of the order as read (allocate_keys.go). A replayed order emits the
+//     stored records byte for byte and moves no stock; an order sent again
+//     with other lines (an edited order, another shop's order of that id)
+//     is an error record of its own, never the first order's records. An
+//     order an older pipectl allocated under "allocate:<order id>" replays
+//     from that key, checked against the lines its explanation stored. The
+//     key is the order's ledger ref and explanation ref, and with the scope
+//     what its record keys derive from (Order.Ref, Order.Scope). An
 //     order the rule set's own `when` excludes is an error record ("does
-//     not apply"), not a hold: nothing else could allocate it. Line errors
-//     (unknown SKU, insufficient stock under deny) are error records of the
-//     order, stored with the outcome so replays repeat them; the rest of
-//     the order is still allocated. Locations are read once per run;
-//     disabled ones are left out; a store with no location configured at
-//     all offers every location holding stock (priority 0), so a store fed
-//     only by the inventory sink can allocate. SKU settings are read per
+//     not apply"), not a hold: nothing else could allocate it. Lines in
+//     error (unknown SKU, invalid quantity) make one error record of the
+//     order, naming them all, stored with the outcome so replays repeat it;
+//     the rest of the order is still allocated. A stock shortfall is no
+//     error: it is decided (cancellation or hold, an insufficient_stock
+//     notification), so an order that shipped part counts as passed on
+//     and the run's errored count is what reaches the error output.
+//     Locations are read once per run; disabled ones are left out; a
+//     store with no location configured at all offers every location
+//     holding stock (priority 0), so a store fed only by the inventory
+//     sink can allocate. SKU settings are read per
 //     order outside the transaction. backorder.max_depth counts what is
-//     outstanding on backorder from other orders as how far below zero the
-//     SKU's available stock is, summed over its locations, read in the
-//     same transaction. In dry runs allocate reads the store and
-//     commits nothing (dryRunInventory), keeping the run's own movements in
-//     memory. Shipments carry the input record as `order`, so a pick
+//     outstanding on backorder (allocation.OutstandingBackorders of the
+//     rows the transaction locked: backordered units booked and not
+//     shipped, cancelled or covered by received stock). In dry runs
+//     allocate reads the store and commits nothing (dryRunInventory),
+//     keeping the run's own movements in memory. Shipments carry the input record as `order`, so a pick
 //     ticket has the address. With `replenishment` levels set, a stock row
 //     the order takes from at or above its reorder point to below it
 //     raises a request (unless one is open: replenish.go), decided from
@@ -75,11 +87,19 @@
 //     `action: cancel | ship | return` (one kind, the action a setting, so
 //     a consultant reads `stock: {action: ship}`). It derives what the
 //     order holds from the order's ledger (allocate's movements, ref
-//     "<order>/<line>"), which the store reads under the rows' locks
+//     "<key>/<line>"), which the store reads under the rows' locks
 //     (ApplyRequest.Ledger), decides with allocation.ApplyStockEvent
-//     (DOMAIN.md §2.5) and applies it through
-//     Inventory.Apply keyed "<action>:<order id>:<event id>", so a replayed
-//     webhook moves no stock and re-emits its records. A refused event
+//     (DOMAIN.md §2.5) and applies it through Inventory.Apply keyed
+//     "<action>:<pipeline>/<source>:<key>:<event id>" with a fingerprint
+//     of the event's lines, so a replayed webhook moves no stock and
+//     re-emits its records, and one sent again with other lines is an
+//     error record (an event applied under the older "<action>:<order
+//     id>:<event id>" replays). `key` names the order's ledger as the
+//     allocate step's `key` did; an order whose ledger holds the
+//     allocations of two allocate events (two shops, order ids colliding,
+//     no key) is refused rather than release the other's stock. A cancel
+//     or ship of backordered units settles them (Adjustment.Backorder), so
+//     they stop counting against max_depth. A refused event
 //     (more than the order holds, on hand below zero without
 //     negative_on_hand, a return of more than shipped) changes nothing and
 //     is an error record. The rule set gives negative_on_hand, safety stock

@@ -26,10 +26,16 @@ var fulfillmentRuleSpec = &component.Spec{
 				Doc: "How candidate locations are ordered: fixed priority, most stock first, nearest first, or fewest shipments."},
 			{Name: "location_priority", Kind: component.ListField, Elem: &component.Field{Kind: component.StringField, Doc: "a location id"},
 				Doc: "Location ids, first preferred.", Examples: []any{[]any{"wh-east", "wh-west"}}},
+			{Name: "tie_breakers", Kind: component.ListField, Elem: &component.Field{Kind: component.EnumField, Enum: []string{"priority", "distance", "location_id"}, Doc: "a tie-breaker"},
+				Default: []string{"priority", "distance", "location_id"},
+				Doc: "How locations the strategy ranks equal are ordered, in turn: `priority` (location_priority, then the location's priority), " +
+					"`distance` (nearest the destination first; unknown coordinates last) and `location_id`. The ranking always ends in " +
+					"`location_id`, which is added when missing and must come last."},
 			{Name: "same_market_only", Kind: component.BoolField, Default: false, Doc: "Only locations in the destination's market."},
 			{Name: "exclude_locations", Kind: component.ListField, Elem: &component.Field{Kind: component.StringField, Doc: "a location id"}, Doc: "Locations never allocated from."},
 			{Name: "pickup_location_first", Kind: component.BoolField, Default: true, Doc: "A click-and-collect order takes stock from its pickup location first."},
-			{Name: "all_or_nothing_per_order", Kind: component.BoolField, Default: false, Doc: "Allocate nothing unless the whole order can be allocated."},
+			{Name: "all_or_nothing_per_order", Kind: component.BoolField, Default: false, Doc: "Allocate nothing unless the whole order can be allocated: any shortfall, even one the backorder policy could " +
+				"backorder, or a line in error discards the order's allocations, and the backorder policy then applies to every line in full."},
 		}},
 		{Name: "split", Kind: component.ObjectField, Doc: "Whether and how an order is split into shipments.", Fields: []*component.Field{
 			{Name: "mode", Kind: component.EnumField, Enum: []string{"ship_partial", "ship_complete"}, Default: "ship_partial",
@@ -42,7 +48,8 @@ var fulfillmentRuleSpec = &component.Spec{
 		{Name: "backorder", Kind: component.ObjectField, Doc: "What happens to quantities that cannot be allocated.", Fields: []*component.Field{
 			{Name: "policy", Kind: component.EnumField, Enum: []string{"deny", "allow", "allow_notify"}, Default: "deny",
 				Doc: "`deny` refuses the shortfall, `allow` backorders it, `allow_notify` backorders and notifies the customer."},
-			{Name: "max_depth", Kind: component.NumberField, Doc: "How far below zero stock may be backordered; unset for no limit."},
+			{Name: "max_depth", Kind: component.NumberField, Doc: "Most units of a SKU outstanding on backorder, across locations: booked and not yet shipped, cancelled or " +
+				"covered by stock received at their location (a row a feed took below zero is no backorder); unset for no limit."},
 			{Name: "remainder_action", Kind: component.EnumField, Enum: []string{"backorder", "cancel", "hold"}, Default: "backorder",
 				Doc: "What the unallocated remainder of an order becomes."},
 			{Name: "backorder_location", Kind: component.EnumField, Enum: []string{"priority_stocked", "first_priority"}, Default: "priority_stocked",

@@ -50,8 +50,10 @@ var stockSpec = &component.Spec{
 		"line's location, refusing more than the order holds there or an on-hand below zero (unless " +
 		"`negative_on_hand`). `action: return` puts a `RETURN` line back on hand at its location and changes " +
 		"nothing for `NO_RESTOCK`. What the order holds is read from the inventory ledger. Each event is applied " +
-		"once, keyed by action, order id and event id: a replayed webhook changes no stock and emits the same " +
-		"records. A refused event changes nothing and leaves through the error output. The input record leaves " +
+		"once, keyed by action, pipeline and source, order key and event id: a replayed webhook changes no stock and emits the same " +
+		"records, and an event sent again under its id with other lines is refused to the error output, not taken for a " +
+		"replay. An order whose ledger holds the allocations of two orders with its id (two shops, no `key`) is refused " +
+		"too, rather than release the other's stock. A refused event changes nothing and leaves through the error output. The input record leaves " +
 		"on the default output once applied. Stock notifications (back in stock, low stock, out of stock) use " +
 		"the rule set's thresholds; a replenishment request is opened when a touched row's available stock is " +
 		"below its reorder point, at most one open per SKU and location until stock is back at the reorder point.",
@@ -65,8 +67,13 @@ var stockSpec = &component.Spec{
 				Doc: "The inventory the stock is changed in."},
 			{Name: "order_id", Kind: component.ExprField, Default: "string(order_id)", Result: component.StringType,
 				Doc: "Expression giving the order's id, as `allocate` read it."},
+			{Name: "key", Kind: component.ExprField, Result: component.StringType,
+				Doc: "Expression giving the order's key, as the `allocate` step's `key` gave it, where order ids of several shops " +
+					"collide: it names the order's ledger. Default: the order id.",
+				Examples: []any{`shop_domain + "/" + string(order_id)`}},
 			{Name: "event_id", Kind: component.ExprField, Default: "string(id)", Result: component.StringType,
-				Doc:      "Expression giving the event's id (webhook id, shipment id, refund id): with the action and order id it makes the idempotency key.",
+				Doc: "Expression giving the event's id (webhook id, shipment id, refund id): with the action, the pipeline and source, " +
+					"and the order's key it makes the idempotency key.",
 				Examples: []any{"shipment_id"}},
 			{Name: "lines", Kind: component.ExprField, Default: "lines", Result: component.ArrayOf(stockLine),
 				Doc: "Expression giving the event lines: `sku` and `quantity`, and optionally `line_id` (the order line, " +

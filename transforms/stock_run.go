@@ -20,19 +20,23 @@ import (
 // stockStep is the run-time part of `stock`: it reads a cancellation,
 // shipment or return through its expressions and lets the store apply
 // allocation.ApplyStockEvent in one transaction keyed by
-// "<action>:<order id>:<event id>", deciding from the order's ledger (the
-// movements whose ref is "<order>/<line>", which allocate writes) as the
-// store reads it under the rows' locks.
+// "<action>:<scope>:<order key>:<event id>" (allocate_keys.go), deciding
+// from the order's ledger (the movements whose ref is "<order key>/<line>",
+// which allocate writes) as the store reads it under the rows' locks. An
+// event sent again with other lines is refused, not replayed; one an older
+// pipectl applied under "<action>:<order id>:<event id>" replays.
 //
 // Open replenishment requests are kept as replenishRequests says.
 type stockStep struct {
 	name      string
+	pipeline  string
 	action    allocation.Action
 	rulesName string
 	// rules is the rule set in force, swapped by PrepareRules while a run
 	// goes on; an event is decided by one version throughout.
 	rules     atomic.Pointer[allocateRules]
 	orderID   *exprs.Program
+	key       *exprs.Program // nil: the order id
 	eventID   *exprs.Program
 	lines     *exprs.Program
 	location  *exprs.Program // nil: lines name their location
@@ -44,7 +48,7 @@ type stockStep struct {
 }
 
 func newStock(ctx component.BuildContext) (component.Step, error) {
-	s := &stockStep{name: ctx.Name, decode: ctx.Decode}
+	s := &stockStep{name: ctx.Name, pipeline: ctx.Pipeline, decode: ctx.Decode}
 	var err error
 	if s.inv, _, err = stepInventory(ctx, "stock"); err != nil {
 		return nil, err
@@ -59,6 +63,9 @@ func newStock(ctx component.BuildContext) (component.Step, error) {
 		return nil, err
 	}
 	if s.orderID, err = program(ctx.Config.Get("order_id"), "order_id"); err != nil {
+		return nil, err
+	}
+	if s.key, err = optionalProgram(ctx.Config.Get("key"), "key"); err != nil {
 		return nil, err
 	}
 	if s.eventID, err = program(ctx.Config.Get("event_id"), "event_id"); err != nil {
@@ -169,6 +176,7 @@ func (w *stockWorker) apply(ctx context.Context, rec *record.Record) (component.
 	if err != nil {
 		return component.Outcome{}, err
 	}
+	ev.Scope = eventScope(s.pipeline, rec)
 	var names []string
 	for _, l := range ev.Lines {
 		if l.SKU != "" && !slices.Contains(names, l.SKU) {
@@ -178,7 +186,7 @@ func (w *stockWorker) apply(ctx context.Context, rec *record.Record) (component.
 	// What the order holds is decided from the ledger the store reads
 	// under the rows' locks (ApplyRequest.Ledger); this read, outside the
 	// transaction, only finds the rows whose replenishment state to load.
-	prior, err := s.inv.OrderMovements(ctx, ev.OrderID)
+	prior, err := s.inv.OrderMovements(ctx, ev.Ref)
 	if err != nil {
 		return component.Outcome{}, fmt.Errorf("order %s: reading its ledger: %w", ev.OrderID, err)
 	}
@@ -205,7 +213,7 @@ func (w *stockWorker) apply(ctx context.Context, rec *record.Record) (component.
 		open[k] = v
 		return err
 	}
-	for _, h := range allocation.Holdings(ev.OrderID, ledgerEntries(prior)) {
+	for _, h := range allocation.Holdings(ev.Ref, ledgerEntries(prior)) {
 		if err := note(h.SKU, h.Location); err != nil {
 			return component.Outcome{}, err
 		}
@@ -217,11 +225,13 @@ func (w *stockWorker) apply(ctx context.Context, rec *record.Record) (component.
 	}
 	slices.Sort(lock)
 	req := component.ApplyRequest{
-		IdempotencyKey:     string(s.action) + ":" + ev.OrderID + ":" + ev.EventID,
-		Ref:                ev.OrderID,
+		IdempotencyKey:     string(s.action) + ":" + ev.Scope + ":" + ev.Ref + ":" + ev.EventID,
+		LegacyKey:          string(s.action) + ":" + ev.OrderID + ":" + ev.EventID,
+		Fingerprint:        eventFingerprint(ev),
+		Ref:                ev.Ref,
 		SKUs:               lock,
 		IgnoreReservations: !rules.Inventory.RespectReservations,
-		Ledger:             ev.OrderID,
+		Ledger:             ev.Ref,
 	}
 	var decided allocation.StockEventResult
 	out, replayed, err := s.inv.Apply(ctx, req, func(snap component.Snapshot) (component.Outcome, error) {
@@ -234,7 +244,10 @@ func (w *stockWorker) apply(ctx context.Context, rec *record.Record) (component.
 				OnHand: l.OnHand, Committed: l.Committed, Reserved: l.Reserved, SafetyStock: l.SafetyStock,
 			}
 		}
-		holdings := allocation.Holdings(ev.OrderID, ledgerEntries(snap.Ledger))
+		if err := oneAllocation(ev, snap.Ledger); err != nil {
+			return component.Outcome{}, err
+		}
+		holdings := allocation.Holdings(ev.Ref, ledgerEntries(snap.Ledger))
 		res, err := allocation.ApplyStockEvent(ev, holdings, stock, skus, rules, s.replenish, open)
 		if err != nil {
 			return component.Outcome{}, err
@@ -242,6 +255,9 @@ func (w *stockWorker) apply(ctx context.Context, rec *record.Record) (component.
 		decided = res
 		return stockOutcome(res)
 	})
+	if errors.Is(err, component.ErrConflict) {
+		return component.Outcome{}, conflict(fmt.Sprintf("%s %s of order %s", s.action, ev.EventID, ev.OrderID), "event", req.IdempotencyKey)
+	}
 	if err != nil {
 		return component.Outcome{}, err
 	}
@@ -272,6 +288,15 @@ func (w *stockWorker) event(env map[string]any) (allocation.StockEvent, error) {
 	}
 	if ev.OrderID = scalarString(v); ev.OrderID == "" || ev.OrderID == "<nil>" {
 		return ev, fmt.Errorf("order_id %q gave no id", s.orderID.Source())
+	}
+	ev.Ref = ev.OrderID
+	if s.key != nil {
+		if v, err = s.key.Run(&w.vm, env); err != nil {
+			return ev, fmt.Errorf("key: %w", err)
+		}
+		if ev.Ref = scalarString(v); strings.TrimSpace(ev.Ref) == "" || ev.Ref == "<nil>" {
+			return ev, fmt.Errorf("order %s: key %q gave no key", ev.OrderID, s.key.Source())
+		}
 	}
 	if v, err = s.eventID.Run(&w.vm, env); err != nil {
 		return ev, fmt.Errorf("event_id: %w", err)
@@ -362,6 +387,34 @@ func stockOutcome(res allocation.StockEventResult) (component.Outcome, error) {
 		return component.Outcome{}, ob.err
 	}
 	return ob.out, nil
+}
+
+// eventFingerprint is what decided a stock event: its action, order, key,
+// event id and lines.
+func eventFingerprint(ev allocation.StockEvent) string {
+	parts := []string{"stock/1", string(ev.Action), ev.OrderID, ev.Ref, ev.EventID}
+	for _, l := range ev.Lines {
+		parts = append(parts, l.LineID, normSKU(l.SKU), l.Location, strings.ToUpper(strings.TrimSpace(l.RestockType)), l.Qty.String())
+	}
+	return fingerprint(parts...)
+}
+
+// oneAllocation refuses an event about an order whose ledger holds the
+// allocations of two orders: two pipelines or shops whose order ids
+// collide and whose allocate steps were given no `key` to tell them apart.
+// Cancelling or shipping such an order could release the other's stock.
+func oneAllocation(ev allocation.StockEvent, ledger []component.Movement) error {
+	var keys []string
+	for _, m := range ledger {
+		if strings.HasPrefix(m.Key, allocateApplyPrefix) && !slices.Contains(keys, m.Key) && (m.Ref == ev.Ref || strings.HasPrefix(m.Ref, ev.Ref+"/")) {
+			keys = append(keys, m.Key)
+		}
+	}
+	if len(keys) > 1 {
+		return fmt.Errorf("%w: order %s: the ledger holds the allocations of %d orders with this id (%s): give the allocate steps and this step a `key` that tells them apart",
+			allocation.ErrRefused, ev.OrderID, len(keys), strings.Join(keys, ", "))
+	}
+	return nil
 }
 
 // ledgerEntries converts the store's ledger for allocation.Holdings.

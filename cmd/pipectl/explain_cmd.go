@@ -24,6 +24,13 @@ Explain prints why a past order was allocated as it was: the stock the
 allocate step saw at every location, how it ranked the locations for each
 SKU, the fewest-shipments search if one ran, and for every line what was
 allocated, backordered, cancelled or held and the rules that decided it.
+In the stock seen, the safety stock is the one that was kept back, with
+where it came from: the rule set's safety_stock, safety_stock_by_sku,
+safety_stock_by_location (the larger of the two when both match), or the
+stock row's own; reservations are marked "not counted" under
+respect_reservations: false. So each row adds up to its available.
+An order is explained under its id, or under the allocate step's key when
+the pipeline sets one.
 The explanations come from the state store the pipeline ran with; an order
 it has none for exits 1.`, `  pipectl explain 1001
   pipectl explain 1001 --state sqlite:///var/lib/pipectl --format json | jq '.[0].explanation.lines'`)
@@ -170,7 +177,7 @@ func writeExplanation(w io.Writer, x allocation.Explanation, stock bool) {
 		fmt.Fprintln(w)
 	}
 	if stock && len(x.Snapshot) > 0 {
-		fmt.Fprintln(w, "\n  stock seen:")
+		fmt.Fprintln(w, "\n  stock seen (available = on hand - committed - reserved - safety stock):")
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "    SKU\tLOCATION\tON HAND\tCOMMITTED\tRESERVED\tSAFETY\tAVAILABLE\tALLOCATABLE")
 		for _, s := range x.Snapshot {
@@ -178,7 +185,15 @@ func writeExplanation(w io.Writer, x allocation.Explanation, stock bool) {
 			if !s.Exists {
 				loc += " (no stock row)"
 			}
-			fmt.Fprintf(tw, "    %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.SKU, loc, s.OnHand, s.Committed, s.Reserved, s.SafetyStock, s.Available, s.Allocatable)
+			reserved := s.Reserved.String()
+			if s.ReservedIgnored {
+				reserved += " (not counted)"
+			}
+			safety := s.SafetyStock.String()
+			if s.SafetyStockFrom != "" {
+				safety += " (" + s.SafetyStockFrom + ")"
+			}
+			fmt.Fprintf(tw, "    %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.SKU, loc, s.OnHand, s.Committed, reserved, safety, s.Available, s.Allocatable)
 		}
 		tw.Flush()
 	}

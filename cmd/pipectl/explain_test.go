@@ -70,7 +70,7 @@ func TestExplain(t *testing.T) {
 		"not considered: wh-eu (another market, and allocation.same_market_only is on)",
 		"strategy:priority, backorder:allow_notify",
 		"MUG: 1. wh-east (2)  2. wh-west (1)",
-		"stock seen:",
+		"stock seen (available = on hand - committed - reserved - safety stock):",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)

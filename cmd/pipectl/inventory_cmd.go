@@ -42,6 +42,12 @@ import (
 //     --state or a command run in the wrong directory.
 //   - Values on the command line that do not parse are usage mistakes
 //     (exit 2), found before the store is opened.
+//   - Stock rows are the feeds' (the inventory sink), but ops set them by
+//     hand too: seeding a warehouse, a pilot or a test, or fixing a count.
+//     `level set` sets on hand or safety stock through the store's
+//     SetLevel, which writes the ledger entry and, for a change made by
+//     hand, the audit log entry (level/SKU@LOCATION) in one transaction;
+//     setting what the row already holds changes and records nothing.
 
 const inventoryUsage = `Usage: pipectl inventory <command> [flags] [arguments]
 
@@ -56,11 +62,13 @@ Commands:
   skus            show SKU settings
   sku set         create or change a SKU's settings; audited
   levels          show stock rows: on hand, committed, reserved, available
-  load            apply a YAML seed file of locations and SKU settings; audited
+  level set       set a stock row's on hand or safety stock; audited
+  load            apply a YAML seed file of locations, SKU settings and stock; audited
 
 Examples:
   pipectl inventory location set wh-east name="East DC" priority=1 market=US --reason "new DC"
   pipectl inventory sku set KIT-1 components=BOLT:4,NUT:4 --reason "kit launch"
+  pipectl inventory level set SKU-1 wh-east on_hand=40 --reason "cycle count"
   pipectl inventory load inventory.yaml
   pipectl inventory levels SKU-1 SKU-2
 
@@ -76,7 +84,7 @@ func runInventory(c *cli, args []string) int {
 		io.WriteString(c.stdout, inventoryUsage)
 		return exitOK
 	}
-	cmds := []string{"locations", "location", "skus", "sku", "levels", "load"}
+	cmds := []string{"locations", "location", "skus", "sku", "levels", "level", "load"}
 	switch args[0] {
 	case "locations":
 		return runInventoryLocations(c, args[1:])
@@ -88,6 +96,8 @@ func runInventory(c *cli, args []string) int {
 		return runInventorySet(c, "sku", args[1:], runInventorySKUSet)
 	case "levels":
 		return runInventoryLevels(c, args[1:])
+	case "level":
+		return runInventorySet(c, "level", args[1:], runInventoryLevelSet)
 	case "load":
 		return runInventoryLoad(c, args[1:])
 	}
@@ -910,3 +920,144 @@ func levelRows(ctx context.Context, store state.Store, names []string) ([]levelR
 }
 
 func qty(d decimal.Decimal) json.Number { return json.Number(d.String()) }
+
+// --- level set ---
+
+var levelKeys = []string{"on_hand", "safety_stock"}
+
+func runInventoryLevelSet(c *cli, args []string) int {
+	const cmd = "inventory level set"
+	fs := newFlags(c, cmd, "SKU LOCATION key=value... --reason TEXT [--actor NAME] [--state URL]", `
+Set sets a stock row's quantities, creating the row if need be. Keys:
+
+  on_hand       the physical units at the location (a count); it may be
+                negative, as a feed may say
+  safety_stock  units kept back, never allocated
+
+A quantity has at most 4 decimal places, and a fraction is refused for a
+SKU counted in whole units. Committed and reserved stock are the orders'
+and are not set here. Each change is written to the inventory ledger with
+--reason and recorded in the audit log as level/SKU@LOCATION with --actor
+and --reason, in one transaction; a quantity the row already has changes
+and records nothing, so running the same command twice records one change.`, `  pipectl inventory level set SKU-1 wh-east on_hand=40 --reason "cycle count"
+  pipectl inventory level set SKU-1 wh-east on_hand=40 safety_stock=2 --reason "pilot" --actor alice
+  pipectl inventory level set FABRIC-1M wh-west on_hand=12.5 --reason "recount" --state postgres://pipectl@db/pipectl`)
+	reason := fs.String("reason", "", "why the stock is set, for the ledger and the audit log (required)")
+	actor := fs.String("actor", defaultActor(), "who sets it, for the audit log")
+	stateURL := fs.String("state", "", stateFlagDoc)
+	pos, code, ok := parseFlags(c, fs, args)
+	if !ok {
+		return code
+	}
+	if len(pos) < 3 || strings.Contains(pos[0], "=") || strings.Contains(pos[1], "=") {
+		fmt.Fprintf(c.stderr, "pipectl %s: name a SKU, a location and at least one key=value, e.g. SKU-1 wh-east on_hand=40\n", cmd)
+		return exitUsage
+	}
+	sku, loc := pos[0], pos[1]
+	for _, name := range []struct{ what, v string }{{"SKU", sku}, {"location", loc}} {
+		if strings.TrimSpace(name.v) != name.v || name.v == "" {
+			fmt.Fprintf(c.stderr, "pipectl %s: %s %q is empty or has spaces around it\n", cmd, name.what, name.v)
+			return exitUsage
+		}
+	}
+	values, ok := parseAssignments(c, cmd, pos[2:], levelKeys)
+	if !ok {
+		return exitUsage
+	}
+	want := map[string]decimal.Decimal{}
+	for _, k := range levelKeys {
+		v, given := values[k]
+		if !given {
+			continue
+		}
+		d, err := levelQuantity(k, v)
+		if err != nil {
+			fmt.Fprintf(c.stderr, "pipectl %s: %s=%s: %v\n", cmd, k, v, err)
+			return exitUsage
+		}
+		want[k] = d
+	}
+	if !checkAudit(c, cmd, *reason, *actor, true) {
+		return exitUsage
+	}
+
+	ctx := context.Background()
+	store, err := openInventoryForWriting(ctx, *stateURL)
+	if err != nil {
+		fmt.Fprintf(c.stderr, "pipectl %s: %v\n", cmd, err)
+		return exitError
+	}
+	defer store.Close()
+	old, err := currentLevel(ctx, store, sku, loc)
+	if err != nil {
+		fmt.Fprintf(c.stderr, "pipectl %s: %v\n", cmd, err)
+		return exitError
+	}
+	by := &component.Change{Actor: *actor, Reason: *reason}
+	changed := 0
+	for _, k := range levelKeys {
+		d, given := want[k]
+		if !given || (old.Exists && bucketOf(old, k).Equal(d)) {
+			continue
+		}
+		u := component.LevelUpdate{SKU: sku, Location: loc, Bucket: component.Bucket(k), Quantity: d, Reason: *reason, By: by}
+		if _, err := store.SetLevel(ctx, u); err != nil {
+			fmt.Fprintf(c.stderr, "pipectl %s: %v\n", cmd, unwrap(err))
+			if changed > 0 {
+				fmt.Fprintf(c.stderr, "pipectl %s: %s made before the failure stay\n", cmd, plural(changed, "change"))
+			}
+			return exitError
+		}
+		was := "-"
+		if old.Exists {
+			was = bucketOf(old, k).String()
+		}
+		fmt.Fprintf(c.stdout, "level %s@%s: %s: %s -> %s\n", sku, loc, k, was, d)
+		changed++
+	}
+	if changed == 0 {
+		fmt.Fprintf(c.stdout, "level %s@%s is unchanged\n", sku, loc)
+		return exitOK
+	}
+	fmt.Fprintf(c.stdout, "recorded %s in the audit log\n", plural(changed, "change"))
+	return exitOK
+}
+
+// levelQuantity checks a quantity of a stock row's bucket: a number with
+// at most 4 decimal places, a safety stock not negative.
+func levelQuantity(bucket, s string) (decimal.Decimal, error) {
+	d, err := decimal.NewFromString(strings.TrimSpace(s))
+	switch {
+	case err != nil:
+		return d, errors.New("want a number")
+	case !d.Equal(d.Truncate(4)):
+		return d, errors.New("more than 4 decimal places")
+	case bucket == "safety_stock" && d.IsNegative():
+		return d, errors.New("a safety stock cannot be negative")
+	}
+	// Normalized (4.0 is 4), as the store gives quantities back.
+	n, _ := decimal.NewFromString(d.String())
+	return n, nil
+}
+
+// currentLevel is the stock row of sku at loc; Exists is false when there
+// is none.
+func currentLevel(ctx context.Context, store state.Store, sku, loc string) (component.Level, error) {
+	levels, err := store.Levels(ctx, []string{sku})
+	if err != nil {
+		return component.Level{}, err
+	}
+	for _, l := range levels {
+		if l.Location == loc && l.Exists {
+			return l, nil
+		}
+	}
+	return component.Level{SKU: sku, Location: loc}, nil
+}
+
+func bucketOf(l component.Level, bucket string) decimal.Decimal {
+	if bucket == "safety_stock" {
+		return l.SafetyStock
+	}
+	return l.OnHand
+}

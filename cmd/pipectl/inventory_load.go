@@ -13,11 +13,12 @@ import (
 	"github.com/pipectl/pipectl/pipelines"
 	"github.com/pipectl/pipectl/pipelines/component"
 	"github.com/pipectl/pipectl/pipelines/diag"
+	"github.com/shopspring/decimal"
 	"go.yaml.in/yaml/v3"
 )
 
 // `pipectl inventory load` applies a seed file, the way a team keeps its
-// locations and kits in version control:
+// locations and kits in version control, and seeds stock:
 //
 //	locations:
 //	  - {id: wh-east, name: East DC, priority: 1, market: US, coords: {lat: 40.7, lng: -74.0}}
@@ -25,6 +26,8 @@ import (
 //	skus:
 //	  - {sku: GIFT-CARD, tracked: false}
 //	  - {sku: KIT-1, components: [{sku: BOLT, qty: 4}, {sku: NUT, qty: 4}]}
+//	levels:
+//	  SKU-1: {wh-east: 40, store-soho: {on_hand: 3, safety_stock: 1}}
 //
 // The whole file is checked before anything is written, and every mistake
 // is reported at once with its file:line:col, as `pipectl validate` does for
@@ -33,9 +36,19 @@ import (
 // SKUs the file does not name are left alone. Entries that already match
 // the store are skipped, so loading a file twice records nothing the second
 // time.
+//
+// Stock is not declarative: it moves with every order, shipment and feed,
+// and a seed reloaded at every deploy must not reset it. Each stock entry
+// is a feed update keyed by what it says (SKU, location, bucket and
+// quantity), as the inventory sink keys its updates, so it is applied
+// once: a second load skips it even where the stock has moved since. To
+// count again, change the entry or use `pipectl inventory level set`.
+// The levels take the shape of a pipeline test's `inventory.levels`, so a
+// test's stock can be loaded as it is.
 
 var (
-	seedKeys         = []string{"locations", "skus"}
+	seedKeys         = []string{"locations", "skus", "levels"}
+	seedLevelKeys    = []string{"on_hand", "safety_stock"}
 	seedLocationKeys = []string{"id", "name", "priority", "market", "coords", "pickup", "disabled"}
 	seedCoordsKeys   = []string{"lat", "lng"}
 	seedSKUKeys      = []string{"sku", "tracked", "qty_decimal", "components"}
@@ -46,6 +59,20 @@ var (
 type seed struct {
 	locations []component.Location
 	skus      []component.SKU
+	levels    []seedLevel
+}
+
+// seedLevel is one bucket of one stock row in a seed file.
+type seedLevel struct {
+	sku, location string
+	bucket        component.Bucket
+	qty           decimal.Decimal
+	at            *yaml.Node // the quantity, for diagnostics
+}
+
+// key is the feed key of a stock entry: what it says, so it applies once.
+func (s seedLevel) key() string {
+	return "pipectl inventory load:" + s.sku + "@" + s.location + ":" + string(s.bucket) + "=" + s.qty.String()
 }
 
 // seedLoader decodes a seed file's YAML nodes, collecting diagnostics.
@@ -57,7 +84,7 @@ type seedLoader struct {
 func runInventoryLoad(c *cli, args []string) int {
 	const cmd = "inventory load"
 	fs := newFlags(c, cmd, "FILE.yaml [--reason TEXT] [--actor NAME] [--state URL]", `
-Load applies a seed file of locations and SKU settings:
+Load applies a seed file of locations, SKU settings and stock:
 
   locations:
     - {id: wh-east, name: East DC, priority: 1, market: US, coords: {lat: 40.7, lng: -74.0}}
@@ -66,14 +93,24 @@ Load applies a seed file of locations and SKU settings:
     - {sku: GIFT-CARD, tracked: false}
     - {sku: FABRIC-1M, qty_decimal: true}
     - {sku: KIT-1, components: [{sku: BOLT, qty: 4}, {sku: NUT, qty: 4}]}
+  levels:                          # on hand, or {on_hand, safety_stock}
+    BOLT: {wh-east: 400, store-soho: {on_hand: 20, safety_stock: 5}}
+    FABRIC-1M: {wh-east: 12.5}
 
 The whole file is checked first; its mistakes (unknown keys, wrong types,
-values out of range, an id given twice) are printed with file:line:col and
-nothing is written. Each location and SKU becomes exactly what its entry
-says, keys left out taking their defaults (priority 0, tracked true);
-those the file does not name are left alone. Entries that already match
-the store are skipped, so loading the same file again records nothing.
-Every change is recorded in the audit log, with --reason if given.`, `  pipectl inventory load inventory.yaml
+values out of range, an id given twice, a fraction of a SKU counted in
+whole units) are printed with file:line:col and nothing is written. Each
+location and SKU becomes exactly what its entry says, keys left out taking
+their defaults (priority 0, tracked true); those the file does not name are
+left alone. Entries that already match the store are skipped, so loading
+the same file again records nothing. Every change is recorded in the audit
+log (stock as level/SKU@LOCATION), with --reason if given, and stock in the
+ledger too.
+
+Stock moves with every order and shipment, so a stock entry is applied
+once, keyed by what it says (SKU, location, bucket, quantity): loading the
+file again leaves the row alone even if the stock has moved since. Change
+the entry, or use 'pipectl inventory level set', to count again.`, `  pipectl inventory load inventory.yaml
   pipectl inventory load inventory.yaml --reason "Q3 network" --state postgres://pipectl@db/pipectl`)
 	reason := fs.String("reason", "", `why, for the audit log (default "pipectl inventory load FILE")`)
 	actor := fs.String("actor", defaultActor(), "who makes the change, for the audit log")
@@ -107,8 +144,8 @@ Every change is recorded in the audit log, with --reason if given.`, `  pipectl 
 		fmt.Fprintf(c.stderr, "pipectl %s: %s has %s; nothing was changed\n", cmd, path, plural(errs, "error"))
 		return exitError
 	}
-	if len(sd.locations) == 0 && len(sd.skus) == 0 {
-		fmt.Fprintf(c.stdout, "%s names no locations or SKUs; nothing to do\n", path)
+	if len(sd.locations) == 0 && len(sd.skus) == 0 && len(sd.levels) == 0 {
+		fmt.Fprintf(c.stdout, "%s names no locations, SKUs or stock; nothing to do\n", path)
 		return exitOK
 	}
 
@@ -129,10 +166,40 @@ Every change is recorded in the audit log, with --reason if given.`, `  pipectl 
 	for _, s := range sd.skus {
 		names = append(names, s.SKU)
 	}
+	for _, lv := range sd.levels {
+		names = append(names, lv.sku)
+	}
 	skus, err := store.SKUs(ctx, names)
 	if err != nil {
 		fmt.Fprintf(c.stderr, "pipectl %s: %v\n", cmd, err)
 		return exitError
+	}
+	// A fraction of a SKU counted in whole units, as the file or else the
+	// store sets it, is refused before anything is written.
+	decimalSKU := func(name string) bool {
+		if i := slices.IndexFunc(sd.skus, func(s component.SKU) bool { return s.SKU == name }); i >= 0 {
+			return sd.skus[i].QtyDecimal
+		}
+		return skus[name].QtyDecimal
+	}
+	for _, lv := range sd.levels {
+		if !lv.qty.Equal(lv.qty.Truncate(0)) && !decimalSKU(lv.sku) {
+			l.errorf(lv.at, pipelines.CodeInvalidValue, "%s %s of %s at %s is fractional, and %s is counted in whole units (set qty_decimal: true in its settings)",
+				lv.bucket, lv.qty, lv.sku, lv.location, lv.sku)
+		}
+	}
+	if ds := l.ds.Sorted(); ds.HasErrors() {
+		writeDiagnostics(c.stderr, "text", ds, diag.Sources{path: src})
+		errs, _ := ds.Count()
+		fmt.Fprintf(c.stderr, "pipectl %s: %s has %s; nothing was changed\n", cmd, path, plural(errs, "error"))
+		return exitError
+	}
+	var levels []component.Level
+	if len(sd.levels) > 0 {
+		if levels, err = store.Levels(ctx, names); err != nil {
+			fmt.Fprintf(c.stderr, "pipectl %s: %v\n", cmd, err)
+			return exitError
+		}
 	}
 
 	// Each change is its own transaction: the store has no batch of them.
@@ -178,7 +245,44 @@ Every change is recorded in the audit log, with --reason if given.`, `  pipectl 
 		applied++
 		printChanges(c, "SKU", s.SKU, old == nil, changes)
 	}
-	fmt.Fprintf(c.stdout, "recorded %s in the audit log; %d already as the file says\n", plural(applied, "change"), unchanged)
+	loadedBefore := 0
+	for _, lv := range sd.levels {
+		i := slices.IndexFunc(levels, func(l component.Level) bool { return l.SKU == lv.sku && l.Location == lv.location && l.Exists })
+		if i < 0 {
+			i = len(levels)
+			levels = append(levels, component.Level{SKU: lv.sku, Location: lv.location})
+		}
+		old := levels[i]
+		// The row as this load leaves it, for the row's next bucket.
+		levels[i].Exists = true
+		if lv.bucket == component.SafetyStock {
+			levels[i].SafetyStock = lv.qty
+		} else {
+			levels[i].OnHand = lv.qty
+		}
+		u := component.LevelUpdate{Key: lv.key(), SKU: lv.sku, Location: lv.location, Bucket: lv.bucket, Quantity: lv.qty, Reason: why, By: &by}
+		ok, err := store.SetLevel(ctx, u)
+		switch {
+		case err != nil:
+			return fail(err)
+		case !ok:
+			loadedBefore++
+		case old.Exists && bucketOf(old, string(lv.bucket)).Equal(lv.qty), !old.Exists && lv.qty.IsZero():
+			unchanged++
+		default:
+			was := "-"
+			if old.Exists {
+				was = bucketOf(old, string(lv.bucket)).String()
+			}
+			fmt.Fprintf(c.stdout, "level %s@%s: %s: %s -> %s\n", lv.sku, lv.location, lv.bucket, was, lv.qty)
+			applied++
+		}
+	}
+	summary := fmt.Sprintf("recorded %s in the audit log; %d already as the file says", plural(applied, "change"), unchanged)
+	if loadedBefore > 0 {
+		summary += fmt.Sprintf("; %s loaded before, left as they are", plural(loadedBefore, "stock level"))
+	}
+	fmt.Fprintln(c.stdout, summary)
 	return exitOK
 }
 
@@ -219,6 +323,8 @@ func (l *seedLoader) load(src []byte) seed {
 					sd.locations = append(sd.locations, loc)
 				}
 			}
+		case "levels":
+			sd.levels = l.levels(v)
 		case "skus":
 			names := map[string]int{}
 			for _, n := range l.list(v, "`skus`") {
@@ -234,6 +340,75 @@ func (l *seedLoader) load(src []byte) seed {
 		}
 	})
 	return sd
+}
+
+// levels reads `levels:`: SKU to location to a quantity on hand, or to
+// {on_hand, safety_stock}.
+func (l *seedLoader) levels(n *yaml.Node) []seedLevel {
+	var out []seedLevel
+	if !l.mapping(n, "`levels`") {
+		return nil
+	}
+	l.named(n, "`levels`", "SKU", func(sku string, locs *yaml.Node) {
+		if !l.mapping(locs, "the stock of "+sku) {
+			return
+		}
+		l.named(locs, "the stock of "+sku, "location", func(loc string, q *yaml.Node) {
+			entry := func(bucket string, v *yaml.Node) {
+				d, ok := l.quantity(v, bucket, sku, loc)
+				if ok {
+					out = append(out, seedLevel{sku: sku, location: loc, bucket: component.Bucket(bucket), qty: d, at: v})
+				}
+			}
+			if q.Kind == yaml.ScalarNode {
+				entry("on_hand", q)
+				return
+			}
+			if !l.mapping(q, "the stock of "+sku+" at "+loc) {
+				return
+			}
+			l.pairs(q, "a stock row", seedLevelKeys, func(k, v *yaml.Node) { entry(k.Value, v) })
+		})
+	})
+	return out
+}
+
+// named calls f for each key of a mapping whose keys are names (SKUs,
+// locations), reporting names empty or with spaces around them, and names
+// given twice.
+func (l *seedLoader) named(n *yaml.Node, where, what string, f func(name string, v *yaml.Node)) {
+	seen := map[string]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		name, ok := l.name(k, "a "+what)
+		if !ok {
+			continue
+		}
+		if line, dup := seen[name]; dup {
+			l.errorf(k, pipelines.CodeDuplicateKey, "%s %s is given twice in %s (first at line %d)", what, name, where, line)
+			continue
+		}
+		seen[name] = k.Line
+		f(name, v)
+	}
+}
+
+// quantity reads the quantity of a bucket of a stock row.
+func (l *seedLoader) quantity(n *yaml.Node, bucket, sku, loc string) (decimal.Decimal, bool) {
+	what := fmt.Sprintf("%s of %s at %s", bucket, sku, loc)
+	if !l.scalar(n, what, "a number") {
+		return decimal.Decimal{}, false
+	}
+	if tag := n.ShortTag(); tag != "!!int" && tag != "!!float" {
+		l.errorf(n, pipelines.CodeWrongType, "%s must be a number, not %s", what, nodeName(n))
+		return decimal.Decimal{}, false
+	}
+	d, err := levelQuantity(bucket, n.Value)
+	if err != nil {
+		l.errorf(n, pipelines.CodeInvalidValue, "%s %s: %v", what, n.Value, err)
+		return decimal.Decimal{}, false
+	}
+	return d, true
 }
 
 // valueOf is the value of key in mapping n, or n itself when it has none,

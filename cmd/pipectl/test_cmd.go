@@ -24,6 +24,14 @@ directories aside); with no arguments, the current directory is. After the
 results, coverage says which steps ran, which named outputs (route
 branches) records took and which sinks received records.
 
+Each test of a pipeline that keeps stock gets a fresh store of its own,
+seeded with the test's inventory: (a test may give its own), else the
+file's; nothing of a run is committed to it, so no test sees another's.
+levels sets on hand, and safety stock where a row says so, in the shape
+'pipectl inventory load' reads; committed books stock to an order line as
+allocate would (backorder: true for a backorder, which may take available
+below zero).
+
 --update rewrites the expectations of failing tests with what the pipeline
 gives now (records, subsets with their keys, counts), leaving the rest of
 the file as it is; review the diff. Exit status: 0 when every test passes, 2
@@ -33,6 +41,14 @@ File format:
   pipeline_file: pipeline.yaml     # optional beside NAME_test.yaml
   env: {WMS_URL: http://wms.test}  # the only variables ${VAR} sees
   clock: 2026-11-27T12:00:00Z      # now()
+  inventory:                       # the stock allocate and stock steps see
+    locations: [{id: wh-east, priority: 1, market: US}]
+    skus: [{sku: GIFT, tracked: false}, {sku: KIT, components: [{sku: A, qty: 2}]}]
+    levels:                        # SKU: {location: on hand, or {on_hand, safety_stock}}
+      A: {wh-east: 5, wh-west: {on_hand: 3, safety_stock: 1}}
+    committed:                     # what an earlier allocate took, for stock steps
+      - {order_id: "1001", line_id: "1", sku: A, location: wh-east, qty: 2}
+      - {order_id: "1001", line_id: "2", sku: A, location: wh-west, qty: 1, backorder: true}
   tests:
     - name: express orders go to the express sink
       input:

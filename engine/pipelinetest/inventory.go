@@ -233,7 +233,7 @@ func openInventory(ctx context.Context, inv *inventory, clock time.Time) (state.
 				_, _, err := st.Apply(ctx, req, func(component.Snapshot) (component.Outcome, error) {
 					return component.Outcome{Adjustments: []component.Adjustment{{
 						SKU: c.SKU, Location: c.Location, Bucket: component.Committed, Delta: c.Qty,
-						AllowNegative: c.Backorder, Reason: reason, Ref: ref,
+						AllowNegative: c.Backorder, Backorder: c.Backorder, Reason: reason, Ref: ref,
 					}}}, nil
 				})
 				if err != nil {

@@ -38,6 +38,27 @@
 //     returns its stored outcome; nothing runs twice. The outcome is stored
 //     as JSON with the records as bytes, so a replay reproduces them
 //     exactly. Feed updates have their own key table.
+//   - Fingerprints: an event (ApplyRequest.Fingerprint) and a feed update
+//     (its mode, row, bucket and quantity, hashed here) are stored with
+//     what they were, and a key seen again with another fingerprint fails
+//     with component.ErrConflict in the transaction that finds it, so the
+//     check and the claim cannot race. Rows stored before fingerprints
+//     existed have none and replay unchecked; the caller may check more
+//     (allocate compares an old order's stored explanation).
+//   - Legacy keys: when a request's key was never applied, the key an
+//     older pipectl used for the same event (ApplyRequest.LegacyKey,
+//     LevelUpdate.LegacyKey) is looked up in the same transaction, and an
+//     event found there replays, so scoping keys never applies an event
+//     twice. On PostgreSQL the claim of the new key is given back then.
+//   - Backordered units (stock.backordered) are kept per row from the
+//     movements marked Backorder, never below zero, and do not change
+//     available. Migration 4 adds the column and fills it from the ledger,
+//     folding each order line's committed movements as the stock events
+//     do (a cancel settles the backorder first, a deallocation or ship the
+//     allocation first).
+//   - A feed update with By (a change made by hand) writes its audit log
+//     entry, "level/SKU@LOCATION", in the update's transaction, only when the
+//     bucket changes.
 //   - Reservations are rows with an expiry; a stock row keeps the total of
 //     its reservation rows (held) so that reading a row with none costs no
 //     second query. Expired reservations stop counting at once and are

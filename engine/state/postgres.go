@@ -19,9 +19,10 @@ import (
 // not change under a decision is locked (stock rows FOR UPDATE in a fixed
 // order, idempotency keys by inserting them first).
 type pgStore struct {
-	pool    *pgxpool.Pool
-	clock   component.Clock
-	pruning keyPruning
+	pool      *pgxpool.Pool
+	clock     component.Clock
+	pruning   keyPruning
+	migrateTo int
 }
 
 // migrationLock is the advisory lock that serializes migrations of one
@@ -40,7 +41,7 @@ func openPostgres(ctx context.Context, url string, opts Options) (_ Store, err e
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", redactURL(url), redactError(url, err))
 	}
-	s := &pgStore{pool: pool, clock: opts.Clock}
+	s := &pgStore{pool: pool, clock: opts.Clock, migrateTo: opts.migrateTo}
 	defer func() {
 		if err != nil {
 			pool.Close()
@@ -72,13 +73,18 @@ func (s *pgStore) migrate(ctx context.Context) error {
 		if err := tx.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&applied); err != nil {
 			return err
 		}
-		todo, err := pending(all, applied)
+		todo, err := pending(all, applied, s.migrateTo)
 		if err != nil {
 			return err
 		}
 		for _, m := range todo {
 			if _, err := tx.Exec(ctx, m.sql); err != nil {
 				return fmt.Errorf("migration %d %s: %w", m.version, m.name, err)
+			}
+			if m.version == backorderedVersion {
+				if err := backfillBackorderedPG(ctx, tx); err != nil {
+					return fmt.Errorf("migration %d %s: %w", m.version, m.name, err)
+				}
 			}
 			if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`,
 				m.version, m.name, s.clock.Now()); err != nil {
@@ -215,10 +221,13 @@ func (s *pgStore) applyInTx(ctx context.Context, tx pgx.Tx, req component.ApplyR
 	// held, read the reservations on them.
 	b := &pgx.Batch{}
 	b.Queue(`INSERT INTO applied (key, ref, applied_at) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING`, req.IdempotencyKey, req.Ref, now)
-	b.Queue(`SELECT s.sku, s.location, s.on_hand, s.committed, s.safety_stock FROM stock s
+	b.Queue(`SELECT s.sku, s.location, s.on_hand, s.committed, s.safety_stock, s.backordered FROM stock s
 		WHERE s.sku = ANY($1) AND EXISTS (SELECT 1 FROM applied a WHERE a.key = $2 AND a.outcome IS NULL)
 		ORDER BY s.sku, s.location FOR UPDATE OF s`, skus, req.IdempotencyKey)
 	b.Queue(pgReserved, skus, now, req.Ref)
+	if req.LegacyKey != "" {
+		b.Queue(`SELECT outcome, explanation, COALESCE(fingerprint, '') FROM applied WHERE key = $1 AND outcome IS NOT NULL`, req.LegacyKey)
+	}
 	br := tx.SendBatch(ctx, b)
 	claim, err := br.Exec()
 	if err != nil {
@@ -234,20 +243,36 @@ func (s *pgStore) applyInTx(ctx context.Context, tx pgx.Tx, req component.ApplyR
 		br.Close()
 		return out, replayed, nil, err
 	}
+	var legacy storedEvent
+	if req.LegacyKey != "" {
+		err := br.QueryRow().Scan(&legacy.outcome, &legacy.explanation, &legacy.fingerprint)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			br.Close()
+			return out, replayed, nil, err
+		}
+	}
 	if err := br.Close(); err != nil {
 		return out, replayed, nil, err
 	}
 	if claim.RowsAffected() == 0 {
-		var stored, explanation []byte
-		if err := tx.QueryRow(ctx, `SELECT outcome, explanation FROM applied WHERE key = $1`, req.IdempotencyKey).Scan(&stored, &explanation); err != nil {
+		var ev storedEvent
+		if err := tx.QueryRow(ctx, `SELECT outcome, explanation, COALESCE(fingerprint, '') FROM applied WHERE key = $1`, req.IdempotencyKey).Scan(&ev.outcome, &ev.explanation, &ev.fingerprint); err != nil {
 			return out, replayed, nil, err
 		}
-		if stored == nil {
+		if ev.outcome == nil {
 			return out, replayed, nil, fmt.Errorf("the key is claimed by a transaction that wrote no outcome")
 		}
-		replayed = true
-		out, err = decodeOutcome(stored, explanation)
-		return out, replayed, nil, err
+		out, err = ev.replay(req.IdempotencyKey, req.Fingerprint)
+		return out, err == nil, nil, err
+	}
+	if legacy.outcome != nil {
+		// Applied by an older pipectl under the unscoped key: replay it,
+		// and give back the claim of the new key.
+		if _, err := tx.Exec(ctx, `DELETE FROM applied WHERE key = $1`, req.IdempotencyKey); err != nil {
+			return out, replayed, nil, err
+		}
+		out, err = legacy.replay(req.LegacyKey, req.Fingerprint)
+		return out, err == nil, nil, err
 	}
 	snap := snapshot(now, rows)
 	if req.Ledger != "" {
@@ -269,11 +294,11 @@ func (s *pgStore) applyInTx(ctx context.Context, tx pgx.Tx, req component.ApplyR
 	b = &pgx.Batch{}
 	for _, c := range changes {
 		if c.before.exists {
-			b.Queue(`UPDATE stock SET on_hand = on_hand + $1, committed = committed + $2, updated_at = $3 WHERE sku = $4 AND location = $5`,
-				c.dOnHand, c.dCommitted, now, c.before.sku, c.before.location)
+			b.Queue(`UPDATE stock SET on_hand = on_hand + $1, committed = committed + $2, backordered = GREATEST(0, backordered + $6), updated_at = $3 WHERE sku = $4 AND location = $5`,
+				c.dOnHand, c.dCommitted, now, c.before.sku, c.before.location, c.dBackordered)
 		} else {
-			b.Queue(`INSERT INTO stock (sku, location, on_hand, committed, safety_stock, updated_at) VALUES ($1, $2, $3, $4, 0, $5)`,
-				c.before.sku, c.before.location, c.dOnHand, c.dCommitted, now)
+			b.Queue(`INSERT INTO stock (sku, location, on_hand, committed, safety_stock, backordered, updated_at) VALUES ($1, $2, $3, $4, 0, GREATEST(0, $6::bigint), $5)`,
+				c.before.sku, c.before.location, c.dOnHand, c.dCommitted, now, c.dBackordered)
 		}
 	}
 	if len(moves) > 0 {
@@ -286,7 +311,8 @@ func (s *pgStore) applyInTx(ctx context.Context, tx pgx.Tx, req component.ApplyR
 	if len(out.Explanation) > 0 {
 		expl = out.Explanation
 	}
-	b.Queue(`UPDATE applied SET outcome = $2, explanation = $3 WHERE key = $1`, req.IdempotencyKey, enc, expl)
+	b.Queue(`UPDATE applied SET outcome = $2, explanation = $3, fingerprint = NULLIF($4, '') WHERE key = $1`, req.IdempotencyKey, enc, expl, req.Fingerprint)
+	out.Fingerprint = req.Fingerprint
 	return out, replayed, nil, tx.SendBatch(ctx, b).Close()
 }
 
@@ -299,7 +325,7 @@ func scanStock(br pgx.BatchResults) ([]stockRow, error) {
 	var out []stockRow
 	for rows.Next() {
 		r := stockRow{exists: true}
-		if err := rows.Scan(&r.sku, &r.location, &r.onHand, &r.committed, &r.safety); err != nil {
+		if err := rows.Scan(&r.sku, &r.location, &r.onHand, &r.committed, &r.safety, &r.backordered); err != nil {
 			return nil, err
 		}
 		out = append(out, r)
@@ -343,17 +369,21 @@ func queueMovements(b *pgx.Batch, moves []movement, key string, now time.Time) {
 		skus, locs, buckets, deltas, reasons, refs, key, now)
 }
 
-// lockRow locks one stock row, creating it at zero if missing, and reads
-// it with its reservations.
+// lockRow locks one stock row, creating it at zero if missing (create),
+// and reads it with its reservations. A row it created reads as not
+// existing before.
 func (s *pgStore) lockRow(ctx context.Context, tx pgx.Tx, sku, location string, now time.Time, create bool) (stockRow, error) {
+	created := false
 	if create {
-		if _, err := tx.Exec(ctx, `INSERT INTO stock (sku, location, updated_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, sku, location, now); err != nil {
+		tag, err := tx.Exec(ctx, `INSERT INTO stock (sku, location, updated_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, sku, location, now)
+		if err != nil {
 			return stockRow{}, err
 		}
+		created = tag.RowsAffected() == 1
 	}
-	r := stockRow{sku: sku, location: location, exists: true}
-	err := tx.QueryRow(ctx, `SELECT on_hand, committed, safety_stock FROM stock WHERE sku = $1 AND location = $2 FOR UPDATE`, sku, location).
-		Scan(&r.onHand, &r.committed, &r.safety)
+	r := stockRow{sku: sku, location: location, exists: !created}
+	err := tx.QueryRow(ctx, `SELECT on_hand, committed, safety_stock, backordered FROM stock WHERE sku = $1 AND location = $2 FOR UPDATE`, sku, location).
+		Scan(&r.onHand, &r.committed, &r.safety, &r.backordered)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return stockRow{sku: sku, location: location}, nil
 	}
@@ -390,14 +420,32 @@ func (s *pgStore) feed(ctx context.Context, u component.LevelUpdate, set bool) (
 		return false, err
 	}
 	applied := false
+	fingerprint := feedFingerprint(f, set)
 	err = retry(ctx, func() error {
 		applied = false
 		return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 			now := s.clock.Now()
 			if f.Key != "" {
-				tag, err := tx.Exec(ctx, `INSERT INTO feed_applied (key, applied_at) VALUES ($1, $2) ON CONFLICT DO NOTHING`, f.Key, now)
-				if err != nil || tag.RowsAffected() == 0 {
+				tag, err := tx.Exec(ctx, `INSERT INTO feed_applied (key, applied_at, fingerprint) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, f.Key, now, fingerprint)
+				if err != nil {
 					return err
+				}
+				if tag.RowsAffected() == 0 {
+					return feedSeen(ctx, tx, f.Key, fingerprint)
+				}
+				if f.LegacyKey != "" {
+					var stored string
+					switch err := tx.QueryRow(ctx, `SELECT COALESCE(fingerprint, '') FROM feed_applied WHERE key = $1`, f.LegacyKey).Scan(&stored); {
+					case err == nil:
+						if err := conflictError(f.LegacyKey, stored, fingerprint); err != nil {
+							return err
+						}
+						// Applied under the unscoped key: give back the claim.
+						_, err = tx.Exec(ctx, `DELETE FROM feed_applied WHERE key = $1`, f.Key)
+						return err
+					case !errors.Is(err, pgx.ErrNoRows):
+						return err
+					}
 				}
 			}
 			dec, err := s.qtyDecimal(ctx, tx, f.SKU)
@@ -427,6 +475,11 @@ func (s *pgStore) feed(ctx context.Context, u component.LevelUpdate, set bool) (
 				if _, err := tx.Exec(ctx, `INSERT INTO movements (sku, location, bucket, delta, reason, ref, key, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
 					f.SKU, f.Location, string(f.Bucket), delta, feedReason(f, set), f.Ref, f.Key, now); err != nil {
 					return err
+				}
+				if f.By != nil {
+					if err := s.audit(ctx, tx, levelChange(f, r.exists, v-delta, v, now)); err != nil {
+						return err
+					}
 				}
 			}
 			applied = true
@@ -729,6 +782,57 @@ func pgOrderMovements(ctx context.Context, q interface {
 		return nil, fmt.Errorf("movements of order %s: %w", order, err)
 	}
 	return out, nil
+}
+
+// feedSeen is what a feed update whose key was applied before does:
+// nothing, unless the key was applied to other content.
+func feedSeen(ctx context.Context, tx pgx.Tx, key, fingerprint string) error {
+	var stored string
+	if err := tx.QueryRow(ctx, `SELECT COALESCE(fingerprint, '') FROM feed_applied WHERE key = $1`, key).Scan(&stored); err != nil {
+		return err
+	}
+	return conflictError(key, stored, fingerprint)
+}
+
+// storedEvent is an applied event as read back for a replay.
+type storedEvent struct {
+	outcome, explanation []byte
+	fingerprint          string
+}
+
+// replay is the stored outcome of key, unless the request's fingerprint
+// says it is another event.
+func (e storedEvent) replay(key, fingerprint string) (component.Outcome, error) {
+	if err := conflictError(key, e.fingerprint, fingerprint); err != nil {
+		return component.Outcome{}, err
+	}
+	out, err := decodeOutcome(e.outcome, e.explanation)
+	out.Fingerprint = e.fingerprint
+	return out, err
+}
+
+// backfillBackorderedPG fills stock.backordered in from the ledger, once,
+// when the migration that adds it runs (inside its transaction).
+func backfillBackorderedPG(ctx context.Context, tx pgx.Tx) error {
+	rows, err := tx.Query(ctx, `SELECT ref, sku, location, reason, delta FROM movements WHERE bucket = 'committed' ORDER BY seq`)
+	if err != nil {
+		return err
+	}
+	entries, err := collect(rows, func(scan scanFunc) (committedEntry, error) {
+		var e committedEntry
+		err := scan(&e.ref, &e.sku, &e.location, &e.reason, &e.delta)
+		return e, err
+	})
+	rows.Close()
+	if err != nil {
+		return err
+	}
+	for k, n := range backorderedRows(entries) {
+		if _, err := tx.Exec(ctx, `UPDATE stock SET backordered = LEAST($1, GREATEST(committed, 0)) WHERE sku = $2 AND location = $3`, n, k.SKU, k.Location); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (s *pgStore) Close() error {

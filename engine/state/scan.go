@@ -96,11 +96,11 @@ func scanSKU(scan scanFunc) (component.SKU, error) {
 
 // levelColumns are the stock columns a level is made of; the reserved
 // quantity follows them, computed by each store's own subquery.
-const levelColumns = `s.sku, s.location, s.on_hand, s.committed, s.safety_stock`
+const levelColumns = `s.sku, s.location, s.on_hand, s.committed, s.safety_stock, s.backordered`
 
 func scanLevel(scan scanFunc) (component.Level, error) {
 	r := stockRow{exists: true}
-	if err := scan(&r.sku, &r.location, &r.onHand, &r.committed, &r.safety, &r.reserved); err != nil {
+	if err := scan(&r.sku, &r.location, &r.onHand, &r.committed, &r.safety, &r.backordered, &r.reserved); err != nil {
 		return component.Level{}, err
 	}
 	return r.level(), nil

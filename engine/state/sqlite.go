@@ -21,12 +21,13 @@ import (
 // prepared once; reads use a pool of read-only connections, which WAL lets
 // run beside the writer.
 type sqliteStore struct {
-	clock component.Clock
-	wdb   *sql.DB
-	conn  *sql.Conn
-	mu    sync.Mutex
-	rdb   *sql.DB
-	st    sqliteStmts
+	clock     component.Clock
+	migrateTo int
+	wdb       *sql.DB
+	conn      *sql.Conn
+	mu        sync.Mutex
+	rdb       *sql.DB
+	st        sqliteStmts
 	// Statements for n SKUs and n ledger entries, prepared on first use
 	// on conn; used under mu.
 	stockStmts, moveStmts map[int]*sql.Stmt
@@ -65,7 +66,7 @@ func openSQLite(ctx context.Context, path string, opts Options) (_ Store, err er
 	if strings.ContainsAny(path, "?#") {
 		return nil, fmt.Errorf("state file %q: ? and # are not allowed in the path", path)
 	}
-	s := &sqliteStore{clock: opts.Clock, stockStmts: map[int]*sql.Stmt{}, moveStmts: map[int]*sql.Stmt{}}
+	s := &sqliteStore{clock: opts.Clock, migrateTo: opts.migrateTo, stockStmts: map[int]*sql.Stmt{}, moveStmts: map[int]*sql.Stmt{}}
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -84,6 +85,9 @@ func openSQLite(ctx context.Context, path string, opts Options) (_ Store, err er
 	}
 	if err := s.migrate(ctx); err != nil {
 		return nil, fmt.Errorf("migrate %s: %w", path, err)
+	}
+	if s.migrateTo != 0 {
+		return s, nil // a test's old schema: only Close works
 	}
 	if err := s.prepare(ctx); err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -110,13 +114,18 @@ func (s *sqliteStore) migrate(ctx context.Context) error {
 		if err := s.conn.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&applied); err != nil {
 			return err
 		}
-		todo, err := pending(all, applied)
+		todo, err := pending(all, applied, s.migrateTo)
 		if err != nil {
 			return err
 		}
 		for _, m := range todo {
 			if _, err := s.conn.ExecContext(ctx, m.sql); err != nil {
 				return fmt.Errorf("migration %d %s: %w", m.version, m.name, err)
+			}
+			if m.version == backorderedVersion {
+				if err := s.backfillBackordered(ctx); err != nil {
+					return fmt.Errorf("migration %d %s: %w", m.version, m.name, err)
+				}
 			}
 			if _, err := s.conn.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
 				m.version, m.name, s.clock.Now().UnixMicro()); err != nil {
@@ -138,18 +147,18 @@ func (s *sqliteStore) prepare(ctx context.Context) error {
 		{&s.st.savepoint, `SAVEPOINT event`},
 		{&s.st.rollbackTo, `ROLLBACK TO event`},
 		{&s.st.releaseSavepoint, `RELEASE event`},
-		{&s.st.getApplied, `SELECT outcome, explanation FROM applied WHERE key = ?`},
-		{&s.st.insertApplied, `INSERT INTO applied (key, ref, outcome, explanation, applied_at) VALUES (?, ?, ?, ?, ?)`},
-		{&s.st.stockRow, `SELECT s.on_hand, s.committed, s.safety_stock, ` + reservedSQLite + `
+		{&s.st.getApplied, `SELECT outcome, explanation, COALESCE(fingerprint, '') FROM applied WHERE key = ?`},
+		{&s.st.insertApplied, `INSERT INTO applied (key, ref, outcome, explanation, applied_at, fingerprint) VALUES (?, ?, ?, ?, ?, NULLIF(?, ''))`},
+		{&s.st.stockRow, `SELECT s.on_hand, s.committed, s.safety_stock, s.backordered, ` + reservedSQLite + `
 			FROM stock s WHERE s.sku = ?3 AND s.location = ?4`},
-		{&s.st.updateStock, `UPDATE stock SET on_hand = on_hand + ?, committed = committed + ?, updated_at = ? WHERE sku = ? AND location = ?`},
-		{&s.st.insertStock, `INSERT INTO stock (sku, location, on_hand, committed, safety_stock, updated_at) VALUES (?, ?, ?, ?, 0, ?)`},
+		{&s.st.updateStock, `UPDATE stock SET on_hand = on_hand + ?1, committed = committed + ?2, backordered = MAX(0, backordered + ?3), updated_at = ?4 WHERE sku = ?5 AND location = ?6`},
+		{&s.st.insertStock, `INSERT INTO stock (sku, location, on_hand, committed, safety_stock, backordered, updated_at) VALUES (?, ?, ?, ?, 0, MAX(0, ?), ?)`},
 		{&s.st.upsertFed, `INSERT INTO stock (sku, location, on_hand, committed, safety_stock, updated_at) VALUES (?, ?, ?, 0, ?, ?)
 			ON CONFLICT (sku, location) DO UPDATE SET on_hand = excluded.on_hand, safety_stock = excluded.safety_stock, updated_at = excluded.updated_at`},
 		{&s.st.insertMovement, `INSERT INTO movements (sku, location, bucket, delta, reason, ref, key, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`},
 		{&s.st.releaseRef, `DELETE FROM reservations WHERE ref = ?`},
-		{&s.st.getFed, `SELECT 1 FROM feed_applied WHERE key = ?`},
-		{&s.st.insertFed, `INSERT INTO feed_applied (key, applied_at) VALUES (?, ?)`},
+		{&s.st.getFed, `SELECT COALESCE(fingerprint, '') FROM feed_applied WHERE key = ?`},
+		{&s.st.insertFed, `INSERT INTO feed_applied (key, applied_at, fingerprint) VALUES (?, ?, ?)`},
 		{&s.st.qtyDecimal, `SELECT qty_decimal FROM skus WHERE sku = ?`},
 		{&s.st.getReservation, `SELECT 1 FROM reservations WHERE id = ?`},
 		{&s.st.insertReservation, `INSERT INTO reservations (id, sku, location, qty, expires_at, ref, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`},
@@ -268,13 +277,23 @@ func applyError(req component.ApplyRequest, err error) error {
 
 // applyInTx applies one event inside the write transaction.
 func (s *sqliteStore) applyInTx(ctx context.Context, req component.ApplyRequest, skus []string, decide func(component.Snapshot) (component.Outcome, error)) (out component.Outcome, replayed bool, err error) {
-	var stored, explanation []byte
-	switch err := s.st.getApplied.QueryRowContext(ctx, req.IdempotencyKey).Scan(&stored, &explanation); {
-	case err == nil:
-		out, err = decodeOutcome(stored, explanation)
-		return out, true, err
-	case !errors.Is(err, sql.ErrNoRows):
-		return out, false, err
+	for _, key := range []string{req.IdempotencyKey, req.LegacyKey} {
+		if key == "" {
+			continue
+		}
+		var stored, explanation []byte
+		var fingerprint string
+		switch err := s.st.getApplied.QueryRowContext(ctx, key).Scan(&stored, &explanation, &fingerprint); {
+		case err == nil:
+			if err := conflictError(key, fingerprint, req.Fingerprint); err != nil {
+				return out, false, err
+			}
+			out, err = decodeOutcome(stored, explanation)
+			out.Fingerprint = fingerprint
+			return out, true, err
+		case !errors.Is(err, sql.ErrNoRows):
+			return out, false, err
+		}
 	}
 	now := s.clock.Now()
 	rows, err := s.lockedRows(ctx, skus, req.Ref, now)
@@ -301,9 +320,9 @@ func (s *sqliteStore) applyInTx(ctx context.Context, req component.ApplyRequest,
 	t := now.UnixMicro()
 	for _, c := range changes {
 		if c.before.exists {
-			_, err = s.st.updateStock.ExecContext(ctx, c.dOnHand, c.dCommitted, t, c.before.sku, c.before.location)
+			_, err = s.st.updateStock.ExecContext(ctx, c.dOnHand, c.dCommitted, c.dBackordered, t, c.before.sku, c.before.location)
 		} else {
-			_, err = s.st.insertStock.ExecContext(ctx, c.before.sku, c.before.location, c.dOnHand, c.dCommitted, t)
+			_, err = s.st.insertStock.ExecContext(ctx, c.before.sku, c.before.location, c.dOnHand, c.dCommitted, c.dBackordered, t)
 		}
 		if err != nil {
 			return out, false, fmt.Errorf("stock %s at %s: %w", c.before.sku, c.before.location, err)
@@ -321,9 +340,10 @@ func (s *sqliteStore) applyInTx(ctx context.Context, req component.ApplyRequest,
 	if len(out.Explanation) > 0 {
 		expl = out.Explanation
 	}
-	if _, err := s.st.insertApplied.ExecContext(ctx, req.IdempotencyKey, req.Ref, enc, expl, t); err != nil {
+	if _, err := s.st.insertApplied.ExecContext(ctx, req.IdempotencyKey, req.Ref, enc, expl, t, req.Fingerprint); err != nil {
 		return out, false, fmt.Errorf("record %s as applied: %w", req.IdempotencyKey, err)
 	}
+	out.Fingerprint = req.Fingerprint
 	return out, false, nil
 }
 
@@ -352,7 +372,7 @@ func (s *sqliteStore) lockedRows(ctx context.Context, skus []string, ref string,
 	}
 	st, done, err := s.cached(ctx, s.stockStmts, len(skus), func(n int) string {
 		var b strings.Builder
-		b.WriteString(`SELECT s.sku, s.location, s.on_hand, s.committed, s.safety_stock, ` + reservedSQLite + `
+		b.WriteString(`SELECT s.sku, s.location, s.on_hand, s.committed, s.safety_stock, s.backordered, ` + reservedSQLite + `
 			FROM stock s WHERE s.sku IN (`)
 		for i := range n {
 			if i > 0 {
@@ -380,7 +400,7 @@ func (s *sqliteStore) lockedRows(ctx context.Context, skus []string, ref string,
 	out := make([]stockRow, 0, len(skus)*2)
 	for rows.Next() {
 		r := stockRow{exists: true}
-		if err := rows.Scan(&r.sku, &r.location, &r.onHand, &r.committed, &r.safety, &r.reserved); err != nil {
+		if err := rows.Scan(&r.sku, &r.location, &r.onHand, &r.committed, &r.safety, &r.backordered, &r.reserved); err != nil {
 			return nil, fmt.Errorf("read stock: %w", err)
 		}
 		out = append(out, r)
@@ -423,7 +443,7 @@ func (s *sqliteStore) insertMovements(ctx context.Context, moves []movement, key
 // zero.
 func (s *sqliteStore) row(ctx context.Context, sku, location string, now time.Time) (stockRow, error) {
 	r := stockRow{sku: sku, location: location, exists: true}
-	err := s.st.stockRow.QueryRowContext(ctx, now.UnixMicro(), "", sku, location).Scan(&r.onHand, &r.committed, &r.safety, &r.reserved)
+	err := s.st.stockRow.QueryRowContext(ctx, now.UnixMicro(), "", sku, location).Scan(&r.onHand, &r.committed, &r.safety, &r.backordered, &r.reserved)
 	if errors.Is(err, sql.ErrNoRows) {
 		return stockRow{sku: sku, location: location}, nil
 	}
@@ -453,14 +473,20 @@ func (s *sqliteStore) feed(ctx context.Context, u component.LevelUpdate, set boo
 		return false, err
 	}
 	applied := false
+	fingerprint := feedFingerprint(f, set)
 	err = s.write(ctx, func() error {
 		if f.Key != "" {
-			var one int
-			switch err := s.st.getFed.QueryRowContext(ctx, f.Key).Scan(&one); {
-			case err == nil:
-				return nil
-			case !errors.Is(err, sql.ErrNoRows):
-				return err
+			for _, key := range []string{f.Key, f.LegacyKey} {
+				if key == "" {
+					continue
+				}
+				var stored string
+				switch err := s.st.getFed.QueryRowContext(ctx, key).Scan(&stored); {
+				case err == nil:
+					return conflictError(key, stored, fingerprint)
+				case !errors.Is(err, sql.ErrNoRows):
+					return err
+				}
 			}
 		}
 		dec, err := s.qtyDecimal(ctx, f.SKU)
@@ -491,9 +517,14 @@ func (s *sqliteStore) feed(ctx context.Context, u component.LevelUpdate, set boo
 			if _, err := s.st.insertMovement.ExecContext(ctx, f.SKU, f.Location, string(f.Bucket), delta, feedReason(f, set), f.Ref, f.Key, t); err != nil {
 				return err
 			}
+			if f.By != nil {
+				if err := s.audit(ctx, levelChange(f, r.exists, v-delta, v, now)); err != nil {
+					return err
+				}
+			}
 		}
 		if f.Key != "" {
-			if _, err := s.st.insertFed.ExecContext(ctx, f.Key, t); err != nil {
+			if _, err := s.st.insertFed.ExecContext(ctx, f.Key, t, fingerprint); err != nil {
 				return err
 			}
 		}
@@ -816,6 +847,30 @@ func sqliteOrderMovements(ctx context.Context, q interface {
 		return nil, fmt.Errorf("movements of order %s: %w", order, err)
 	}
 	return out, nil
+}
+
+// backfillBackordered fills stock.backordered in from the ledger, once,
+// when the migration that adds it runs (inside its transaction).
+func (s *sqliteStore) backfillBackordered(ctx context.Context) error {
+	rows, err := s.conn.QueryContext(ctx, `SELECT ref, sku, location, reason, delta FROM movements WHERE bucket = 'committed' ORDER BY seq`)
+	if err != nil {
+		return err
+	}
+	entries, err := collect(rows, func(scan scanFunc) (committedEntry, error) {
+		var e committedEntry
+		err := scan(&e.ref, &e.sku, &e.location, &e.reason, &e.delta)
+		return e, err
+	})
+	rows.Close()
+	if err != nil {
+		return err
+	}
+	for k, n := range backorderedRows(entries) {
+		if _, err := s.conn.ExecContext(ctx, `UPDATE stock SET backordered = MIN(?, MAX(committed, 0)) WHERE sku = ? AND location = ?`, n, k.SKU, k.Location); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (s *sqliteStore) Close() error {

@@ -2,8 +2,10 @@ package state
 
 import (
 	"context"
+	"crypto/sha256"
 	"embed"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -38,6 +40,9 @@ type Options struct {
 	// Clock decides when reservations expire and stamps every record;
 	// the wall clock when nil.
 	Clock component.Clock
+	// migrateTo stops the migrations at this version (0: all of them), so
+	// tests can build a store as an older pipectl left it.
+	migrateTo int
 }
 
 // DefaultDir is where the embedded store keeps its database when Open is
@@ -168,6 +173,7 @@ func wholeUnits(n int64) bool { return n%10000 == 0 }
 type stockRow struct {
 	sku, location             string
 	onHand, committed, safety int64
+	backordered               int64
 	reserved                  int64 // unexpired reservations counted
 	exists                    bool
 }
@@ -179,7 +185,7 @@ func (r stockRow) level() component.Level {
 		SKU: r.sku, Location: r.location,
 		OnHand: fromUnits(r.onHand), Committed: fromUnits(r.committed),
 		Reserved: fromUnits(r.reserved), SafetyStock: fromUnits(r.safety),
-		Exists: r.exists,
+		Backordered: fromUnits(r.backordered), Exists: r.exists,
 	}
 }
 
@@ -214,6 +220,8 @@ func requestSKUs(req component.ApplyRequest) ([]string, error) {
 type rowChange struct {
 	before              stockRow
 	dOnHand, dCommitted int64
+	// dBackordered is added to backordered, which stays at zero or more.
+	dBackordered int64
 }
 
 // movement is a ledger entry to write.
@@ -260,6 +268,9 @@ func plan(req component.ApplyRequest, skus []string, rows []stockRow, out compon
 			c.dOnHand += d
 		case component.Committed:
 			c.dCommitted += d
+			if a.Backorder {
+				c.dBackordered += d
+			}
 		default:
 			return nil, nil, fmt.Errorf("adjustment %d (%s at %s): bucket %q cannot be adjusted by an order; want on_hand or committed", i+1, a.SKU, a.Location, a.Bucket)
 		}
@@ -268,7 +279,7 @@ func plan(req component.ApplyRequest, skus []string, rows []stockRow, out compon
 	}
 	var changes []rowChange
 	for _, c := range byKey {
-		if c.dOnHand == 0 && c.dCommitted == 0 {
+		if c.dOnHand == 0 && c.dCommitted == 0 && c.dBackordered == 0 {
 			continue
 		}
 		if !c.allowNeg {
@@ -417,6 +428,8 @@ func checkUpdate(u component.LevelUpdate, set bool) (feedUpdate, error) {
 		return f, fmt.Errorf("%s level of %s at %s: the idempotency key is empty", what, u.SKU, u.Location)
 	case u.SKU == "" || u.Location == "":
 		return f, fmt.Errorf("%s level: SKU and location are required (got %q at %q)", what, u.SKU, u.Location)
+	case u.By != nil && strings.TrimSpace(u.By.Actor) == "":
+		return f, fmt.Errorf("%s level of %s at %s: the change for the audit log names no actor", what, u.SKU, u.Location)
 	}
 	switch u.Bucket {
 	case "", component.OnHand:
@@ -587,17 +600,112 @@ func migrations(dialect string) ([]migration, error) {
 	return out, nil
 }
 
-// pending returns the migrations after the applied version, refusing a
-// database newer than this binary.
-func pending(all []migration, applied int) ([]migration, error) {
+// pending returns the migrations after the applied version, up to
+// version upTo (0: all), refusing a database newer than this binary.
+func pending(all []migration, applied, upTo int) ([]migration, error) {
 	if n := len(all); n > 0 && applied > all[n-1].version {
 		return nil, fmt.Errorf("state schema is at version %d, newer than this pipectl knows (%d): upgrade pipectl", applied, all[n-1].version)
 	}
 	var out []migration
 	for _, m := range all {
-		if m.version > applied {
+		if m.version > applied && (upTo == 0 || m.version <= upTo) {
 			out = append(out, m)
 		}
 	}
 	return out, nil
+}
+
+// backorderedVersion is the migration that adds stock.backordered; once
+// it is applied, backfillBackordered fills it in from the ledger.
+const backorderedVersion = 4
+
+// committedEntry is a committed ledger entry, as backfillBackordered
+// reads them in ledger order.
+type committedEntry struct {
+	ref, sku, location, reason string
+	delta                      int64
+}
+
+// backorderedRows folds the committed ledger into the backordered units
+// each stock row holds, per order line as the stock events read them
+// (allocation.Holdings): a positive entry of reason backorder books a
+// backorder, any other positive one an allocation; a negative entry of
+// reason cancel (a cancelled backorder) settles the backorder first,
+// any other (deallocate, ship) the allocation first. Rows holding none
+// are left out.
+func backorderedRows(entries []committedEntry) map[component.StockKey]int64 {
+	type holding struct{ ref, sku, location string }
+	type held struct{ allocated, backordered int64 }
+	hs := map[holding]*held{}
+	for _, e := range entries {
+		if e.ref == "" {
+			continue
+		}
+		k := holding{e.ref, e.sku, e.location}
+		h := hs[k]
+		if h == nil {
+			h = &held{}
+			hs[k] = h
+		}
+		if e.delta > 0 {
+			if e.reason == "backorder" {
+				h.backordered += e.delta
+			} else {
+				h.allocated += e.delta
+			}
+			continue
+		}
+		x := -e.delta
+		first, second := &h.allocated, &h.backordered
+		if e.reason == "cancel" {
+			first, second = second, first
+		}
+		take := min(x, max(*first, 0))
+		*first -= take
+		*second -= x - take
+	}
+	out := map[component.StockKey]int64{}
+	for k, h := range hs {
+		if h.backordered > 0 {
+			out[component.StockKey{SKU: k.sku, Location: k.location}] += h.backordered
+		}
+	}
+	return out
+}
+
+// conflictError reports a key used again for different content, or nil
+// when the fingerprints agree or either is unknown.
+func conflictError(key, stored, requested string) error {
+	if stored == "" || requested == "" || stored == requested {
+		return nil
+	}
+	return fmt.Errorf("%s was applied before to different content, so this is no replay of it: %w", key, component.ErrConflict)
+}
+
+// feedFingerprint is what a feed update's key stands for: mode, row,
+// bucket and quantity.
+func feedFingerprint(f feedUpdate, set bool) string {
+	mode := "adjust"
+	if set {
+		mode = "set"
+	}
+	h := sha256.New()
+	for _, p := range []string{mode, f.SKU, f.Location, string(f.Bucket), strconv.FormatInt(f.units, 10)} {
+		h.Write(binary.BigEndian.AppendUint64(nil, uint64(len(p))))
+		h.Write([]byte(p))
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// levelChange is the audit log entry of a feed update made by hand
+// (LevelUpdate.By): the bucket's old value ("" for a new row) and new.
+func levelChange(f feedUpdate, existed bool, old, v int64, at time.Time) component.RuleChange {
+	c := component.RuleChange{
+		Rule: "level/" + f.SKU + "@" + f.Location, Actor: f.By.Actor, Reason: f.By.Reason, At: at,
+		New: string(f.Bucket) + "=" + fromUnits(v).String(),
+	}
+	if existed {
+		c.Old = string(f.Bucket) + "=" + fromUnits(old).String()
+	}
+	return c
 }

@@ -89,13 +89,13 @@ func TestMigrations(t *testing.T) {
 		if err != nil || len(ms) == 0 || ms[0].version != 1 || ms[0].name != "inventory" {
 			t.Fatalf("%s migrations: %+v %v", dialect, ms, err)
 		}
-		if p, err := pending(ms, 0); err != nil || len(p) != len(ms) {
+		if p, err := pending(ms, 0, 0); err != nil || len(p) != len(ms) {
 			t.Errorf("%s: pending from 0: %d %v", dialect, len(p), err)
 		}
-		if p, err := pending(ms, ms[len(ms)-1].version); err != nil || len(p) != 0 {
+		if p, err := pending(ms, ms[len(ms)-1].version, 0); err != nil || len(p) != 0 {
 			t.Errorf("%s: pending when current: %d %v", dialect, len(p), err)
 		}
-		if _, err := pending(ms, ms[len(ms)-1].version+1); err == nil || !strings.Contains(err.Error(), "newer than this pipectl") {
+		if _, err := pending(ms, ms[len(ms)-1].version+1, 0); err == nil || !strings.Contains(err.Error(), "newer than this pipectl") {
 			t.Errorf("%s: a newer schema: %v", dialect, err)
 		}
 	}

@@ -29,8 +29,12 @@ type Inventory interface {
 	//
 	// If req.IdempotencyKey was applied before, Apply changes nothing,
 	// does not call decide, and returns the stored outcome (the same
-	// records, byte for byte) with replayed set. If decide returns an error,
-	// nothing changes and Apply returns it.
+	// records, byte for byte) with replayed set, unless the request's
+	// fingerprint differs from the stored one: then it is not a replay
+	// but another event under a key already used, and Apply fails with
+	// ErrConflict. A key never applied whose req.LegacyKey was replays that
+	// key's outcome the same way. If decide returns an error, nothing
+	// changes and Apply returns it.
 	//
 	// decide may be called more than once (the store retries a transaction
 	// that lost a race), so it must depend on the snapshot only.
@@ -118,6 +122,11 @@ var (
 	// ErrInvalidQuantity: more than 4 decimal places, a fraction for a SKU
 	// counted in whole units, or out of range.
 	ErrInvalidQuantity = errors.New("invalid quantity")
+	// ErrConflict: an event or feed update came with an idempotency key
+	// already applied to different content (ApplyRequest.Fingerprint, a
+	// feed update's SKU, location, bucket or quantity): neither a replay
+	// nor safe to apply. Nothing changes.
+	ErrConflict = errors.New("idempotency key already used for different content")
 )
 
 // StockKey names a stock row.
@@ -144,6 +153,10 @@ type Level struct {
 	Committed     decimal.Decimal
 	Reserved      decimal.Decimal // unexpired reservations (in Apply: other than the request's)
 	SafetyStock   decimal.Decimal
+	// Backordered is the part of Committed booked as backorders and not
+	// yet shipped or cancelled (Adjustment.Backorder movements); it does
+	// not change Available.
+	Backordered decimal.Decimal
 	// Exists is false for a row that has never been written; its buckets
 	// are zero.
 	Exists bool
@@ -171,6 +184,17 @@ type ApplyRequest struct {
 	// IdempotencyKey identifies the event: (source, event id) for an order
 	// webhook. Required.
 	IdempotencyKey string
+	// Fingerprint sums up what decided the event (an order's lines, not
+	// the incidental bytes of its payload). It is stored with the event;
+	// a later request under the same key with another fingerprint fails
+	// with ErrConflict. Empty neither stores nor checks one.
+	Fingerprint string
+	// LegacyKey is the key an older pipectl applied the same event under,
+	// before keys were scoped: when IdempotencyKey was never applied and
+	// LegacyKey was, the event replays LegacyKey's outcome (its
+	// Outcome.Fingerprint empty when none was stored), so an upgrade never
+	// applies an event twice. Empty looks up no other key.
+	LegacyKey string
 	// Ref is the order the event is about. Its own reservations are not
 	// counted against it, and its explanation is stored under it.
 	Ref string
@@ -226,6 +250,11 @@ type Outcome struct {
 	// ReleaseReservations removes the reservations held under the
 	// request's Ref: the order that was holding stock has now allocated it.
 	ReleaseReservations bool
+	// Fingerprint is, as Apply returns an outcome, the fingerprint stored
+	// with the event: the request's, or on a replay the one stored the
+	// first time, "" when none was (an event an older pipectl applied).
+	// decide need not set it.
+	Fingerprint string
 }
 
 // OutputRecord is one record of an outcome.
@@ -242,9 +271,13 @@ type Adjustment struct {
 	Delta    decimal.Decimal `json:"delta"`
 	// AllowNegative lets this change take the row's available quantity
 	// (or on-hand) below zero: a backorder, negative_on_hand.
-	AllowNegative bool   `json:"allow_negative,omitempty"`
-	Reason        string `json:"reason,omitempty"` // allocate, deallocate, ship, cancel, return, backorder
-	Ref           string `json:"ref,omitempty"`    // order, line or shipment id
+	AllowNegative bool `json:"allow_negative,omitempty"`
+	// Backorder marks a committed change of backordered units: booked
+	// (Delta > 0) or settled by a ship or cancel (Delta < 0); the store
+	// keeps their sum per row (Level.Backordered), never below zero.
+	Backorder bool   `json:"backorder,omitempty"`
+	Reason    string `json:"reason,omitempty"` // allocate, deallocate, ship, cancel, return, backorder
+	Ref       string `json:"ref,omitempty"`    // order, line or shipment id
 }
 
 // LevelUpdate is one change from an inventory feed.
@@ -252,13 +285,23 @@ type LevelUpdate struct {
 	// Key makes the update idempotent: an update whose key was applied
 	// before changes nothing. Required to adjust; a set without one is
 	// applied every time.
-	Key      string
-	SKU      string
-	Location string
-	Bucket   Bucket // OnHand (the default when empty) or SafetyStock
-	Quantity decimal.Decimal
-	Reason   string
-	Ref      string
+	// An update whose key was applied with another SKU, location, bucket,
+	// mode or quantity fails with ErrConflict.
+	Key string
+	// LegacyKey is the key an older pipectl applied the same update under
+	// (before keys were scoped): when Key was never applied and LegacyKey
+	// was, the update changes nothing. Empty looks up no other key.
+	LegacyKey string
+	SKU       string
+	Location  string
+	Bucket    Bucket // OnHand (the default when empty) or SafetyStock
+	Quantity  decimal.Decimal
+	Reason    string
+	Ref       string
+	// By, when set, records a change of the bucket in the audit log (rule
+	// "level/SKU@LOCATION", old and new as "bucket=quantity") in the same
+	// transaction: a change an operator made by hand.
+	By *Change
 }
 
 // Reservation is a temporary hold (a checkout, a cart, a manual hold).

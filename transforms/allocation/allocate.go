@@ -70,6 +70,8 @@ type group struct {
 
 type allocator struct {
 	o       Order
+	ref     string // the order in the ledger: Order.Ref, else its id
+	recKey  string // what record keys derive from (RecordOrder)
 	r       Rules
 	catalog map[string]entry
 	rows    map[lkey]Level
@@ -79,6 +81,7 @@ type allocator struct {
 	already map[string]decimal.Decimal
 
 	locs      []Location // in priority order
+	ties      []TieBreaker
 	cands     []*candidate
 	byPrio    []*candidate // candidates, pickup first, then priority
 	orderRank []*candidate
@@ -109,13 +112,14 @@ func newAllocator(o Order, skus map[string]SKU, stock Stock, locs []Location, r 
 		return nil, fmt.Errorf("allocate order %q: order date is required (it orders competing orders and dates backorders)", o.ID)
 	}
 	a := &allocator{
-		o: o, r: r,
+		o: o, r: r, ref: cmp.Or(o.Ref, o.ID),
 		catalog: make(map[string]entry, len(skus)),
 		rows:    map[lkey]Level{}, exists: map[lkey]bool{}, rowName: map[lkey]string{},
 		stocked: map[string]bool{},
 		already: map[string]decimal.Decimal{},
 		ledger:  map[lkey]decimal.Decimal{}, avail: map[lkey]decimal.Decimal{},
 	}
+	a.recKey = RecordOrder(o.Scope, a.ref)
 	for _, name := range sortedKeys(skus) {
 		k := norm(name)
 		if prev, dup := a.catalog[k]; dup {
@@ -134,6 +138,7 @@ func newAllocator(o Order, skus map[string]SKU, stock Stock, locs []Location, r 
 		seen[l.ID] = true
 	}
 	a.locs = priorityOrder(locs, r.Allocation.LocationPriority)
+	a.ties = r.Allocation.tieBreakers()
 	for _, k := range sortedKeys(already) {
 		a.already[norm(k)] = a.already[norm(k)].Add(already[k])
 	}
@@ -155,6 +160,7 @@ func newAllocator(o Order, skus map[string]SKU, stock Stock, locs []Location, r 
 		a.rows[lk] = Level{
 			OnHand: l.OnHand.Add(s.OnHand), Committed: l.Committed.Add(s.Committed),
 			Reserved: l.Reserved.Add(s.Reserved), SafetyStock: l.SafetyStock.Add(s.SafetyStock),
+			Backordered: l.Backordered.Add(s.Backordered),
 		}
 		if !a.exists[lk] {
 			a.exists[lk], a.rowName[lk] = true, k.SKU
@@ -379,7 +385,8 @@ func (a *allocator) candidates() {
 	if a.r.Allocation.PickupLocationFirst {
 		pickup = a.o.PickupLocation
 	}
-	for i, l := range a.locs {
+	pos := listPositions(a.r.Allocation.LocationPriority)
+	for _, l := range a.locs {
 		isPickup := pickup != "" && l.ID == pickup && l.Pickup
 		switch {
 		case excluded[l.ID]:
@@ -389,14 +396,14 @@ func (a *allocator) candidates() {
 			a.excluded = append(a.excluded, ExcludedLocation{LocationID: l.ID, Reason: "other_market"})
 			continue
 		}
-		c := &candidate{loc: l, prio: i, pickup: isPickup}
-		if a.r.Allocation.Strategy == Closest && a.o.Destination != nil && a.o.Destination.Coords != nil && l.Coords != nil {
+		c := &candidate{loc: l, listed: position(pos, l.ID), pickup: isPickup}
+		if a.o.Destination != nil && a.o.Destination.Coords != nil && l.Coords != nil {
 			d := haversineKm(*a.o.Destination.Coords, *l.Coords)
 			c.dist = &d
 		}
 		a.cands = append(a.cands, c)
 	}
-	a.byPrio = rankBy(a.cands, nil)
+	a.byPrio = rankBy(a.cands, byPriority, a.ties)
 }
 
 // snapshot computes available and allocatable for every tracked SKU of the
@@ -463,7 +470,7 @@ func (a *allocator) unitsAt(g *group, loc string, ledger map[lkey]decimal.Decima
 func (a *allocator) rankGroups() {
 	switch a.r.Allocation.Strategy {
 	case Closest:
-		a.orderRank = rankBy(a.cands, byDistance)
+		a.orderRank = rankBy(a.cands, byDistance, a.ties)
 	case HighStock:
 		total := map[string]decimal.Decimal{}
 		for _, c := range a.cands {
@@ -471,7 +478,7 @@ func (a *allocator) rankGroups() {
 				total[c.loc.ID] = total[c.loc.ID].Add(a.ledger[lkey{k, c.loc.ID}])
 			}
 		}
-		a.orderRank = rankBy(a.cands, byStock(total))
+		a.orderRank = rankBy(a.cands, byStock(total), a.ties)
 	default:
 		a.orderRank = a.byPrio
 	}
@@ -481,7 +488,7 @@ func (a *allocator) rankGroups() {
 			for _, c := range a.cands {
 				units[c.loc.ID] = a.unitsAt(g, c.loc.ID, a.ledger)
 			}
-			g.rank = rankBy(a.cands, byStock(units))
+			g.rank = rankBy(a.cands, byStock(units), a.ties)
 		} else {
 			g.rank = a.orderRank
 		}

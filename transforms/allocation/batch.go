@@ -11,7 +11,8 @@ import (
 )
 
 // Apply returns a copy of s with the adjustments applied to their rows
-// (committed or on_hand). An adjustment finds its row by exact key, else by
+// (committed or on_hand, and backordered for a Backorder movement, never
+// below zero, as the store keeps it). An adjustment finds its row by exact key, else by
 // SKU compared case-insensitively; a row that does not exist is created.
 // It is the in-memory counterpart of the inventory store's Apply, for
 // AllocateAll, tests and dry runs.
@@ -26,6 +27,9 @@ func (s Stock) Apply(adjs []Adjustment) Stock {
 		switch adj.Bucket {
 		case Committed:
 			l.Committed = l.Committed.Add(adj.Delta)
+			if adj.Backorder {
+				l.Backordered = decimal.Max(l.Backordered.Add(adj.Delta), decimal.Zero)
+			}
 		case OnHand:
 			l.OnHand = l.OnHand.Add(adj.Delta)
 		}

@@ -97,14 +97,14 @@ func Cancel(prior Result, req CancelRequest, stock Stock, r Rules) (Result, erro
 	res := Result{OrderID: prior.OrderID}
 	released := map[Key]decimal.Decimal{}
 	var touched []Key
-	release := func(sku, loc, line string, x decimal.Decimal) {
+	release := func(sku, loc, line string, x decimal.Decimal, backorder bool) {
 		k := rowKey(stock, sku, loc)
 		if _, ok := released[k]; !ok {
 			touched = append(touched, k)
 		}
 		released[k] = released[k].Add(x)
 		res.Adjustments = append(res.Adjustments, Adjustment{
-			SKU: k.SKU, LocationID: loc, Bucket: Committed, Delta: x.Neg(), Reason: "cancel",
+			SKU: k.SKU, LocationID: loc, Bucket: Committed, Delta: x.Neg(), Reason: "cancel", Backorder: backorder,
 			Ref:            prior.OrderID + "/" + line,
 			IdempotencyKey: RecordKey(prior.OrderID, "cancel_adjustment", req.EventID, line, loc, string(Committed)),
 		})
@@ -143,14 +143,14 @@ func Cancel(prior Result, req CancelRequest, stock Stock, r Rules) (Result, erro
 			}
 			x := decimal.Min(rem, a.Qty)
 			if a.Tracked {
-				release(a.SKU, a.LocationID, line, x)
+				release(a.SKU, a.LocationID, line, x, false)
 			}
 			rem = rem.Sub(x)
 		}
 		if b, ok := backorders[line]; ok && rem.IsPositive() {
 			x := decimal.Min(rem, b.Qty)
 			if b.Tracked && b.LocationID != "" {
-				release(b.SKU, b.LocationID, line, x)
+				release(b.SKU, b.LocationID, line, x, true)
 			}
 		}
 		// What remains is held (no stock was taken for it) or shipped (no

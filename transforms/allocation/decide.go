@@ -8,6 +8,45 @@ import (
 	"github.com/shopspring/decimal"
 )
 
+// decideShortfalls applies the backorder decision (§2.4) to each group's
+// shortfall, in line order: under allow and allow_notify the shortfall is
+// backordered up to backorder.max_depth, counting what other orders have
+// outstanding (a.already) and what earlier lines of this order backordered;
+// the rest, and everything under deny, takes the deny path.
+func (a *allocator) decideShortfalls(outs []outcome) {
+	boUsed := map[string]decimal.Decimal{}
+	for gi, g := range a.groups {
+		o := &outs[gi]
+		o.backorder, o.deny, o.capped = decimal.Zero, decimal.Zero, false
+		if !o.short.IsPositive() {
+			continue
+		}
+		if a.r.Backorder.Policy == Deny {
+			o.deny = o.short
+			continue
+		}
+		o.backorder = o.short
+		if md := a.r.Backorder.MaxDepth; md != nil {
+			for _, pt := range g.parts {
+				if !pt.tracked {
+					continue
+				}
+				room := md.Sub(a.already[pt.key]).Sub(boUsed[pt.key])
+				u := decimal.Max(floorDiv(room, pt.per, g.places), decimal.Zero)
+				if u.LessThan(o.backorder) {
+					o.backorder, o.capped = u, true
+				}
+			}
+		}
+		o.deny = o.short.Sub(o.backorder)
+		for _, pt := range g.parts {
+			if pt.tracked {
+				boUsed[pt.key] = boUsed[pt.key].Add(o.backorder.Mul(pt.per))
+			}
+		}
+	}
+}
+
 // outcome is what became of one group, in units.
 type outcome struct {
 	takes     []take
@@ -74,51 +113,41 @@ func (a *allocator) run() Result {
 		}
 	}
 
-	// 2. Backorder decision per shortfall (§2.4), with a running depth per SKU.
-	policy := a.r.Backorder.Policy
-	boUsed := map[string]decimal.Decimal{}
-	denied := false
-	for gi, g := range a.groups {
-		o := &outs[gi]
-		if !o.short.IsPositive() {
-			continue
-		}
-		if policy == Deny {
-			o.deny = o.short
-			denied = true
-			continue
-		}
-		o.backorder = o.short
-		if md := a.r.Backorder.MaxDepth; md != nil {
-			for _, pt := range g.parts {
-				if !pt.tracked {
-					continue
-				}
-				room := md.Sub(a.already[pt.key]).Sub(boUsed[pt.key])
-				u := decimal.Max(floorDiv(room, pt.per, g.places), decimal.Zero)
-				if u.LessThan(o.backorder) {
-					o.backorder, o.capped = u, true
-				}
-			}
-		}
-		o.deny = o.short.Sub(o.backorder)
-		if o.deny.IsPositive() {
-			denied = true
-		}
-		for _, pt := range g.parts {
-			if pt.tracked {
-				boUsed[pt.key] = boUsed[pt.key].Add(o.backorder.Mul(pt.per))
-			}
-		}
+	// 2. Backorder decision per shortfall (§2.4), with a running depth per
+	// SKU. all_or_nothing_per_order (§2.9 #7): any shortfall, backorderable
+	// or not, or a line in error discards every allocation, and the
+	// decision is made again for every line's full quantity. What the
+	// first decision denied is the stock's doing (an insufficient_stock
+	// error); what only the second denies is the rule's.
+	shortfall := len(a.errors) > 0
+	for _, o := range outs {
+		shortfall = shortfall || o.short.IsPositive()
 	}
+	a.decideShortfalls(outs)
 	for gi := range outs {
 		outs[gi].stockDeny = outs[gi].deny
 	}
-	allOrNothing := a.r.Allocation.AllOrNothingPerOrder && (denied || len(a.errors) > 0)
-	if allOrNothing {
+	if a.r.Allocation.AllOrNothingPerOrder && shortfall {
 		for gi, g := range a.groups {
-			outs[gi].takes, outs[gi].short, outs[gi].backorder, outs[gi].deny = nil, g.units, decimal.Zero, g.units
+			outs[gi] = outcome{short: g.units, stockDeny: outs[gi].stockDeny}
 			addRule(gi, "all_or_nothing_per_order")
+		}
+		a.decideShortfalls(outs)
+	}
+	policy := a.r.Backorder.Policy
+
+	// The locations the order ships from: under max_shipments, once the
+	// order uses that many, backorders are booked among them (§2.9 #2).
+	var boAt map[string]bool
+	if m := a.r.Split.MaxShipments; m > 0 {
+		ships := map[string]bool{}
+		for _, o := range outs {
+			for _, t := range o.takes {
+				ships[t.loc] = true
+			}
+		}
+		if len(ships) >= m {
+			boAt = ships
 		}
 	}
 
@@ -166,7 +195,7 @@ func (a *allocator) run() Result {
 				res.Allocations = append(res.Allocations, Allocation{
 					OrderID: a.o.ID, LineID: pt.lineID, ParentLineID: pt.parentID, SKU: pt.sku, LocationID: t.loc,
 					Qty: q, Strategy: strategy, Rank: rankOf(g, t.loc), Tracked: pt.tracked,
-					IdempotencyKey: RecordKey(a.o.ID, "allocation", pt.lineID, t.loc),
+					IdempotencyKey: RecordKey(a.recKey, "allocation", pt.lineID, t.loc),
 				})
 				if pt.tracked {
 					res.Adjustments = append(res.Adjustments, a.adjust(pt, t.loc, q, "allocate", false))
@@ -180,7 +209,7 @@ func (a *allocator) run() Result {
 	for gi, g := range a.groups {
 		o := outs[gi]
 		if o.backorder.IsPositive() {
-			loc := a.backorderLocation(g, o, allowed)
+			loc := a.backorderLocation(g, o, boAt)
 			addRule(gi, "backorder:"+string(policy))
 			if o.capped {
 				addRule(gi, "backorder:max_depth")
@@ -190,7 +219,7 @@ func (a *allocator) run() Result {
 				res.Backorders = append(res.Backorders, Backorder{
 					OrderID: a.o.ID, LineID: pt.lineID, ParentLineID: pt.parentID, SKU: pt.sku, Qty: q, LocationID: loc,
 					Reason: ErrInsufficientStock, PromisedDate: a.o.Date.AddDate(0, 0, a.r.Backorder.PromiseDaysDefault),
-					Notify: notify, Tracked: pt.tracked, IdempotencyKey: RecordKey(a.o.ID, "backorder", pt.lineID),
+					Notify: notify, Tracked: pt.tracked, IdempotencyKey: RecordKey(a.recKey, "backorder", pt.lineID),
 				})
 				if pt.tracked && loc != "" {
 					res.Adjustments = append(res.Adjustments, a.adjust(pt, loc, q, "backorder", true))
@@ -227,7 +256,7 @@ func (a *allocator) run() Result {
 			if action == RemainderCancel {
 				res.Cancellations = append(res.Cancellations, Cancellation{
 					OrderID: a.o.ID, LineID: pt.lineID, ParentLineID: pt.parentID, SKU: pt.sku, Qty: q, Reason: reason,
-					IdempotencyKey: RecordKey(a.o.ID, "cancellation", pt.lineID),
+					IdempotencyKey: RecordKey(a.recKey, "cancellation", pt.lineID),
 				})
 				continue
 			}
@@ -239,7 +268,7 @@ func (a *allocator) run() Result {
 	}
 	for _, h := range []*Hold{denyHold, shipHold} {
 		if h != nil && len(h.Lines) > 0 {
-			h.IdempotencyKey = RecordKey(a.o.ID, "hold", h.Reason)
+			h.IdempotencyKey = RecordKey(a.recKey, "hold", h.Reason)
 			res.Holds = append(res.Holds, *h)
 		}
 	}
@@ -260,8 +289,8 @@ func (a *allocator) run() Result {
 		}
 		seq := len(res.Shipments) + 1
 		res.Shipments = append(res.Shipments, Shipment{
-			ShipmentID: ShipmentID(a.o.ID, c.loc.ID, seq), OrderID: a.o.ID, LocationID: c.loc.ID, Seq: seq,
-			Status: status, Lines: lines, IdempotencyKey: RecordKey(a.o.ID, "shipment", c.loc.ID),
+			ShipmentID: ShipmentID(a.recKey, c.loc.ID, seq), OrderID: a.o.ID, LocationID: c.loc.ID, Seq: seq,
+			Status: status, Lines: lines, IdempotencyKey: RecordKey(a.recKey, "shipment", c.loc.ID),
 		})
 	}
 
@@ -273,7 +302,7 @@ func (a *allocator) run() Result {
 		return x.part - y.part
 	})
 	for _, e := range a.errors {
-		e.err.IdempotencyKey = RecordKey(a.o.ID, "error", e.err.Code, e.err.LineID)
+		e.err.IdempotencyKey = RecordKey(a.recKey, "error", e.err.Code, e.err.LineID)
 		res.Errors = append(res.Errors, e.err)
 	}
 
@@ -283,7 +312,7 @@ func (a *allocator) run() Result {
 		for _, b := range res.Backorders {
 			res.Notifications = append(res.Notifications, Notification{
 				Type: NotifyBackorderCustomer, OrderID: a.o.ID, LineID: b.LineID, SKU: b.SKU, Qty: b.Qty,
-				IdempotencyKey: RecordKey(a.o.ID, "notification", NotifyBackorderCustomer, b.LineID),
+				IdempotencyKey: RecordKey(a.recKey, "notification", NotifyBackorderCustomer, b.LineID),
 			})
 		}
 	}
@@ -291,14 +320,14 @@ func (a *allocator) run() Result {
 		if e.Code == ErrInsufficientStock {
 			res.Notifications = append(res.Notifications, Notification{
 				Type: NotifyInsufficientStock, OrderID: a.o.ID, LineID: e.LineID, SKU: e.SKU, Qty: e.Qty,
-				IdempotencyKey: RecordKey(a.o.ID, "notification", NotifyInsufficientStock, e.LineID),
+				IdempotencyKey: RecordKey(a.recKey, "notification", NotifyInsufficientStock, e.LineID),
 			})
 		}
 	}
 	for _, h := range res.Holds {
 		res.Notifications = append(res.Notifications, Notification{
 			Type: NotifyOrderOnHold, OrderID: a.o.ID, Reason: h.Reason,
-			IdempotencyKey: RecordKey(a.o.ID, "notification", NotifyOrderOnHold, h.Reason),
+			IdempotencyKey: RecordKey(a.recKey, "notification", NotifyOrderOnHold, h.Reason),
 		})
 	}
 	res.Notifications = append(res.Notifications, a.stockNotifications(committed)...)
@@ -311,26 +340,29 @@ func (a *allocator) run() Result {
 	return res
 }
 
-// adjust is one committed-bucket movement.
-func (a *allocator) adjust(pt part, loc string, q decimal.Decimal, reason string, allowNegative bool) Adjustment {
+// adjust is one committed-bucket movement; a backorder may take available
+// below zero and is counted as backordered.
+func (a *allocator) adjust(pt part, loc string, q decimal.Decimal, reason string, backorder bool) Adjustment {
 	return Adjustment{
-		SKU: a.rowSKU(pt, loc), LocationID: loc, Bucket: Committed, Delta: q, AllowNegative: allowNegative,
-		Reason: reason, Ref: a.o.ID + "/" + pt.lineID,
-		IdempotencyKey: RecordKey(a.o.ID, "adjustment", pt.lineID, loc, reason, string(Committed)),
+		SKU: a.rowSKU(pt, loc), LocationID: loc, Bucket: Committed, Delta: q, AllowNegative: backorder, Backorder: backorder,
+		Reason: reason, Ref: a.ref + "/" + pt.lineID,
+		IdempotencyKey: RecordKey(a.recKey, "adjustment", pt.lineID, loc, reason, string(Committed)),
 	}
 }
 
 // backorderLocation books a backorder (§2.4): where an unsplit line was
-// allocated, so it stays whole; else, among the locations the order may
-// ship from, the top-priority one with a stock row for every tracked part
-// (priority_stocked), or the top-priority one.
-func (a *allocator) backorderLocation(g *group, o outcome, allowed map[string]bool) string {
+// allocated, so it stays whole; else, among the candidates (among the
+// locations in at, when at is set: those the order ships from under
+// max_shipments), the top-priority one with a stock row for every tracked
+// part (priority_stocked), or the top-priority one. Priority ties are
+// broken by the tie-breakers.
+func (a *allocator) backorderLocation(g *group, o outcome, at map[string]bool) string {
 	if !a.r.Split.AllowLineSplit && len(o.takes) == 1 {
 		return o.takes[0].loc
 	}
 	first := ""
 	for _, c := range a.byPrio {
-		if allowed != nil && !allowed[c.loc.ID] {
+		if at != nil && !at[c.loc.ID] {
 			continue
 		}
 		if first == "" {
@@ -383,7 +415,7 @@ func (a *allocator) stockNotifications(committed map[lkey]decimal.Decimal) []Not
 			}
 			out = append(out, Notification{
 				Type: typ, OrderID: a.o.ID, SKU: sku, LocationID: c.loc.ID, Qty: after,
-				IdempotencyKey: RecordKey(a.o.ID, "notification", typ, k, c.loc.ID),
+				IdempotencyKey: RecordKey(a.recKey, "notification", typ, k, c.loc.ID),
 			})
 		}
 	}
@@ -400,9 +432,12 @@ func (a *allocator) snapshotRows() []SnapshotRow {
 			lk := lkey{k, l.ID}
 			lv := a.rows[lk]
 			av := a.avail[lk]
+			safety, from := SafetyStockOf(lv, a.r, name, l.ID)
 			rows = append(rows, SnapshotRow{
 				SKU: name, LocationID: l.ID, Exists: a.exists[lk],
-				OnHand: lv.OnHand, Committed: lv.Committed, Reserved: lv.Reserved, SafetyStock: lv.SafetyStock,
+				OnHand: lv.OnHand, Committed: lv.Committed, Reserved: lv.Reserved,
+				ReservedIgnored: !a.r.Inventory.RespectReservations,
+				SafetyStock:     safety, SafetyStockFrom: from, Backordered: lv.Backordered,
 				Available: av, Allocatable: decimal.Max(av, decimal.Zero),
 			})
 		}

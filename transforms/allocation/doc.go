@@ -17,7 +17,10 @@
 //   - Allocate(order, skus, stock, locations, rules, alreadyBackordered)
 //     returns a Result: Allocations, Shipments, Backorders, Cancellations,
 //     Holds, Adjustments, Notifications, Errors and the Explanation.
-//   - Available(level, rules, sku, location) is §2.1 in one function.
+//   - Available(level, rules, sku, location) is §2.1 in one function;
+//     SafetyStockOf says what it keeps back and where that comes from.
+//   - OutstandingBackorders(stock, rules) is what backorder.max_depth
+//     counts (§2.9 #5), per SKU, from the rows' backordered units.
 //   - AllocateAll allocates competing orders in (date, id) order, each
 //     against the stock the earlier ones left (edge case 15).
 //   - Cancel releases a prior allocation (§2.5, edge cases 13 and 14).
@@ -40,7 +43,9 @@
 // feed's 16.5 offers 16. The rules' safety stock and the row's stored
 // safety stock both mean "keep back", so the larger applies, not the sum;
 // safety_stock_by_sku and safety_stock_by_location both override the
-// default and, when both match a row, the larger wins.
+// default and, when both match a row, the larger wins (§2.9 #4). The
+// explanation's stock seen shows the safety stock kept back and its
+// source, so each row adds up to its available.
 //
 // SKUs. They compare case-insensitively, ignoring surrounding space.
 // Records name SKUs as the catalog (the skus map key) spells them, or as
@@ -61,16 +66,20 @@
 // the units of a kit line may spread over locations only when
 // allow_line_split is on. A component that is itself a kit is an error.
 //
-// Ranking. The priority rank is allocation.location_priority, then
-// Location.Priority, then the location id; every strategy breaks ties by
-// it, so the order is total. high_stock ranks each SKU (a kit by its kit
-// units) by the snapshot's allocatable quantity, computed once (Saleor);
-// Saleor's key leaves out reservations, ours is what may actually be
-// taken. closest ranks by haversine distance, unknown distances after the
-// known ones in priority order. fewest_shipments searches location sets by
-// growing k, combinations in priority order, and takes the first whose fill
-// covers every line; with no cover (or the cap reached) it fills greedily in
-// priority order, and the explanation says so. The pickup location is
+// Ranking. The priority key is allocation.location_priority, then
+// Location.Priority. Each strategy ranks by its own key (priority for
+// priority and fewest_shipments, allocatable stock for high_stock,
+// distance for closest), then by allocation.tie_breakers in turn, default
+// priority, distance, location_id (§2.9 #6); location_id is appended when
+// missing and must be last, so the order is total. Distances are haversine
+// to the destination, computed whenever both ends have coordinates;
+// unknown ones rank after the known ones. high_stock ranks each SKU (a kit
+// by its kit units) by the snapshot's allocatable quantity, computed once
+// (Saleor); Saleor's key leaves out reservations, ours is what may actually
+// be taken. fewest_shipments searches location sets by growing k,
+// combinations in the order-level ranking (§2.9 #8), and takes the first
+// whose fill covers every line; with no cover (or the cap reached) it
+// fills greedily in that ranking, and the explanation says so. The pickup location is
 // forced first only when it is a candidate with Pickup set; exclude_locations
 // still applies to it, same_market_only does not. same_market_only compares
 // the destination's market (else its country) with the location's; with
@@ -88,28 +97,43 @@
 // Backorders. Under allow/allow_notify the shortfall is backordered up to
 // max_depth − already backordered − backordered earlier in this order; only
 // what exceeds the cap takes remainder_action, which under deny takes all
-// of it (backorder under deny is hold). The deny path emits an
+// of it (backorder under deny is hold). "Already backordered" is the
+// caller's: the allocate step passes OutstandingBackorders of the locked
+// rows, the units booked as backorders (Level.Backordered) that the row's
+// stock does not cover, so a row a feed took below zero counts nothing and
+// stock received at a row covers its backorders. The deny path emits an
 // insufficient_stock error plus a cancellation (cancel) or an
 // insufficient_stock hold (hold, backorder). A backorder is booked where
-// backorder_location says, among the locations the order may ship from; a
-// kit's at a location with rows for all its tracked components. Backorders
-// move units into committed with AllowNegative, which is what takes
-// available below zero; Available is never adjusted directly.
+// backorder_location says; a kit's at a location with rows for all its
+// tracked components. Under max_shipments, once the order ships from that
+// many locations, it is booked among them (the top-priority one stocking
+// the SKU, else the top-priority one: §2.9 #2), trimmed or not. Backorders
+// move units into committed with AllowNegative and Backorder set, which is
+// what takes available below zero and counts them as backordered;
+// Available is never adjusted directly. Cancels and ships of backordered
+// units set Backorder on their negative movement.
 //
-// Whole order. all_or_nothing_per_order triggers when any quantity would
-// take the deny path (backorderable shortfalls do not trigger it: a
-// backorder is a promise to fulfil) or a line is in error: then nothing is
-// allocated or backordered, and every valid line takes the deny path in
-// full. ship_complete holds the shipments (status held, and a
+// Whole order. all_or_nothing_per_order triggers on any shortfall,
+// backorderable or not, or a line in error (§2.9 #7): then nothing is
+// allocated, and the backorder decision is made again for every valid
+// line's full quantity (so under allow the whole order may be backordered,
+// and what max_depth leaves takes the deny path). A line's deny is an
+// insufficient_stock error only for what its own shortfall would have
+// denied; the rest is cancelled or held with reason
+// all_or_nothing_per_order. ship_complete holds the shipments (status held, and a
 // ship_complete hold) while anything is backordered or held; a cancelled
 // shortfall leaves nothing to wait for, so it does not hold the order.
 // Without reserve_while_holding the held order allocates nothing and its
 // hold lists what it would have taken.
 //
-// Records. Idempotency keys are RecordKey(order id, kind, line/location,
-// ...): 32 hex digits of SHA-256 over length-prefixed parts. Shipment ids
-// are ShipmentID(order, location, seq), shipments numbered in the
-// order-level ranking. Stock notifications fire when this order takes a
+// Records. Idempotency keys are RecordKey(order, kind, line/location,
+// ...): 32 hex digits of SHA-256 over length-prefixed parts, where order is
+// RecordOrder(Order.Scope, Order.Ref): the order id for an order without a
+// scope (so keys stored before scopes never change), else its scope and
+// ref, so two sources' orders 1001 never share a key downstream. Shipment
+// ids are ShipmentID(order, location, seq), shipments numbered in the
+// order-level ranking. Adjustment refs are Order.Ref (default the id) +
+// "/" + line, the ledger the stock events read. Stock notifications fire when this order takes a
 // row's available from above a threshold to at or below it (once per row;
 // out_of_stock wins), and out_of_stock for every candidate row whose feed
 // on_hand is negative (edge case 8). Orders must carry a date.

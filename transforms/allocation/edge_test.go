@@ -504,6 +504,8 @@ func TestEdge13CancelAfterAllocation(t *testing.T) {
 			IdempotencyKey: allocation.RecordKey("o", "cancel_adjustment", event, "1", loc, "committed")}
 	}
 	t.Run("whole order: release everything, back in stock", func(t *testing.T) {
+		backorderRelease := adj("L1", "-2", "c1")
+		backorderRelease.Backorder = true
 		res, err := allocation.Cancel(prior, allocation.CancelRequest{EventID: "c1"}, now, r)
 		if err != nil {
 			t.Fatal(err)
@@ -511,7 +513,7 @@ func TestEdge13CancelAfterAllocation(t *testing.T) {
 		checkRecords(t, res, records{
 			Cancellations: []allocation.Cancellation{{OrderID: "o", LineID: "1", SKU: "S", Qty: q("7"), Reason: "cancel",
 				IdempotencyKey: allocation.RecordKey("o", "cancellation", "c1", "1")}},
-			Adjustments: []allocation.Adjustment{adj("L2", "-1", "c1"), adj("L1", "-4", "c1"), adj("L1", "-2", "c1")},
+			Adjustments: []allocation.Adjustment{adj("L2", "-1", "c1"), adj("L1", "-4", "c1"), backorderRelease},
 			Notifications: []allocation.Notification{
 				{Type: allocation.NotifyBackInStock, OrderID: "o", SKU: "S", LocationID: "L1", Qty: q("4"),
 					IdempotencyKey: allocation.RecordKey("o", "notification", allocation.NotifyBackInStock, "c1", "s", "L1")},

@@ -37,13 +37,24 @@ type ExcludedLocation struct {
 
 // SnapshotRow is one stock row as Allocate read it.
 type SnapshotRow struct {
-	SKU         string          `json:"sku"`
-	LocationID  string          `json:"location_id"`
-	Exists      bool            `json:"exists,omitempty"`
-	OnHand      decimal.Decimal `json:"on_hand"`
-	Committed   decimal.Decimal `json:"committed"`
-	Reserved    decimal.Decimal `json:"reserved"`
-	SafetyStock decimal.Decimal `json:"safety_stock"` // the row's; the rules' is folded into Available
+	SKU        string          `json:"sku"`
+	LocationID string          `json:"location_id"`
+	Exists     bool            `json:"exists,omitempty"`
+	OnHand     decimal.Decimal `json:"on_hand"`
+	Committed  decimal.Decimal `json:"committed"`
+	Reserved   decimal.Decimal `json:"reserved"`
+	// ReservedIgnored says Reserved was not subtracted
+	// (inventory.respect_reservations is off).
+	ReservedIgnored bool `json:"reserved_ignored,omitempty"`
+	// SafetyStock is the safety stock kept back at the row, and
+	// SafetyStockFrom where it comes from (SafetyStockOf): the rule set's
+	// default, by_sku, by_location, the larger of both, or the stock row's
+	// own. So the row adds up: available = on_hand − committed − reserved
+	// (unless ignored) − safety_stock.
+	SafetyStock     decimal.Decimal `json:"safety_stock"`
+	SafetyStockFrom string          `json:"safety_stock_from,omitempty"`
+	// Backordered is the part of Committed booked as backorders.
+	Backordered decimal.Decimal `json:"backordered"`
 	Available   decimal.Decimal `json:"available"`
 	Allocatable decimal.Decimal `json:"allocatable"`
 }
@@ -62,7 +73,7 @@ type RankedCandidate struct {
 	// for a kit).
 	Allocatable decimal.Decimal `json:"allocatable"`
 	// DistanceKm is the haversine distance to the destination; nil when
-	// unknown or not computed (only the closest strategy computes it).
+	// the destination's or the location's coordinates are unknown.
 	DistanceKm *float64 `json:"distance_km,omitempty"`
 	// Pickup is set for the click-and-collect location forced first.
 	Pickup bool `json:"pickup,omitempty"`

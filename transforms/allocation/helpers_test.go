@@ -121,7 +121,7 @@ func (e exp) kitAlloc(parent, sku, loc, qty string, rank int) allocation.Allocat
 
 func (e exp) adj(line, sku, loc, qty, reason string) allocation.Adjustment {
 	return allocation.Adjustment{SKU: sku, LocationID: loc, Bucket: allocation.Committed, Delta: q(qty), AllowNegative: reason == "backorder",
-		Reason: reason, Ref: e.order + "/" + line, IdempotencyKey: allocation.RecordKey(e.order, "adjustment", line, loc, reason, "committed")}
+		Backorder: reason == "backorder", Reason: reason, Ref: e.order + "/" + line, IdempotencyKey: allocation.RecordKey(e.order, "adjustment", line, loc, reason, "committed")}
 }
 
 func (e exp) ship(loc string, seq int, status allocation.ShipmentStatus, lines ...allocation.ShipmentLine) allocation.Shipment {

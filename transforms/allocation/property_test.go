@@ -24,6 +24,8 @@ type scenario struct {
 	locs    []allocation.Location
 	r       allocation.Rules
 	already map[string]decimal.Decimal
+	// alreadyFromRows says already is OutstandingBackorders of stock.
+	alreadyFromRows bool
 }
 
 func (s scenario) String() string {
@@ -64,12 +66,16 @@ func randomScenario(rng *rand.Rand) scenario {
 			if chance(0.2) {
 				continue // no row
 			}
-			s.stock[allocation.Key{SKU: name, Location: l.ID}] = allocation.Level{
+			lv := allocation.Level{
 				OnHand:      dec(-2, 10, sku.QtyDecimal),
 				Committed:   dec(0, 3, sku.QtyDecimal),
 				Reserved:    dec(0, 2, false),
 				SafetyStock: dec(0, 1, false),
 			}
+			if chance(0.4) {
+				lv.Backordered = decimal.Min(lv.Committed, dec(0, 3, false))
+			}
+			s.stock[allocation.Key{SKU: name, Location: l.ID}] = lv
 		}
 		if chance(0.3) {
 			s.already[name] = dec(0, 4, false)
@@ -95,6 +101,10 @@ func randomScenario(rng *rand.Rand) scenario {
 			r.Allocation.ExcludeLocations = append(r.Allocation.ExcludeLocations, l.ID)
 		}
 	}
+	r.Allocation.TieBreakers = [][]allocation.TieBreaker{
+		nil, allocation.DefaultTieBreakers(), {allocation.TieDistance},
+		{allocation.TieDistance, allocation.TiePriority, allocation.TieLocationID}, {allocation.TieLocationID},
+	}[pick(5)]
 	r.Allocation.SameMarketOnly = chance(0.2)
 	r.Allocation.PickupLocationFirst = chance(0.7)
 	r.Allocation.AllOrNothingPerOrder = chance(0.15)
@@ -104,6 +114,9 @@ func randomScenario(rng *rand.Rand) scenario {
 	}
 	if chance(0.2) {
 		r.Inventory.SafetyStockBySKU = map[string]decimal.Decimal{strings.ToLower(simple[0]): dec(0, 3, false)}
+	}
+	if chance(0.2) {
+		r.Inventory.SafetyStockByLocation = map[string]decimal.Decimal{s.locs[pick(len(s.locs))].ID: dec(0, 3, false)}
 	}
 	if chance(0.3) {
 		r.Split.Mode = allocation.ShipComplete
@@ -120,6 +133,11 @@ func randomScenario(rng *rand.Rand) scenario {
 	r.Backorder.RemainderAction = []allocation.RemainderAction{allocation.RemainderBackorder, allocation.RemainderCancel, allocation.RemainderHold}[pick(3)]
 	r.Backorder.BackorderLocation = []allocation.BackorderLocation{allocation.PriorityStocked, allocation.FirstPriority}[pick(2)]
 	s.r = r
+	// What other orders have outstanding, as the allocate step computes it
+	// from the rows, half the time; else a number from nowhere.
+	if chance(0.5) {
+		s.already, s.alreadyFromRows = allocation.OutstandingBackorders(s.stock, r), true
+	}
 
 	s.o = allocation.Order{ID: "o" + strconv.Itoa(pick(1000)), Date: day.Add(time.Duration(pick(1000)) * time.Minute)}
 	if chance(0.8) {
@@ -355,6 +373,8 @@ func TestProperties(t *testing.T) {
 			(len(res.Cancellations) > 0 || slices.ContainsFunc(res.Holds, func(h allocation.Hold) bool { return h.Reason == allocation.HoldInsufficientStock })) {
 			fail("all_or_nothing_per_order allocated part of an order that took the deny path")
 		}
+		checkClarifications(s, res, fail)
+
 		keys := map[string]bool{}
 		for _, k := range recordKeys(res) {
 			if keys[k] {
@@ -369,6 +389,132 @@ func TestProperties(t *testing.T) {
 			t.Errorf("only %d of %d scenarios produced a %s: the generator no longer covers it", seen[k], n, k)
 		}
 	}
+}
+
+// checkClarifications checks the readings of DOMAIN.md §2.9 on one result.
+func checkClarifications(s scenario, res allocation.Result, fail func(string, ...any)) {
+	r := s.r
+	// #5 max_depth: with what is outstanding read from the rows, the
+	// order never takes a SKU's outstanding backorders past the cap (nor
+	// further past it, when it was already over).
+	if md := r.Backorder.MaxDepth; md != nil && s.alreadyFromRows {
+		before := outstandingBySKU(s.stock, r)
+		after := outstandingBySKU(s.stock.Apply(res.Adjustments), r)
+		for sku, n := range after {
+			if limit := decimal.Max(*md, before[sku]); n.GreaterThan(limit) {
+				fail("%s: %s outstanding on backorder after the order, %s before, max_depth %s", sku, n, before[sku], md)
+			}
+		}
+	}
+
+	// #6 tie_breakers: the order-level ranking is sorted by the strategy's
+	// key, then the tie-breakers, ending in the id.
+	ranked := res.Explanation.Candidates
+	dist := map[string]*float64{}
+	for _, rk := range res.Explanation.Rankings {
+		for _, c := range rk.Candidates {
+			dist[c.LocationID] = c.DistanceKm
+		}
+	}
+	loc := map[string]allocation.Location{}
+	for _, l := range s.locs {
+		loc[l.ID] = l
+	}
+	listed := func(id string) int {
+		if i := slices.Index(r.Allocation.LocationPriority, id); i >= 0 {
+			return i
+		}
+		return len(r.Allocation.LocationPriority) + 1000 + loc[id].Priority
+	}
+	ties := slices.Clone(r.Allocation.TieBreakers)
+	if !slices.Contains(ties, allocation.TieLocationID) {
+		ties = append(ties, allocation.TieLocationID)
+	}
+	pickup := func(id string) bool {
+		return r.Allocation.PickupLocationFirst && s.o.PickupLocation == id && loc[id].Pickup
+	}
+	if len(res.Explanation.Rankings) > 0 && (r.Allocation.Strategy == allocation.Priority || r.Allocation.Strategy == allocation.FewestShipments) {
+		for i := 1; i < len(ranked); i++ {
+			x, y := ranked[i-1], ranked[i]
+			if pickup(x) || pickup(y) {
+				continue
+			}
+			c := listed(x) - listed(y)
+			for _, tb := range ties {
+				if c != 0 {
+					break
+				}
+				switch tb {
+				case allocation.TiePriority:
+					c = listed(x) - listed(y)
+				case allocation.TieDistance:
+					dx, dy := dist[x], dist[y]
+					switch {
+					case dx == nil && dy != nil:
+						c = 1
+					case dx != nil && dy == nil:
+						c = -1
+					case dx != nil && dy != nil && *dx != *dy:
+						c = map[bool]int{true: -1, false: 1}[*dx < *dy]
+					}
+				case allocation.TieLocationID:
+					c = strings.Compare(x, y)
+				}
+			}
+			if c >= 0 {
+				fail("ranking %v: %s before %s breaks the tie-breakers %v", ranked, x, y, ties)
+			}
+		}
+	}
+
+	// #7 all_or_nothing_per_order: any shortfall or line in error, and
+	// nothing is allocated.
+	if r.Allocation.AllOrNothingPerOrder && len(res.Allocations) > 0 {
+		if len(res.Backorders)+len(res.Cancellations)+len(res.Errors) > 0 ||
+			slices.ContainsFunc(res.Holds, func(h allocation.Hold) bool { return h.Reason == allocation.HoldInsufficientStock }) {
+			fail("all_or_nothing_per_order allocated part of an order with a shortfall")
+		}
+	}
+
+	// #2 backorder location: once the order ships from max_shipments
+	// locations, backorders are booked among them.
+	if m := r.Split.MaxShipments; m > 0 {
+		ships := map[string]bool{}
+		for _, a := range res.Allocations {
+			ships[a.LocationID] = true
+		}
+		if len(ships) >= m {
+			for _, b := range res.Backorders {
+				if b.LocationID != "" && !ships[b.LocationID] {
+					fail("backorder of %s booked at %s, but the order ships from %v (max_shipments %d)", b.LineID, b.LocationID, ships, m)
+				}
+			}
+		}
+	}
+
+	// explain adds up: every row of the stock seen is on hand − committed
+	// − reserved (unless ignored) − the safety stock shown.
+	for _, row := range res.Explanation.Snapshot {
+		sum := row.OnHand.Sub(row.Committed).Sub(row.SafetyStock)
+		if !row.ReservedIgnored {
+			sum = sum.Sub(row.Reserved)
+		}
+		if !sum.RoundFloor(allocation.Scale).Equal(row.Available) {
+			fail("stock seen %+v does not add up: %s", row, sum)
+		}
+		if row.SafetyStock.IsPositive() != (row.SafetyStockFrom != "") {
+			fail("stock seen %+v: safety stock without its source, or a source without one", row)
+		}
+	}
+}
+
+// outstandingBySKU is OutstandingBackorders by upper-case SKU.
+func outstandingBySKU(st allocation.Stock, r allocation.Rules) map[string]decimal.Decimal {
+	out := map[string]decimal.Decimal{}
+	for k, v := range allocation.OutstandingBackorders(st, r) {
+		out[strings.ToUpper(k)] = out[strings.ToUpper(k)].Add(v)
+	}
+	return out
 }
 
 func recordKeys(r allocation.Result) []string {

@@ -151,8 +151,13 @@ type Adjustment struct {
 	// AllowNegative lets the movement take available below zero: a
 	// backorder (Shopify CONTINUE, WooCommerce stock < 0).
 	AllowNegative bool
-	Reason        string // allocate, backorder, cancel
-	Ref           string // order_id/line_id
+	// Backorder marks a committed movement of backordered units: booked
+	// (Delta > 0) by allocate, settled (Delta < 0) by a ship or cancel of
+	// them. The store keeps their sum per row (Level.Backordered), which
+	// backorder.max_depth counts.
+	Backorder bool
+	Reason    string // allocate, backorder, cancel
+	Ref       string // order_id/line_id
 	// IdempotencyKey is per (order, line, location, reason, bucket), and per
 	// cancel event for cancellations.
 	IdempotencyKey string
@@ -225,6 +230,16 @@ func RecordKey(orderID, kind string, parts ...string) string {
 	}
 	sum := sha256.Sum256(buf)
 	return hex.EncodeToString(sum[:16])
+}
+
+// RecordOrder is what an order's record keys and shipment ids derive
+// from: the order id alone when the order has no scope (so the keys of
+// orders decided before scopes existed never change), else scope and ref.
+func RecordOrder(scope, ref string) string {
+	if scope == "" {
+		return ref
+	}
+	return scope + ":" + ref
 }
 
 // compareKeys orders stock keys by SKU, then location.

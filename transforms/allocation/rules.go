@@ -3,6 +3,7 @@ package allocation
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/shopspring/decimal"
 )
@@ -49,6 +50,13 @@ type AllocationRules struct {
 	SameMarketOnly bool `json:"same_market_only"`
 	// ExcludeLocations are never allocated from (not even a pickup location).
 	ExcludeLocations []string `json:"exclude_locations"`
+	// TieBreakers order the locations the strategy ranks equal, in turn
+	// (DOMAIN.md §2.2, §2.9 #6): priority (location_priority, then
+	// Location.Priority), distance (to the destination; unknown
+	// coordinates rank last) and location_id. The ranking always ends in
+	// location_id, so it is total: it is appended when missing, and
+	// nothing may follow it.
+	TieBreakers []TieBreaker `json:"tie_breakers"`
 	// PickupLocationFirst ranks a click-and-collect order's pickup location
 	// first whatever the strategy (Saleor sort_stocks).
 	PickupLocationFirst bool `json:"pickup_location_first"`
@@ -109,6 +117,30 @@ const (
 	FewestShipments Strategy = "fewest_shipments" // smallest location set covering the order
 )
 
+// TieBreaker is a key that orders locations a strategy ranks equal.
+type TieBreaker string
+
+const (
+	TiePriority   TieBreaker = "priority"    // location_priority, then Location.Priority
+	TieDistance   TieBreaker = "distance"    // nearest the destination first, unknown last
+	TieLocationID TieBreaker = "location_id" // the id: unique, so it ends every ranking
+)
+
+// DefaultTieBreakers is DOMAIN.md §2.2's default.
+func DefaultTieBreakers() []TieBreaker {
+	return []TieBreaker{TiePriority, TieDistance, TieLocationID}
+}
+
+// tieBreakers is the tie-breakers in force: the setting, ending in
+// location_id.
+func (r AllocationRules) tieBreakers() []TieBreaker {
+	out := slices.Clone(r.TieBreakers)
+	if !slices.Contains(out, TieLocationID) {
+		out = append(out, TieLocationID)
+	}
+	return out
+}
+
 // SplitMode is the Odoo move_type pair.
 type SplitMode string
 
@@ -156,6 +188,7 @@ func DefaultRules() Rules {
 		},
 		Allocation: AllocationRules{
 			Strategy:            Priority,
+			TieBreakers:         DefaultTieBreakers(),
 			PickupLocationFirst: true,
 		},
 		Split: SplitRules{
@@ -185,6 +218,18 @@ func (r Rules) Validate() error {
 	case Priority, HighStock, Closest, FewestShipments:
 	default:
 		bad("allocation.strategy %q: want priority, high_stock, closest or fewest_shipments", r.Allocation.Strategy)
+	}
+	seen := map[TieBreaker]bool{}
+	for i, tb := range r.Allocation.TieBreakers {
+		switch {
+		case tb != TiePriority && tb != TieDistance && tb != TieLocationID:
+			bad("allocation.tie_breakers[%d] %q: want priority, distance or location_id", i, tb)
+		case seen[tb]:
+			bad("allocation.tie_breakers[%d] %q is listed twice", i, tb)
+		case tb == TieLocationID && i != len(r.Allocation.TieBreakers)-1:
+			bad("allocation.tie_breakers: location_id must come last (ids are unique, so nothing after it could break a tie)")
+		}
+		seen[tb] = true
 	}
 	switch r.Split.Mode {
 	case ShipPartial, ShipComplete:

@@ -98,6 +98,11 @@ func sameDefault(want any, got json.RawMessage) error {
 		if err != nil || !d.Equal(decimal.RequireFromString(fmt.Sprint(w))) {
 			return fmt.Errorf("default %v, DefaultRules has %s", w, got)
 		}
+	case []string:
+		var v []string
+		if err := json.Unmarshal(got, &v); err != nil || !slices.Equal(v, w) {
+			return fmt.Errorf("default %v, DefaultRules has %s", w, got)
+		}
 	case bool, string:
 		var v any
 		_ = json.Unmarshal(got, &v)
@@ -351,17 +356,34 @@ func TestStrategies(t *testing.T) {
 				e.holdNote(allocation.HoldInsufficientStock),
 			},
 		})
-		// A backorderable shortfall covers the order: it does not trigger.
+		// A backorderable shortfall triggers it too (§2.9 #7): nothing is
+		// allocated, and every line's full quantity is backordered.
 		r.Backorder.Policy = allocation.Allow
 		res = mustAllocate(t, o, tracked("A", "B"), stock, locations("L"), r, nil)
-		if len(res.Allocations) != 2 || len(res.Backorders) != 1 {
-			t.Errorf("got %+v, want A and B allocated, B's 2 backordered", recordsOf(res))
-		}
-		// A line in error does.
+		checkRecords(t, res, records{
+			Backorders:    []allocation.Backorder{e.backorder("1", "A", "L", "2", false), e.backorder("2", "B", "L", "3", false)},
+			Adjustments:   []allocation.Adjustment{e.adj("1", "A", "L", "2", "backorder"), e.adj("2", "B", "L", "3", "backorder")},
+			Notifications: []allocation.Notification{e.stockNote(allocation.NotifyOutOfStock, "B", "L", "-2")},
+		})
+		// ... and the deny path takes what max_depth does not cover. Line 2
+		// alone would have been allocated 2 and backordered 1; the rule
+		// spent the depth on line 1, so its cancellation is the rule's.
+		two := q("2")
+		r.Backorder.MaxDepth = &two
+		r.Backorder.RemainderAction = allocation.RemainderCancel
+		res = mustAllocate(t, order("o", "1:A:2", "2:A:3"), tracked("A"), allocation.Stock{{SKU: "A", Location: "L"}: onHand("4")}, locations("L"), r, nil)
+		checkRecords(t, res, records{
+			Backorders:    []allocation.Backorder{e.backorder("1", "A", "L", "2", false)},
+			Cancellations: []allocation.Cancellation{e.cancel("2", "A", "3", "all_or_nothing_per_order")},
+			Adjustments:   []allocation.Adjustment{e.adj("1", "A", "L", "2", "backorder")},
+			Notifications: []allocation.Notification{e.stockNote(allocation.NotifyLowStock, "A", "L", "2")},
+		})
+		r.Backorder.MaxDepth = nil
+		// A line in error triggers it as well.
 		o.Lines = append(o.Lines, allocation.Line{ID: "3", SKU: "A", Qty: q("-1")})
 		res = mustAllocate(t, o, tracked("A", "B"), stock, locations("L"), r, nil)
-		if len(res.Allocations)+len(res.Backorders) != 0 || len(res.Holds) != 1 {
-			t.Errorf("got %+v, want nothing allocated and the order held", recordsOf(res))
+		if len(res.Allocations) != 0 || len(res.Backorders) != 2 {
+			t.Errorf("got %+v, want nothing allocated, both lines backordered", recordsOf(res))
 		}
 	})
 	t.Run("virtual lines are not allocated", func(t *testing.T) {

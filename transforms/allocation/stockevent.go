@@ -158,6 +158,13 @@ func Holdings(orderID string, ledger []LedgerEntry) []Holding {
 type StockEvent struct {
 	Action  Action
 	OrderID string
+	// Ref names the order in the ledger, as allocate's Order.Ref did: the
+	// event reads and writes the movements whose ref is Ref + "/" + line.
+	// Empty is OrderID.
+	Ref string
+	// Scope is the event's origin (pipeline and source) its records' keys
+	// derive from, with Ref (RecordOrder); empty derives them from Ref.
+	Scope string
 	// EventID identifies the event (a webhook's id, a shipment id): the
 	// records' idempotency keys derive from it.
 	EventID string
@@ -285,6 +292,11 @@ func untracked(skus map[string]SKU, sku string) bool {
 // available is back at or above the reorder point.
 func ApplyStockEvent(ev StockEvent, held []Holding, stock Stock, skus map[string]SKU, r Rules, rp ReplenishmentRules, open map[Key]bool) (StockEventResult, error) {
 	var res StockEventResult
+	ref := ev.Ref
+	if ref == "" {
+		ref = ev.OrderID
+	}
+	recKey := RecordOrder(ev.Scope, ref)
 	refuse := func(format string, args ...any) (StockEventResult, error) {
 		return StockEventResult{}, fmt.Errorf("%w: order %s: %s", ErrRefused, ev.OrderID, fmt.Sprintf(format, args...))
 	}
@@ -324,7 +336,9 @@ func ApplyStockEvent(ev StockEvent, held []Holding, stock Stock, skus map[string
 	}
 	delta := map[Key]*Level{}
 	var touched []Key
-	move := func(h *Holding, b Bucket, d decimal.Decimal, reason string, allowNeg bool) {
+	// move adds one adjustment; backorder marks a committed movement of
+	// backordered units (Adjustment.Backorder).
+	move := func(h *Holding, b Bucket, d decimal.Decimal, reason string, allowNeg, backorder bool) {
 		k := rowKey(stock, h.SKU, h.Location)
 		if delta[k] == nil {
 			delta[k] = &Level{}
@@ -336,9 +350,9 @@ func ApplyStockEvent(ev StockEvent, held []Holding, stock Stock, skus map[string
 			delta[k].Committed = delta[k].Committed.Add(d)
 		}
 		res.Adjustments = append(res.Adjustments, Adjustment{
-			SKU: k.SKU, LocationID: h.Location, Bucket: b, Delta: d, AllowNegative: allowNeg, Reason: reason,
-			Ref:            ev.OrderID + "/" + h.LineID,
-			IdempotencyKey: RecordKey(ev.OrderID, "adjustment", string(ev.Action), ev.EventID, h.LineID, h.Location, reason, string(b)),
+			SKU: k.SKU, LocationID: h.Location, Bucket: b, Delta: d, AllowNegative: allowNeg, Backorder: backorder, Reason: reason,
+			Ref:            ref + "/" + h.LineID,
+			IdempotencyKey: RecordKey(recKey, "adjustment", string(ev.Action), ev.EventID, h.LineID, h.Location, reason, string(b)),
 		})
 	}
 	matches := func(l EventLine, h Holding) bool {
@@ -387,7 +401,7 @@ func ApplyStockEvent(ev StockEvent, held []Holding, stock Stock, skus map[string
 				for j := len(idx) - 1; j >= 0 && rem.IsPositive(); j-- {
 					h := &holdings[idx[j]]
 					if x := decimal.Min(rem, h.Allocated); x.IsPositive() {
-						move(h, Committed, x.Neg(), ReasonDeallocate, false)
+						move(h, Committed, x.Neg(), ReasonDeallocate, false, false)
 						h.Allocated = h.Allocated.Sub(x)
 						lr.Released = lr.Released.Add(x)
 						rem = rem.Sub(x)
@@ -396,7 +410,7 @@ func ApplyStockEvent(ev StockEvent, held []Holding, stock Stock, skus map[string
 				for j := len(idx) - 1; j >= 0 && rem.IsPositive(); j-- {
 					h := &holdings[idx[j]]
 					if x := decimal.Min(rem, h.Backordered); x.IsPositive() {
-						move(h, Committed, x.Neg(), ReasonCancel, false)
+						move(h, Committed, x.Neg(), ReasonCancel, false, true)
 						h.Backordered = h.Backordered.Sub(x)
 						lr.Released = lr.Released.Add(x)
 						rem = rem.Sub(x)
@@ -417,7 +431,7 @@ func ApplyStockEvent(ev StockEvent, held []Holding, stock Stock, skus map[string
 			}
 			res.Cancellations = append(res.Cancellations, Cancellation{
 				OrderID: ev.OrderID, LineID: strings.Join(lineIDs, ","), SKU: l.SKU, Qty: l.Qty, Reason: ReasonCancel,
-				IdempotencyKey: RecordKey(ev.OrderID, "cancellation", ev.EventID, l.LineID, l.SKU, l.Location),
+				IdempotencyKey: RecordKey(recKey, "cancellation", ev.EventID, l.LineID, l.SKU, l.Location),
 			})
 		case ActionShip:
 			if l.Location == "" {
@@ -449,8 +463,8 @@ func ApplyStockEvent(ev StockEvent, held []Holding, stock Stock, skus map[string
 					if !x.IsPositive() {
 						continue
 					}
-					move(h, OnHand, x.Neg(), ReasonShip, r.Inventory.NegativeOnHand)
-					move(h, Committed, x.Neg(), ReasonShip, false)
+					move(h, OnHand, x.Neg(), ReasonShip, r.Inventory.NegativeOnHand, false)
+					move(h, Committed, x.Neg(), ReasonShip, false, bucket)
 					if bucket {
 						h.Backordered = h.Backordered.Sub(x)
 					} else {
@@ -486,7 +500,7 @@ func ApplyStockEvent(ev StockEvent, held []Holding, stock Stock, skus map[string
 				}
 				h := holdings[first]
 				h.Location = l.Location
-				move(&h, OnHand, l.Qty, ReasonReturn, false)
+				move(&h, OnHand, l.Qty, ReasonReturn, false, false)
 				// Count the return against the shipped holdings, in order.
 				rem := l.Qty
 				for j := range holdings {
@@ -531,7 +545,7 @@ func ApplyStockEvent(ev StockEvent, held []Holding, stock Stock, skus map[string
 		note := func(typ string) {
 			res.Notifications = append(res.Notifications, Notification{
 				Type: typ, OrderID: ev.OrderID, SKU: k.SKU, LocationID: k.Location, Qty: after,
-				IdempotencyKey: RecordKey(ev.OrderID, "notification", typ, string(ev.Action), ev.EventID, norm(k.SKU), k.Location),
+				IdempotencyKey: RecordKey(recKey, "notification", typ, string(ev.Action), ev.EventID, norm(k.SKU), k.Location),
 			})
 		}
 		switch {
@@ -552,7 +566,7 @@ func ApplyStockEvent(ev StockEvent, held []Holding, stock Stock, skus map[string
 			res.Replenishments = append(res.Replenishments, Replenishment{
 				SKU: k.SKU, LocationID: k.Location, Qty: lvl.Target.Sub(after), Available: after,
 				ReorderPoint: lvl.Point, TargetLevel: lvl.Target, OrderID: ev.OrderID,
-				IdempotencyKey: RecordKey(ev.OrderID, "replenishment", string(ev.Action), ev.EventID, norm(k.SKU), k.Location),
+				IdempotencyKey: RecordKey(recKey, "replenishment", string(ev.Action), ev.EventID, norm(k.SKU), k.Location),
 			})
 			res.Opened = append(res.Opened, Key{norm(k.SKU), k.Location})
 		case !after.LessThan(lvl.Point) && ok:

@@ -9,6 +9,16 @@ import (
 // Order is what Allocate decides about: the lines of one placed order.
 type Order struct {
 	ID string
+	// Ref names the order in the inventory ledger: its adjustments' refs
+	// are Ref + "/" + line id, which the stock events of the order read
+	// back. Empty is ID. A pipeline taking orders of several shops, whose
+	// ids collide, gives each shop's orders a Ref of their own.
+	Ref string
+	// Scope is the event's origin (pipeline and source): with Ref it is
+	// what the records' idempotency keys and shipment ids derive from
+	// (RecordOrder), so two sources' orders 1001 never share a key
+	// downstream. Empty derives them from Ref alone, as before scopes.
+	Scope string
 	// Date is when the order was placed (created_at). It orders orders that
 	// compete for the same stock (AllocateAll) and dates promised backorders.
 	Date  time.Time
@@ -100,6 +110,10 @@ type Level struct {
 	// safety_stock, damaged, quality_control): counted in on_hand, never
 	// allocated.
 	SafetyStock decimal.Decimal
+	// Backordered is the part of Committed booked as backorders and not
+	// yet shipped or cancelled (backorder.max_depth counts it, see
+	// OutstandingBackorders).
+	Backordered decimal.Decimal
 }
 
 // Stock is the snapshot of stock rows Allocate reads.
