@@ -10,14 +10,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/pipectl/pipectl/connectors"
 	"github.com/pipectl/pipectl/engine"
+	"github.com/pipectl/pipectl/engine/state"
+	"github.com/pipectl/pipectl/internal/pgtest"
 	"github.com/pipectl/pipectl/pipelines"
 	"github.com/pipectl/pipectl/pipelines/component"
 	"github.com/pipectl/pipectl/pipelines/exprs"
 	"github.com/pipectl/pipectl/pipelines/record"
 	"github.com/pipectl/pipectl/schemas"
 	"github.com/pipectl/pipectl/transforms"
+	"github.com/shopspring/decimal"
 )
 
 // scriptedSource emits n records, then does what end says: returns an
@@ -227,6 +231,76 @@ func TestRecordsBeforeAReadErrorAreCounted(t *testing.T) {
 	for _, n := range res.Nodes {
 		if n.In != 100 {
 			t.Errorf("%s %s: in = %d, want 100", n.Section, n.Name, n.In)
+		}
+	}
+}
+
+// An interrupted run stops a step waiting on the state store (here, an
+// allocation waiting for stock rows another transaction holds locked): the
+// run's context reaches the store call, and nothing the step did commits.
+func TestInterruptReachesTheStore(t *testing.T) {
+	url := pgtest.Schema(t, "pipectl_engine_test_", nil)
+	st, err := state.Open(context.Background(), url, state.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if _, err := st.SetLevel(context.Background(), component.LevelUpdate{SKU: "A", Location: "wh-a", Quantity: decimal.NewFromInt(100)}); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	tx, err := conn.Begin(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(context.Background())
+	if _, err := tx.Exec(context.Background(), `SELECT * FROM stock FOR UPDATE`); err != nil {
+		t.Fatal(err)
+	}
+
+	p := compileScripted(t, &scriptedSource{n: 3}, `pipeline: p
+rules:
+  f:
+    fulfillment: {}
+sources:
+  in:
+    scripted: {}
+steps:
+  alloc:
+    from: in
+    allocate: {rules: f, order_id: string(n), lines: '[{"sku": "A", "quantity": 1}]'}
+sinks:
+  out:
+    from: alloc.allocations
+    file: {path: "`+filepath.Join(t.TempDir(), "out.ndjson")+`"}
+`)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	x, err := engine.Start(ctx, p, engine.Options{Runtime: &component.Runtime{Clock: component.SystemClock{}, Inventory: st, Keys: st}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // the allocation is now waiting for the lock
+	start := time.Now()
+	cancel(errors.New("interrupted"))
+	res, err := x.Wait()
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("the run took %s to stop: the store call did not see the context", took)
+	}
+	if err == nil || res.Committed {
+		t.Errorf("interrupted run: err %v, committed %v", err, res.Committed)
+	}
+	tx.Rollback(context.Background())
+	levels, err := st.Levels(context.Background(), []string{"A"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range levels {
+		if !l.Committed.IsZero() {
+			t.Errorf("stock committed by an interrupted allocation: %+v", l)
 		}
 	}
 }

@@ -305,7 +305,7 @@ func (r *runner) run(parent context.Context) error {
 		workers.Add(1)
 		go func() {
 			defer workers.Done()
-			w := newWorker(r.g)
+			w := newWorker(ctx, r.g)
 			w.trace = r.opts.Trace
 			for b := range work {
 				w.process(b)
@@ -351,12 +351,16 @@ func (r *runner) run(parent context.Context) error {
 func stopped(ctx context.Context) bool { return ctx.Err() != nil }
 
 // endSteps tells the steps that want to know (component.RunEnder) how the
-// run ended, now that every sink has closed.
+// run ended, now that every sink has closed. The run's context has often
+// ended by now (an interrupted run), and settling must still happen, so
+// it gets a few seconds of its own.
 func (r *runner) endSteps(ok bool) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.ctx), 10*time.Second)
+	defer cancel()
 	var errs []error
 	for _, n := range r.g.nodes {
 		if e, isEnder := n.step.(component.RunEnder); isEnder {
-			if err := e.EndRun(ok); err != nil {
+			if err := e.EndRun(ctx, ok); err != nil {
 				errs = append(errs, fmt.Errorf("step %q: %w", n.name(), err))
 			}
 		}
@@ -619,7 +623,7 @@ func (r *runner) arriveOrdered(n *node, rec *record.Record) error {
 		return nil
 	}
 	var oc outcome
-	w.Process(rec, func(output string, o *record.Record) { r.collect(n, &oc, output, o) })
+	w.Process(r.ctx, rec, func(output string, o *record.Record) { r.collect(n, &oc, output, o) })
 	return r.settle(n, &oc, rec)
 }
 
@@ -711,7 +715,7 @@ func (r *runner) drain() error {
 			recs[i] = w.rec
 		}
 		ocs := make([]outcome, len(recs))
-		r.seqWorker[n].(component.BatchWorker).ProcessBatch(recs, func(i int, output string, o *record.Record) {
+		r.seqWorker[n].(component.BatchWorker).ProcessBatch(r.ctx, recs, func(i int, output string, o *record.Record) {
 			r.origin = ws[i].origin
 			r.collect(n, &ocs[i], output, o)
 		})
@@ -758,7 +762,7 @@ func (r *runner) finish(ctx context.Context) error {
 		if n.step != nil {
 			if w, ok := r.seqWorker[n].(component.Flusher); ok {
 				var firstErr error
-				w.Flush(func(output string, o *record.Record) {
+				w.Flush(ctx, func(output string, o *record.Record) {
 					r.stats[n.idx].Emitted++
 					var err error
 					if output == component.ErrorOutput {

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"time"
 
 	"github.com/pipectl/pipectl/pipelines/component"
@@ -10,7 +11,9 @@ import (
 // worker runs the stateless steps of the DAG on one goroutine, with step
 // workers (and their expression VMs) of its own.
 type worker struct {
-	g *graph
+	// ctx is the run's: steps' store calls end with it.
+	ctx context.Context
+	g   *graph
 	// child accumulates the time spent in nested arrivals, so each node's
 	// time excludes the nodes after it.
 	child time.Duration
@@ -24,8 +27,8 @@ type worker struct {
 	arena *record.Arena
 }
 
-func newWorker(g *graph) *worker {
-	return &worker{g: g, steps: make([]component.StepWorker, len(g.nodes)), arena: record.NewArena()}
+func newWorker(ctx context.Context, g *graph) *worker {
+	return &worker{ctx: ctx, g: g, steps: make([]component.StepWorker, len(g.nodes)), arena: record.NewArena()}
 }
 
 // process runs a batch through every node before the ordered stage.
@@ -108,7 +111,7 @@ func (w *worker) arrive(n *node, rec *record.Record) {
 		w.steps[n.idx] = sw
 	}
 	failed, emitted, unread := false, false, ""
-	sw.Process(rec, func(output string, o *record.Record) {
+	sw.Process(w.ctx, rec, func(output string, o *record.Record) {
 		if output == component.ErrorOutput {
 			failed = true
 			w.error(n, o)

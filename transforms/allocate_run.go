@@ -370,8 +370,8 @@ type allocateWorker struct {
 	vm   vm.VM
 }
 
-func (w *allocateWorker) Process(rec *record.Record, emit component.Emit) {
-	w.emitOutcome(rec, emit)(w.allocate(context.Background(), rec))
+func (w *allocateWorker) Process(ctx context.Context, rec *record.Record, emit component.Emit) {
+	w.emitOutcome(rec, emit)(w.allocate(ctx, rec))
 }
 
 // emitOutcome returns what emits an order's outcome, or its error, for rec.
@@ -401,15 +401,14 @@ func (w *allocateWorker) emitOutcome(rec *record.Record, emit component.Emit) fu
 // is emitted before the group is committed. A group the store cannot
 // commit is allocated again order by order, so one bad moment of the store
 // costs speed, not orders.
-func (w *allocateWorker) ProcessBatch(recs []*record.Record, emit func(int, string, *record.Record)) {
-	ctx := context.Background()
+func (w *allocateWorker) ProcessBatch(ctx context.Context, recs []*record.Record, emit func(int, string, *record.Record)) {
 	emitFor := func(i int) component.Emit {
 		return func(output string, o *record.Record) { emit(i, output, o) }
 	}
 	group, ok := w.step.inv.(component.GroupApplier)
 	if !ok || len(recs) == 1 {
 		for i, rec := range recs {
-			w.Process(rec, emitFor(i))
+			w.Process(ctx, rec, emitFor(i))
 		}
 		return
 	}

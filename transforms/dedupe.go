@@ -143,11 +143,11 @@ func newDedupe(ctx component.BuildContext) (component.Step, error) {
 
 // EndRun settles the run's key claims: kept when it succeeded, dropped
 // when it failed, so the failed run's records pass again.
-func (s *dedupeStep) EndRun(ok bool) error {
+func (s *dedupeStep) EndRun(ctx context.Context, ok bool) error {
 	if s.keys == nil {
 		return nil
 	}
-	return s.keys.SettleKeys(context.Background(), s.run, ok)
+	return s.keys.SettleKeys(ctx, s.run, ok)
 }
 
 func (s *dedupeStep) NewWorker() component.StepWorker {
@@ -174,7 +174,7 @@ type seenKey struct {
 	at  time.Time
 }
 
-func (w *dedupeWorker) Process(rec *record.Record, emit component.Emit) {
+func (w *dedupeWorker) Process(ctx context.Context, rec *record.Record, emit component.Emit) {
 	if err := w.keyOf(rec); err != nil {
 		emit(component.ErrorOutput, component.ErrorRecord(w.step.name, rec, err))
 		return

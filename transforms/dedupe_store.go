@@ -20,14 +20,14 @@ type storedDedupeWorker struct {
 	kbuf []byte
 }
 
-func (w *storedDedupeWorker) Process(rec *record.Record, emit component.Emit) {
-	w.ProcessBatch([]*record.Record{rec}, func(_ int, output string, o *record.Record) { emit(output, o) })
+func (w *storedDedupeWorker) Process(ctx context.Context, rec *record.Record, emit component.Emit) {
+	w.ProcessBatch(ctx, []*record.Record{rec}, func(_ int, output string, o *record.Record) { emit(output, o) })
 }
 
 // ProcessBatch passes the records whose keys the key log has not seen. A
 // record whose key cannot be computed, or whose batch the store could not
 // record, goes to the error output: nothing is dropped that was not seen.
-func (w *storedDedupeWorker) ProcessBatch(recs []*record.Record, emit func(i int, output string, rec *record.Record)) {
+func (w *storedDedupeWorker) ProcessBatch(ctx context.Context, recs []*record.Record, emit func(i int, output string, rec *record.Record)) {
 	s := w.step
 	keys := make([]string, 0, len(recs))
 	at := make([]int, 0, len(recs)) // keys[j] is recs[at[j]]'s
@@ -44,7 +44,7 @@ func (w *storedDedupeWorker) ProcessBatch(recs []*record.Record, emit func(i int
 	if len(keys) == 0 {
 		return
 	}
-	fresh, err := s.keys.ClaimKeys(context.Background(), s.scope, s.run, keys, s.clock.Now(), s.ttl, s.maxKeys)
+	fresh, err := s.keys.ClaimKeys(ctx, s.scope, s.run, keys, s.clock.Now(), s.ttl, s.maxKeys)
 	for j, i := range at {
 		switch {
 		case err != nil:

@@ -1,6 +1,7 @@
 package transforms
 
 import (
+	"context"
 	"github.com/expr-lang/expr/vm"
 	"github.com/pipectl/pipectl/pipelines/component"
 	"github.com/pipectl/pipectl/pipelines/exprs"
@@ -47,7 +48,7 @@ type filterWorker struct {
 	vm   vm.VM
 }
 
-func (w *filterWorker) Process(rec *record.Record, emit component.Emit) {
+func (w *filterWorker) Process(ctx context.Context, rec *record.Record, emit component.Emit) {
 	keep, err := evalBool(w.step.cond, &w.vm, rec.Fields(w.step.decode))
 	switch {
 	case err != nil:

@@ -2,6 +2,7 @@ package transforms
 
 import (
 	"container/list"
+	"context"
 	"slices"
 	"time"
 
@@ -125,7 +126,7 @@ type group struct {
 	buf    []byte
 }
 
-func (w *groupWorker) Process(rec *record.Record, emit component.Emit) {
+func (w *groupWorker) Process(ctx context.Context, rec *record.Record, emit component.Emit) {
 	var now time.Time
 	if w.step.maxWait > 0 {
 		now = w.step.clock.Now()
@@ -188,7 +189,7 @@ func (w *groupWorker) close(el *list.Element, emit component.Emit) {
 }
 
 // Flush emits every open group, in the order their first records arrived.
-func (w *groupWorker) Flush(emit component.Emit) {
+func (w *groupWorker) Flush(ctx context.Context, emit component.Emit) {
 	for el := w.order.Front(); el != nil; el = w.order.Front() {
 		w.close(el, emit)
 	}

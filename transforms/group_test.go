@@ -1,6 +1,7 @@
 package transforms_test
 
 import (
+	"context"
 	"slices"
 	"testing"
 	"time"
@@ -123,7 +124,7 @@ func TestGroupMaxWait(t *testing.T) {
 	equal(t, "a after 10s", out[""], []string{`{"key":"a","records":[{"loc":"a","n":1},{"loc":"a","n":3}]}`})
 	clock.set(t0.Add(time.Hour))
 	out.merge(process(w, `{"loc":"a","n":5}`)) // b and c are old: emitted in order; a reopens
-	w.(component.Flusher).Flush(out.emit)
+	w.(component.Flusher).Flush(context.Background(), out.emit)
 	equal(t, "all", out[""], []string{
 		`{"key":"a","records":[{"loc":"a","n":1},{"loc":"a","n":3}]}`,
 		`{"key":"b","records":[{"loc":"b","n":2}]}`,

@@ -243,7 +243,7 @@ func process(w component.StepWorker, inputs ...string) emitted {
 	e := emitted{}
 	for i, in := range inputs {
 		raw := []byte(in)
-		w.Process(record.New(raw, &record.Origin{Source: "in", Seq: int64(i + 1), Raw: raw}), e.emit)
+		w.Process(context.Background(), record.New(raw, &record.Origin{Source: "in", Seq: int64(i + 1), Raw: raw}), e.emit)
 	}
 	return e
 }

@@ -2,6 +2,7 @@ package transforms
 
 import (
 	"bytes"
+	"context"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -424,7 +425,7 @@ type lookupWorker struct {
 	vm   vm.VM
 }
 
-func (w *lookupWorker) Process(rec *record.Record, emit component.Emit) {
+func (w *lookupWorker) Process(ctx context.Context, rec *record.Record, emit component.Emit) {
 	s := w.step
 	v, err := s.key.Run(&w.vm, rec.Fields(s.decode))
 	if err != nil {

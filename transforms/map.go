@@ -1,6 +1,7 @@
 package transforms
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -320,7 +321,7 @@ type mapWorker struct {
 	slab record.Slab
 }
 
-func (w *mapWorker) Process(rec *record.Record, emit component.Emit) {
+func (w *mapWorker) Process(ctx context.Context, rec *record.Record, emit component.Emit) {
 	env := rec.Fields(w.step.decode)
 	b := append(w.buf[:0], '{')
 	n := 0

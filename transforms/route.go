@@ -1,6 +1,7 @@
 package transforms
 
 import (
+	"context"
 	"github.com/expr-lang/expr/vm"
 	"github.com/pipectl/pipectl/pipelines/component"
 	"github.com/pipectl/pipectl/pipelines/exprs"
@@ -80,7 +81,7 @@ type routeWorker struct {
 
 // Process evaluates every condition before emitting anything, so a record
 // whose condition fails goes to the error output only, never half-routed.
-func (w *routeWorker) Process(rec *record.Record, emit component.Emit) {
+func (w *routeWorker) Process(ctx context.Context, rec *record.Record, emit component.Emit) {
 	env := rec.Fields(w.step.decode)
 	var matched []string
 	for _, r := range w.step.routes {

@@ -1,6 +1,7 @@
 package transforms
 
 import (
+	"context"
 	"fmt"
 	"reflect"
 	"strconv"
@@ -147,7 +148,7 @@ type splitWorker struct {
 // Process builds every output record before emitting any, so a record
 // whose elements cannot all be written goes to the error output only,
 // never half split.
-func (w *splitWorker) Process(rec *record.Record, emit component.Emit) {
+func (w *splitWorker) Process(ctx context.Context, rec *record.Record, emit component.Emit) {
 	elems, err := w.elements(rec)
 	if err != nil {
 		emit(component.ErrorOutput, component.ErrorRecord(w.step.name, rec, err))

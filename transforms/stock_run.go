@@ -152,8 +152,8 @@ type stockWorker struct {
 	vm   vm.VM
 }
 
-func (w *stockWorker) Process(rec *record.Record, emit component.Emit) {
-	out, err := w.apply(context.Background(), rec)
+func (w *stockWorker) Process(ctx context.Context, rec *record.Record, emit component.Emit) {
+	out, err := w.apply(ctx, rec)
 	if err != nil {
 		emit(component.ErrorOutput, component.ErrorRecord(w.step.name, rec, err))
 		return

@@ -3,6 +3,7 @@ package transforms
 import (
 	"bytes"
 	"cmp"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -171,7 +172,7 @@ func (s *validateStep) NewWorker() component.StepWorker { return &validateWorker
 
 type validateWorker struct{ step *validateStep }
 
-func (w *validateWorker) Process(rec *record.Record, emit component.Emit) {
+func (w *validateWorker) Process(ctx context.Context, rec *record.Record, emit component.Emit) {
 	v, err := instance(rec)
 	if err == nil {
 		err = w.step.schema.Validate(v)

@@ -51,5 +51,5 @@ const ClaimLease = time.Hour
 // ok when no record failed without an error output to take it and the run
 // returned no error. A persistent dedupe settles its key claims here.
 type RunEnder interface {
-	EndRun(ok bool) error
+	EndRun(ctx context.Context, ok bool) error
 }

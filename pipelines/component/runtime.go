@@ -93,7 +93,7 @@ type Step interface {
 // records; a record that fails is emitted on ErrorOutput, built with
 // ErrorRecord, never dropped silently.
 type StepWorker interface {
-	Process(rec *record.Record, emit Emit)
+	Process(ctx context.Context, rec *record.Record, emit Emit)
 }
 
 // BatchWorker is a StepWorker of the ordered stage that decides several
@@ -107,7 +107,7 @@ type StepWorker interface {
 // allocation could still be rolled back.
 type BatchWorker interface {
 	StepWorker
-	ProcessBatch(recs []*record.Record, emit func(i int, output string, rec *record.Record))
+	ProcessBatch(ctx context.Context, recs []*record.Record, emit func(i int, output string, rec *record.Record))
 }
 
 // DropReasoner is a StepWorker that can say why it emitted nothing for a
@@ -122,7 +122,7 @@ type DropReasoner interface {
 // Flusher is a StepWorker that holds records back (group) and emits them
 // when the input ends.
 type Flusher interface {
-	Flush(emit Emit)
+	Flush(ctx context.Context, emit Emit)
 }
 
 // Source is a built source kind.
