@@ -38,18 +38,33 @@
 //     parser with its settings, through Spec.ReadSample; JSON sources take
 //     an object, an array or NDJSON alike for them.
 //   - Writing is deterministic and all-or-nothing per file: a file sink
-//     writes a hidden temporary file beside its path and renames it into
-//     place at Close (after fsync), so a directory poller never sees half a
-//     file, and no records still give a valid, empty document. Building a
-//     sink touches nothing: dry runs build sinks and never write them.
+//     writes a hidden temporary file beside its path (locked with flock
+//     while it is written) and renames it into place only when the run
+//     commits (Close with commit, after fsync, then the folder is synced),
+//     so a directory poller never sees half a file, a run that fails or is
+//     interrupted leaves the previous file, and no records still give a
+//     valid, empty document. Start creates a missing folder and removes the
+//     temporary files of the same path no live process holds locked, which
+//     is what a killed run leaves. Building a sink touches nothing: dry
+//     runs build sinks and never start or write them.
 //   - The http sink's URL is the `url` setting after ${VAR} interpolation,
 //     plus an optional `path` expression per record; a path may not change
 //     the scheme or host, so record data cannot send credentials elsewhere.
-//     Retries use exponential backoff with full jitter (a uniform wait in
-//     [0, backoff·2^(n-1)], capped by max_backoff), at least what
-//     Retry-After asks, also capped. Expressions run in Write on the
-//     caller's goroutine with the sink's one VM; the request goroutines do
-//     network I/O only.
+//     Retries use exponential backoff with equal jitter (before retry n a
+//     uniform wait in [c/2, c], c = backoff·2^(n-1) capped by max_backoff),
+//     at least what Retry-After asks, also capped: full jitter can draw
+//     near-zero waits every time and give up within seconds, while this
+//     keeps the defaults' total wait at two minutes or more. Every wait and
+//     request ends with the context Write was given, and a Close without
+//     commit stops them, reporting each record as not delivered. Failures
+//     are component.DeliveryErrors (last status, attempts), and response
+//     bodies quoted in them have the sink's credentials masked.
+//     Expressions run in Write on the caller's goroutine with the sink's one
+//     VM; the request goroutines do network I/O only.
+//   - Triggers (webhook, cron, message) are declared, validated and
+//     documented, and an event source takes samples for dry runs and
+//     tests, but nothing serves them yet: that is `pipectl serve`, not
+//     built. Their specs have no constructor.
 //   - The inventory sink writes through Runtime.Inventory, the store the
 //     engine opened (it never opens or closes one itself), one idempotent
 //     update per record; a set without a key is applied each time, an

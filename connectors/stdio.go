@@ -145,10 +145,11 @@ var eventSpec = &component.Spec{
 	Kind:    "event",
 	Section: component.SourceSection,
 	Summary: "The payload of the webhook request or message that fired the source's trigger.",
-	Description: "Each delivery is one record. The payload is acknowledged only once it is durably queued; " +
-		"a payload that is not valid JSON goes to the source's `error` output with its raw body. `pipectl test` " +
-		"and `pipectl dry-run --input` take samples of payloads (one JSON object, an array or NDJSON), " +
-		"unwrapped by `unwrap` unless the sample gives its own.",
+	Description: "Each delivery is one record; a payload that is not valid JSON goes to the source's `error` output " +
+		"with its raw body. `pipectl test` and `pipectl dry-run --input` take samples of payloads (one JSON object, " +
+		"an array or NDJSON), unwrapped by `unwrap` unless the sample gives its own.\n\n" +
+		"**Not served yet:** deliveries come from `pipectl serve`, which is not built yet; until then an event " +
+		"source runs on samples only.",
 	Config: &component.Field{Kind: component.ObjectField, Doc: "Event settings.", Fields: []*component.Field{
 		{Name: "unwrap", Kind: component.StringField, Doc: "Dot path of the record inside an envelope, e.g. `data` for WordPress.com-proxied WooCommerce payloads.",
 			Examples: []any{"data", "order"}},

@@ -11,8 +11,10 @@ var webhookTriggerSpec = &component.Spec{
 	Section: component.TriggerSection,
 	Summary: "Starts event sources when an HTTP request arrives at a path, after verifying its signature.",
 	Description: "`verify: shopify` checks X-Shopify-Hmac-Sha256, `verify: woocommerce` checks X-WC-Webhook-Signature " +
-		"(both base64 HMAC-SHA256 of the raw body with `secret`). A request is acknowledged once durably queued. " +
-		"Two triggers may not share a path.",
+		"(both base64 HMAC-SHA256 of the raw body with `secret`). Two triggers may not share a path.\n\n" +
+		"**Not served yet:** webhooks are received by `pipectl serve`, which is not built yet. Today the trigger is " +
+		"validated, and its pipeline runs on sample payloads with `pipectl dry-run --input` and `pipectl test`; " +
+		"`pipectl run` refuses a pipeline whose source waits for it.",
 	Config: &component.Field{Kind: component.ObjectField, Required: true, Doc: "Webhook settings.",
 		Fields: []*component.Field{
 			{Name: "path", Kind: component.StringField, Required: true, Doc: "URL path served.", Examples: []any{"/hooks/shopify/orders-create"}},
@@ -34,7 +36,9 @@ var cronTriggerSpec = &component.Spec{
 	Kind:        "cron",
 	Section:     component.TriggerSection,
 	Summary:     "Starts sources on a schedule, in a time zone.",
-	Description: "Five cron fields, or six with leading seconds, or descriptors such as `@daily` and `@every 15m`.",
+	Description: "Five cron fields, or six with leading seconds, or descriptors such as `@daily` and `@every 15m`.\n\n" +
+		"**Not kept yet:** schedules are kept by `pipectl serve`, which is not built yet. Today the schedule is " +
+		"validated, and `pipectl run` runs the pipeline's file sources once, when it is typed.",
 	Config: &component.Field{Kind: component.ObjectField, Required: true, Shorthand: "schedule", Doc: "Schedule settings.",
 		Fields: []*component.Field{
 			{Name: "schedule", Kind: component.CronField, Required: true, Doc: "Cron expression.", Examples: []any{"0 30 2 * * *", "*/15 * * * *", "@daily"}},
@@ -46,7 +50,9 @@ var messageTriggerSpec = &component.Spec{
 	Kind:        "message",
 	Section:     component.TriggerSection,
 	Summary:     "Starts event sources when a message arrives on a NATS JetStream subject.",
-	Description: "Each message is one delivery; it is acknowledged once the run has durably taken it.",
+	Description: "Each message is one delivery.\n\n" +
+		"**Not served yet:** messages are consumed by `pipectl serve`, which is not built yet. Today the trigger is " +
+		"validated, and its pipeline runs on sample payloads with `pipectl dry-run --input` and `pipectl test`.",
 	Config: &component.Field{Kind: component.ObjectField, Required: true, Shorthand: "subject", Doc: "Message settings.",
 		Fields: []*component.Field{
 			{Name: "subject", Kind: component.StringField, Required: true, Doc: "Subject, wildcards allowed.", Examples: []any{"orders.created"}},

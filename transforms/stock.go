@@ -44,7 +44,7 @@ var stockSpec = &component.Spec{
 	Section: component.StepSection,
 	Summary: "Cancels, ships or restocks what an order allocated: releases or consumes committed stock.",
 	Description: "Applies a cancellation, a shipment confirmation or a return to the inventory the `allocate` step " +
-		"committed, as DOMAIN.md §2.5 says. `action: cancel` releases the order's allocations (the most recent " +
+		"committed. `action: cancel` releases the order's allocations (the most recent " +
 		"first, so a partial cancel frees the lowest-ranked location first), then its backorders; units already " +
 		"shipped are cancelled without a stock change. `action: ship` consumes on hand and committed at the " +
 		"line's location, refusing more than the order holds there or an on-hand below zero (unless " +

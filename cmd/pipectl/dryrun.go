@@ -54,7 +54,7 @@ decided it. Exit status: 0 when every record was delivered or handled,
 1 when a record failed with nothing reading the error output it went to, or
 the pipeline does not compile.`, `  pipectl dry-run examples/shopify-orders-to-wms/pipeline.yaml --input order.json --unwrap order
   pipectl dry-run pipeline.yaml --input orders.ndjson --trace
-  pipectl dry-run pipeline.yaml --input ticket.json --at ticket --format json | jq '.sinks[].records'`)
+  pipectl dry-run pipeline.yaml --input ticket.json --at ticket --format json | jq '.sinks[].captured[].record'`)
 	var inputs stringList
 	fs.Var(&inputs, "input", "sample records, in the source's format (for JSON: an object, an array or NDJSON) (repeatable)")
 	at := fs.String("at", "", "the source or step the samples are fed to (default: the only source)")
