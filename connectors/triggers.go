@@ -33,9 +33,9 @@ var webhookTriggerSpec = &component.Spec{
 }
 
 var cronTriggerSpec = &component.Spec{
-	Kind:        "cron",
-	Section:     component.TriggerSection,
-	Summary:     "Starts sources on a schedule, in a time zone.",
+	Kind:    "cron",
+	Section: component.TriggerSection,
+	Summary: "Starts sources on a schedule, in a time zone.",
 	Description: "Five cron fields, or six with leading seconds, or descriptors such as `@daily` and `@every 15m`.\n\n" +
 		"**Not kept yet:** schedules are kept by `pipectl serve`, which is not built yet. Today the schedule is " +
 		"validated, and `pipectl run` runs the pipeline's file sources once, when it is typed.",
@@ -47,9 +47,9 @@ var cronTriggerSpec = &component.Spec{
 }
 
 var messageTriggerSpec = &component.Spec{
-	Kind:        "message",
-	Section:     component.TriggerSection,
-	Summary:     "Starts event sources when a message arrives on a NATS JetStream subject.",
+	Kind:    "message",
+	Section: component.TriggerSection,
+	Summary: "Starts event sources when a message arrives on a NATS JetStream subject.",
 	Description: "Each message is one delivery.\n\n" +
 		"**Not served yet:** messages are consumed by `pipectl serve`, which is not built yet. Today the trigger is " +
 		"validated, and its pipeline runs on sample payloads with `pipectl dry-run --input` and `pipectl test`.",
