@@ -35,6 +35,9 @@ type Runtime struct {
 	// Keys remembers keys across runs (a dedupe step with persist: true);
 	// nil when the run has no state store.
 	Keys KeyLog
+	// Checkpoints keep how far polling sources have read (serve and run
+	// with a state store); nil when the run has none.
+	Checkpoints Checkpoints
 	// Explain, when set, is given every explanation a step produces of a
 	// decision (the allocate step's, per order), as JSON, from the goroutine
 	// that runs the step: dry runs with --trace print them. Steps call it

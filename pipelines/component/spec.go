@@ -151,6 +151,9 @@ type Spec struct {
 	NewStep   func(BuildContext) (Step, error)
 	NewSource func(BuildContext) (Source, error)
 	NewSink   func(BuildContext) (Sink, error)
+	// NewTrigger builds a trigger kind for `pipectl serve` (Webhook or
+	// Schedule). Pure like the others: no I/O.
+	NewTrigger func(BuildContext) (Trigger, error)
 	// ReadSample, on a source kind whose payloads have a format (file,
 	// stdin, event), reads the records of a sample as a source with the
 	// sample's settings reads its input, with the same parser: pipeline
