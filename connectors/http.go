@@ -70,6 +70,8 @@ var httpSinkSpec = &component.Spec{
 			{Name: "max_attempts", Kind: component.IntField, Default: 10, Doc: "Attempts before a record goes to the error output."},
 			{Name: "backoff", Kind: component.DurationField, Default: time.Second, Doc: "Longest wait before the first retry; doubles after each attempt."},
 			{Name: "max_backoff", Kind: component.DurationField, Default: time.Minute, Doc: "Longest wait between attempts, Retry-After included."},
+			{Name: "max_age", Kind: component.DurationField, Default: 24 * time.Hour,
+				Doc: "Under `pipectl serve`, how long a record keeps being retried (its retries are kept in the state store across restarts) before it becomes a dead letter, whatever `max_attempts` says."},
 		}},
 	Validate: validateHTTP,
 	NewSink:  newHTTPSink,
@@ -225,11 +227,15 @@ type httpSink struct {
 	backoff     time.Duration
 	maxBackoff  time.Duration
 	maxAttempts int
-	client      *http.Client
-	transport   *http.Transport
-	logger      *slog.Logger
-	fail        func(*record.Record, error)
-	now         func() time.Time
+	maxAge      time.Duration
+	// retryLater: serve keeps the retries (Runtime.RetryLater); the sink
+	// makes one attempt per record.
+	retryLater bool
+	client     *http.Client
+	transport  *http.Transport
+	logger     *slog.Logger
+	fail       func(*record.Record, error)
+	now        func() time.Time
 
 	vm     vm.VM // Write's: Write is called from one goroutine
 	dmu    sync.Mutex
@@ -270,6 +276,7 @@ func newHTTPSink(ctx component.BuildContext) (component.Sink, error) {
 		backoff:     durSetting(cfg, "backoff", time.Second),
 		maxBackoff:  durSetting(cfg, "max_backoff", time.Minute),
 		maxAttempts: int(intSetting(cfg, "max_attempts", 10)),
+		maxAge:      durSetting(cfg, "max_age", 24*time.Hour),
 		fail:        ctx.Fail,
 		now:         time.Now,
 	}
@@ -287,6 +294,7 @@ func newHTTPSink(ctx component.BuildContext) (component.Sink, error) {
 	s.stopCtx, s.stop = context.WithCancel(context.Background())
 	if ctx.Runtime != nil {
 		s.logger = ctx.Runtime.Logger
+		s.retryLater = ctx.Runtime.RetryLater
 	}
 	if v := cfg.Get("path"); v != nil && v.Str != "" {
 		if s.path, err = compiled(v, "path"); err != nil {
@@ -752,6 +760,11 @@ func (e *statusError) Error() string {
 	return msg
 }
 
+// RetryPolicy is the sink's retry settings, for the retries serve keeps.
+func (s *httpSink) RetryPolicy() component.RetryPolicy {
+	return component.RetryPolicy{MaxAttempts: s.maxAttempts, Backoff: s.backoff, MaxBackoff: s.maxBackoff, MaxAge: s.maxAge}
+}
+
 // retryable reports whether a status may succeed when tried again.
 func retryable(status int) bool {
 	return status >= 500 || status == http.StatusRequestTimeout || status == http.StatusTooManyRequests
@@ -780,6 +793,9 @@ func (s *httpSink) send(ctx context.Context, p *prepared) error {
 			if !retryable(se.status) {
 				return &component.DeliveryError{Status: status, Attempts: attempt, Err: err}
 			}
+		}
+		if s.retryLater {
+			return &component.DeliveryError{Status: status, Attempts: attempt, Err: err, Retryable: true, RetryAfter: retryAfter}
 		}
 		if attempt >= s.maxAttempts {
 			if s.maxAttempts > 1 {

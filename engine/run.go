@@ -41,6 +41,18 @@ type Options struct {
 	// RulesVersion names the rules the plan was compiled with
 	// (pipelines.File.RulesVersion); steps record it in their explanations.
 	RulesVersion string
+	// Defer, when set, is offered every record a sink failed to deliver
+	// with an error that may pass later (a component.DeliveryError with
+	// Retryable: serve sets Runtime.RetryLater so sinks report them at
+	// once). When it returns true the caller keeps the record to retry it
+	// (serve stores it): it is counted as deferred and does not go to the
+	// sink's error output. Called from the ordered stage's goroutine.
+	Defer func(sink string, rec *record.Record, err error) bool
+	// Unhandled, when set, takes every error record no node reads, instead
+	// of Result.Unhandled: serve makes each a dead letter, so they count as
+	// handled (a persistent dedupe keeps its keys). Called from the ordered
+	// stage's goroutine.
+	Unhandled func(rec *record.Record)
 }
 
 // Input is a record injected at a source or step.
@@ -83,6 +95,9 @@ type NodeStats struct {
 	// Undelivered counts records a sink was still delivering when the run
 	// stopped early: they may or may not have reached the destination.
 	Undelivered int64
+	// Deferred counts records a sink failed to deliver that were handed to
+	// Options.Defer to be retried later (counted in Errored too).
+	Deferred int64
 }
 
 // Result is what a run did.
@@ -337,6 +352,9 @@ func (r *runner) run(parent context.Context) error {
 	if err := r.endSteps(r.committed && len(r.unhandled) == 0); err != nil && seqErr == nil {
 		seqErr = err
 	}
+	if r.committed && seqErr == nil {
+		seqErr = r.ackSources(ctx)
+	}
 	switch {
 	case readErr != nil && !(stopped(parent) && errors.Is(readErr, context.Canceled)):
 		return readErr
@@ -362,6 +380,21 @@ func (r *runner) endSteps(ok bool) error {
 		if e, isEnder := n.step.(component.RunEnder); isEnder {
 			if err := e.EndRun(ctx, ok); err != nil {
 				errs = append(errs, fmt.Errorf("step %q: %w", n.name(), err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// ackSources tells the sources that want to know (component.Acker) that
+// everything they emitted is committed: a polling source saves its
+// checkpoint now, and only now.
+func (r *runner) ackSources(ctx context.Context) error {
+	var errs []error
+	for _, n := range r.g.nodes {
+		if a, ok := n.source.(component.Acker); ok {
+			if err := a.Ack(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("source %q: %w", n.name(), err))
 			}
 		}
 	}
@@ -544,6 +577,9 @@ func (r *runner) routeFails(only *node) error {
 				continue
 			}
 			st.Errored++
+			if r.deferred(n, f.rec, f.err) {
+				continue
+			}
 			if err := r.deliverError(n, component.ErrorRecord(n.name(), f.rec, f.err)); err != nil {
 				return err
 			}
@@ -639,6 +675,9 @@ func (r *runner) write(n *node, rec *record.Record) error {
 			return nil
 		}
 		st.Errored++
+		if r.deferred(n, rec, err) {
+			return nil
+		}
 		return r.deliverError(n, component.ErrorRecord(n.name(), rec, err))
 	}
 	st.Out++
@@ -729,6 +768,20 @@ func (r *runner) drain() error {
 	return nil
 }
 
+// deferred offers a record sink n failed to deliver to Options.Defer, when
+// the failure may pass later; true when the caller took it.
+func (r *runner) deferred(n *node, rec *record.Record, err error) bool {
+	var de *component.DeliveryError
+	if r.opts.Defer == nil || !errors.As(err, &de) || !de.Retryable {
+		return false
+	}
+	if !r.opts.Defer(n.name(), rec, err) {
+		return false
+	}
+	r.stats[n.idx].Deferred++
+	return true
+}
+
 // deliverError sends an error record to whatever reads n's error output,
 // or keeps it as unhandled.
 func (r *runner) deliverError(n *node, rec *record.Record) error {
@@ -736,6 +789,10 @@ func (r *runner) deliverError(n *node, rec *record.Record) error {
 	rec = r.g.mask.record(rec)
 	ds := n.down[component.ErrorOutput]
 	if len(ds) == 0 {
+		if r.opts.Unhandled != nil {
+			r.opts.Unhandled(rec)
+			return nil
+		}
 		r.unhandled = append(r.unhandled, rec)
 		return nil
 	}

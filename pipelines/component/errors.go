@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"time"
 	"unicode/utf8"
 
 	"github.com/pipectl/pipectl/pipelines/record"
@@ -17,6 +18,12 @@ type DeliveryError struct {
 	Status   int
 	Attempts int
 	Err      error
+	// Retryable says trying again later may succeed (a 5xx, 408, 429, a
+	// network error or timeout), as opposed to a refusal that will not
+	// change (another 4xx). RetryAfter is the wait the destination asked
+	// for (Retry-After), zero when it named none.
+	Retryable  bool
+	RetryAfter time.Duration
 }
 
 func (e *DeliveryError) Error() string { return e.Err.Error() }
@@ -139,4 +146,24 @@ func SettingErrorf(v *Value, code, format string, args ...any) error {
 		return err
 	}
 	return &SettingError{Value: v, Code: code, Err: err}
+}
+
+// RetryPolicy is how a sink's records are retried when the engine keeps
+// their retries (Runtime.RetryLater): attempts in all, the first wait,
+// doubling up to MaxBackoff, and the age after which a record is given up
+// on (0: no limit).
+type RetryPolicy struct {
+	MaxAttempts int
+	Backoff     time.Duration
+	MaxBackoff  time.Duration
+	MaxAge      time.Duration
+}
+
+// DefaultRetryPolicy is the policy of sinks that declare none.
+var DefaultRetryPolicy = RetryPolicy{MaxAttempts: 10, Backoff: time.Second, MaxBackoff: time.Minute}
+
+// RetryPolicer is a sink with retry settings of its own (http's
+// max_attempts, backoff, max_backoff, max_age).
+type RetryPolicer interface {
+	RetryPolicy() RetryPolicy
 }

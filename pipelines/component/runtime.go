@@ -35,6 +35,12 @@ type Runtime struct {
 	// Keys remembers keys across runs (a dedupe step with persist: true);
 	// nil when the run has no state store.
 	Keys KeyLog
+	// RetryLater is set by serve, which keeps sink retries in its store so
+	// they survive restarts and do not hold a run: a sink makes one attempt
+	// per record and reports a failure that may pass later as a
+	// DeliveryError with Retryable set; the engine hands it to
+	// Options.Defer instead of the sink's error output.
+	RetryLater bool
 	// Checkpoints keep how far polling sources have read (serve and run
 	// with a state store); nil when the run has none.
 	Checkpoints Checkpoints
