@@ -46,8 +46,10 @@ type Options struct {
 	// Retryable: serve sets Runtime.RetryLater so sinks report them at
 	// once). When it returns true the caller keeps the record to retry it
 	// (serve stores it): it is counted as deferred and does not go to the
-	// sink's error output. Called from the ordered stage's goroutine.
-	Defer func(sink string, rec *record.Record, err error) bool
+	// sink's error output. policy is the sink's (component.RetryPolicer)
+	// or component.DefaultRetryPolicy. Called from the ordered stage's
+	// goroutine.
+	Defer func(sink string, policy component.RetryPolicy, rec *record.Record, err error) bool
 	// Unhandled, when set, takes every error record no node reads, instead
 	// of Result.Unhandled: serve makes each a dead letter, so they count as
 	// handled (a persistent dedupe keeps its keys). Called from the ordered
@@ -536,7 +538,13 @@ func (r *runner) ordered(b *batch) error {
 	for i := range b.stats {
 		addStats(&r.stats[i], b.stats[i])
 	}
-	r.unhandled = append(r.unhandled, b.unhandled...)
+	if r.opts.Unhandled != nil {
+		for _, u := range b.unhandled {
+			r.opts.Unhandled(u)
+		}
+	} else {
+		r.unhandled = append(r.unhandled, b.unhandled...)
+	}
 	r.failed += b.failed
 	r.dropped = append(r.dropped, b.dropped...)
 	r.holding = r.holdSinks
@@ -775,7 +783,11 @@ func (r *runner) deferred(n *node, rec *record.Record, err error) bool {
 	if r.opts.Defer == nil || !errors.As(err, &de) || !de.Retryable {
 		return false
 	}
-	if !r.opts.Defer(n.name(), rec, err) {
+	policy := component.DefaultRetryPolicy
+	if p, ok := n.sink.(component.RetryPolicer); ok {
+		policy = p.RetryPolicy()
+	}
+	if !r.opts.Defer(n.name(), policy, rec, err) {
 		return false
 	}
 	r.stats[n.idx].Deferred++
@@ -886,7 +898,12 @@ func (r *runner) closeSinks(commit bool) error {
 			} else {
 				st.Errored++
 				r.failed++
-				r.unhandled = append(r.unhandled, r.g.mask.record(component.ErrorRecord(n.name(), f.rec, f.err)))
+				u := r.g.mask.record(component.ErrorRecord(n.name(), f.rec, f.err))
+				if r.opts.Unhandled != nil {
+					r.opts.Unhandled(u)
+				} else {
+					r.unhandled = append(r.unhandled, u)
+				}
 			}
 		}
 		if d, ok := n.sink.(component.DeliveryStats); ok {
