@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/pipectl/pipectl/pipelines"
@@ -180,7 +181,7 @@ func ruleSets(p *pipelines.Plan) func(name string) (config, when, overrides *com
 }
 
 // build constructs every node's run-time part.
-func (g *graph) build(p *pipelines.Plan, rt *component.Runtime, dryRun bool, rulesVersion string) error {
+func (g *graph) build(p *pipelines.Plan, rt *component.Runtime, dryRun bool, rulesVersion string, sources []string) error {
 	ruleSet := ruleSets(p)
 	for _, n := range g.nodes {
 		spec := n.plan.Spec
@@ -191,7 +192,7 @@ func (g *graph) build(p *pipelines.Plan, rt *component.Runtime, dryRun bool, rul
 		var err error
 		switch n.plan.Section {
 		case component.SourceSection:
-			if !dryRun {
+			if !dryRun && (sources == nil || slices.Contains(sources, n.name())) {
 				if spec.NewSource == nil {
 					if len(spec.Triggers) > 0 && spec.TriggerRequired {
 						return fmt.Errorf("source %q: kind %s reads what its trigger delivers (a webhook or a message), which only a long-running `pipectl serve` can receive, and serve is not built yet; try the pipeline on sample payloads with `pipectl dry-run --input` or `pipectl test`", n.name(), spec.Kind)

@@ -30,6 +30,9 @@ type Options struct {
 	// Inputs, by source or step name, are records injected instead of
 	// reading the sources (dry runs and pipeline tests).
 	Inputs []Input
+	// Sources, when not nil, names the only sources a run reads: those a
+	// cron tick starts, in serve. The others are not built.
+	Sources []string
 	// BatchSize is how many records travel together between stages
 	// (default 64: a few hundred microseconds of work, so handing batches
 	// over costs nothing measurable, while little sits in queues).
@@ -100,6 +103,10 @@ type NodeStats struct {
 	// Deferred counts records a sink failed to deliver that were handed to
 	// Options.Defer to be retried later (counted in Errored too).
 	Deferred int64
+	// ByOutput counts the records a stateful step (the ordered stage:
+	// allocate, dedupe, group) emitted, by output ("" the default): an
+	// allocate step's shipments and backorders are its outcomes.
+	ByOutput map[string]int64
 }
 
 // Result is what a run did.
@@ -191,7 +198,7 @@ func Start(ctx context.Context, plan *pipelines.Plan, opts Options) (*Running, e
 	g := buildGraph(plan)
 	x.g = g
 	injected := opts.DryRun || len(opts.Inputs) > 0
-	if err := g.build(plan, &rt, injected, opts.RulesVersion); err != nil {
+	if err := g.build(plan, &rt, injected, opts.RulesVersion, opts.Sources); err != nil {
 		g.abandon()
 		return nil, g.mask.error(err)
 	}
@@ -713,7 +720,12 @@ func (r *runner) collect(n *node, oc *outcome, output string, o *record.Record) 
 		return // an output nobody reads: the record is dropped here
 	}
 	oc.emitted = true
-	r.stats[n.idx].Emitted++
+	st := &r.stats[n.idx]
+	st.Emitted++
+	if st.ByOutput == nil {
+		st.ByOutput = map[string]int64{}
+	}
+	st.ByOutput[output]++
 	for i, d := range n.down[output] {
 		oc.out = append(oc.out, arrival{d, branch(o, n, output, i, r.opts.Trace), r.origin})
 	}

@@ -1,0 +1,330 @@
+package serve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pipectl/pipectl/engine/state"
+	"github.com/pipectl/pipectl/pipelines"
+	"github.com/pipectl/pipectl/pipelines/component"
+)
+
+// Pipeline is one compiled pipeline to serve.
+type Pipeline struct {
+	Plan *pipelines.Plan
+	// Path is the pipeline file; what it ships with resolves against its
+	// directory.
+	Path string
+	// Version names the pipeline's files as compiled (a hash of the
+	// pipeline and rules files): every delivery records the version that
+	// accepted it, and every dead letter the version it failed on.
+	Version      string
+	RulesVersion string
+}
+
+// Config is what a Server is given.
+type Config struct {
+	Queue state.Queue
+	// Inventory is the inventory store allocate and inventory sinks use;
+	// nil when no pipeline needs one.
+	Inventory state.Store
+	Logger    *slog.Logger
+	Clock     component.Clock
+	LookupEnv func(string) (string, bool)
+	Stdout    io.Writer
+	// Metrics registers serve's collectors; NewMetrics makes one.
+	Metrics *Metrics
+	// BatchSize bounds how many deliveries one run of a pipeline takes
+	// (default 64): under load a run takes what queued while the one
+	// before it ran, so commits and sink flushes are shared.
+	BatchSize int
+	// Lease is how long a claimed delivery stays with its worker before
+	// another may take it (default 5m): a worker that died gives its
+	// deliveries back when it runs out.
+	Lease time.Duration
+	// EnqueueTimeout bounds the wait for the intake queue's commit before
+	// a webhook is answered 503 (default 2.5s: Shopify gives up after 5s).
+	EnqueueTimeout time.Duration
+	// PollEvery is how often an idle worker looks for due retries and for
+	// deliveries another process queued (default 250ms).
+	PollEvery time.Duration
+	// MaxRunAttempts is how many times a delivery whose run fails as a
+	// whole (not a record: the run itself) is tried before it becomes a
+	// dead letter (default 5).
+	MaxRunAttempts int
+}
+
+// Server serves a set of pipelines: their webhooks on one HTTP handler,
+// their queued deliveries and retries on one worker per pipeline.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	metrics *Metrics
+	set     atomic.Pointer[pipelineSet]
+
+	draining atomic.Bool
+	loaded   atomic.Bool
+
+	mu      sync.Mutex
+	workers map[string]*worker
+	wg      sync.WaitGroup
+	// runCtx ends the runs in flight: a drain whose timeout passed.
+	runCtx    context.Context
+	cancelRun context.CancelFunc
+	// stopClaim stops workers taking new work: the drain has begun.
+	stopClaim chan struct{}
+	started   bool
+}
+
+// pipelineSet is the pipelines in force, swapped whole on reload.
+type pipelineSet struct {
+	byName map[string]*served
+	byPath map[string]*hook
+	names  []string
+}
+
+// served is a pipeline with its triggers built.
+type served struct {
+	*Pipeline
+	hooks map[string]*hook // by trigger name
+	// sources lists, by trigger name, the sources it starts.
+	sources   map[string][]string
+	schedules map[string]component.Schedule
+}
+
+// hook is one webhook trigger of a served pipeline.
+type hook struct {
+	p       *served
+	trigger string
+	wh      component.Webhook
+}
+
+// New returns a server with no pipelines; Load gives it some.
+func New(cfg Config) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = component.SystemClock{}
+	}
+	if cfg.BatchSize < 1 {
+		cfg.BatchSize = 64
+	}
+	if cfg.Lease <= 0 {
+		cfg.Lease = 5 * time.Minute
+	}
+	if cfg.EnqueueTimeout <= 0 {
+		cfg.EnqueueTimeout = 2500 * time.Millisecond
+	}
+	if cfg.PollEvery <= 0 {
+		cfg.PollEvery = 250 * time.Millisecond
+	}
+	if cfg.MaxRunAttempts < 1 {
+		cfg.MaxRunAttempts = 5
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics(nil)
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, metrics: cfg.Metrics, workers: map[string]*worker{}, stopClaim: make(chan struct{})}
+	s.runCtx, s.cancelRun = context.WithCancel(context.Background())
+	s.set.Store(&pipelineSet{byName: map[string]*served{}, byPath: map[string]*hook{}})
+	s.metrics.watch(s)
+	return s
+}
+
+// Load puts a new set of pipelines in force, at once and whole: webhooks
+// arriving from now on are checked and queued by the new versions, and
+// each worker's next run uses them, while runs in flight finish on the
+// version they started with. Nothing changes when an error is returned
+// (a trigger that cannot be built, two webhooks on one path).
+func (s *Server) Load(ps []*Pipeline) error {
+	set := &pipelineSet{byName: map[string]*served{}, byPath: map[string]*hook{}}
+	var errs []error
+	for _, p := range ps {
+		if _, dup := set.byName[p.Plan.Name]; dup {
+			errs = append(errs, fmt.Errorf("%s: pipeline %q is also defined by another file", p.Path, p.Plan.Name))
+			continue
+		}
+		sp := &served{Pipeline: p, hooks: map[string]*hook{}, sources: map[string][]string{}, schedules: map[string]component.Schedule{}}
+		for _, n := range p.Plan.Nodes {
+			if n.Section == component.SourceSection && n.Trigger != nil {
+				sp.sources[n.Trigger.Name] = append(sp.sources[n.Trigger.Name], n.Name)
+			}
+		}
+		for _, t := range p.Plan.Triggers {
+			if t.Spec == nil || t.Spec.NewTrigger == nil {
+				continue // manual: nothing to serve
+			}
+			rt := s.runtime(p)
+			built, err := t.Spec.NewTrigger(component.BuildContext{Name: t.Name, Config: t.Config, Runtime: rt, Pipeline: p.Plan.Name})
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: trigger %q: %w", p.Path, t.Name, err))
+				continue
+			}
+			switch tr := built.(type) {
+			case component.Webhook:
+				h := &hook{p: sp, trigger: t.Name, wh: tr}
+				if other, taken := set.byPath[tr.Path()]; taken {
+					errs = append(errs, fmt.Errorf("%s: trigger %q: path %s is already served by pipeline %q, trigger %q", p.Path, t.Name, tr.Path(), other.p.Plan.Name, other.trigger))
+					continue
+				}
+				set.byPath[tr.Path()] = h
+				sp.hooks[t.Name] = h
+			case component.Schedule:
+				sp.schedules[t.Name] = tr
+			}
+		}
+		set.byName[p.Plan.Name] = sp
+		set.names = append(set.names, p.Plan.Name)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	slices.Sort(set.names)
+	s.set.Store(set)
+	s.loaded.Store(true)
+	s.mu.Lock()
+	started := s.started
+	s.mu.Unlock()
+	if started {
+		s.startWorkers()
+	}
+	return nil
+}
+
+// Pipelines lists the names of the pipelines in force.
+func (s *Server) Pipelines() []string { return s.set.Load().names }
+
+// Start starts a worker for every pipeline in force (and for those later
+// loads add). Workers run until Drain.
+func (s *Server) Start() {
+	s.mu.Lock()
+	s.started = true
+	s.mu.Unlock()
+	s.startWorkers()
+}
+
+func (s *Server) startWorkers() {
+	set := s.set.Load()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	select {
+	case <-s.stopClaim:
+		return
+	default:
+	}
+	for _, name := range set.names {
+		if w, ok := s.workers[name]; ok && !w.exited.Load() {
+			continue
+		}
+		w := &worker{s: s, name: name, notify: make(chan struct{}, 1)}
+		s.workers[name] = w
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			w.loop()
+		}()
+		for trig, sch := range set.byName[name].schedules {
+			s.startSchedule(name, trig, sch)
+		}
+	}
+}
+
+// SetDraining turns readiness false and makes the intake answer 503, at
+// once, before the listener stops: a load balancer stops sending and a
+// storefront retries elsewhere or later.
+func (s *Server) SetDraining() { s.draining.Store(true) }
+
+// Drain stops the workers taking new work and waits for the runs in
+// flight to finish and commit. When ctx ends first, the runs still going
+// are stopped: what they had not committed stays queued (nothing is
+// lost; it runs again at the next start) and Drain returns ctx's error.
+func (s *Server) Drain(ctx context.Context) error {
+	s.SetDraining()
+	s.mu.Lock()
+	select {
+	case <-s.stopClaim:
+	default:
+		close(s.stopClaim)
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		s.cancelRun()
+		<-done
+		return ctx.Err()
+	}
+}
+
+// Close stops everything at once; Drain first for a clean stop.
+func (s *Server) Close() {
+	s.cancelRun()
+	s.Drain(context.Background())
+}
+
+// runtime is the Runtime a pipeline's runs get.
+func (s *Server) runtime(p *Pipeline) *component.Runtime {
+	rt := &component.Runtime{
+		Clock:      s.cfg.Clock,
+		Logger:     s.log.With("pipeline", p.Plan.Name),
+		Dir:        filepath.Dir(p.Path),
+		LookupEnv:  s.cfg.LookupEnv,
+		Stdout:     s.cfg.Stdout,
+		RetryLater: true,
+	}
+	if s.cfg.Inventory != nil {
+		rt.Inventory, rt.Keys = s.cfg.Inventory, s.cfg.Inventory
+	}
+	if s.cfg.Queue != nil {
+		rt.Checkpoints = s.cfg.Queue
+	}
+	return rt
+}
+
+// Handler serves the webhooks of the pipelines in force, and /healthz,
+// /readyz and /metrics.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("GET /readyz", s.ready)
+	mux.Handle("GET /metrics", s.metrics.Handler())
+	mux.HandleFunc("/", s.intake)
+	return mux
+}
+
+// ready answers 200 while pipelines are loaded, the store answers and no
+// drain has begun; 503 with the reason otherwise.
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	switch {
+	case s.draining.Load():
+		http.Error(w, "draining", http.StatusServiceUnavailable)
+		return
+	case !s.loaded.Load():
+		http.Error(w, "no pipelines loaded", http.StatusServiceUnavailable)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
+	defer cancel()
+	if _, err := s.cfg.Queue.Depth(ctx, ""); err != nil {
+		http.Error(w, "state store unreachable", http.StatusServiceUnavailable)
+		return
+	}
+	io.WriteString(w, "ready\n")
+}

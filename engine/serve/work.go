@@ -1,0 +1,421 @@
+package serve
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"sync/atomic"
+	"time"
+
+	"github.com/pipectl/pipectl/engine"
+	"github.com/pipectl/pipectl/engine/state"
+	"github.com/pipectl/pipectl/pipelines/component"
+	"github.com/pipectl/pipectl/pipelines/record"
+	"github.com/tidwall/gjson"
+)
+
+// worker runs one pipeline's queued deliveries and due retries, one run at
+// a time, so a pipeline's deliveries reach its sinks in arrival order (a
+// retry aside) and pipelines never wait for each other.
+type worker struct {
+	s      *Server
+	name   string
+	notify chan struct{}
+	exited atomic.Bool
+	// isolate: the last run of several deliveries failed as a whole, so
+	// they are taken one at a time until one succeeds, to find the one at
+	// fault and keep the others flowing.
+	isolate bool
+}
+
+func (w *worker) loop() {
+	defer w.exited.Store(true)
+	tick := time.NewTicker(w.s.cfg.PollEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-w.s.stopClaim:
+			return
+		default:
+		}
+		p := w.s.set.Load().byName[w.name]
+		if p == nil {
+			return // unloaded by a reload
+		}
+		did := w.deliveries(p)
+		if w.retries(p) {
+			did = true
+		}
+		if did {
+			continue
+		}
+		select {
+		case <-w.s.stopClaim:
+			return
+		case <-w.notify:
+		case <-tick.C:
+		}
+	}
+}
+
+// deliveries claims what waits in the pipeline's queue and runs it; false
+// when nothing waited.
+func (w *worker) deliveries(p *served) bool {
+	q := w.s.cfg.Queue
+	max := w.s.cfg.BatchSize
+	if w.isolate {
+		max = 1
+	}
+	ds, err := q.Claim(w.s.runCtx, w.name, max, w.s.cfg.Lease)
+	if err != nil {
+		if w.s.runCtx.Err() == nil {
+			w.s.log.Error("claiming deliveries", "pipeline", w.name, "error", err.Error())
+		}
+		return false
+	}
+	if len(ds) == 0 {
+		return false
+	}
+	w.runDeliveries(p, ds)
+	return true
+}
+
+// outcome collects what one run did with its deliveries: the retries and
+// dead letters to store with their completion.
+type outcome struct {
+	p        *served
+	now      time.Time
+	byOrigin map[*record.Origin]*state.Delivery
+	retries  []*state.Retry
+	dead     []*state.DeadLetter
+}
+
+func (o *outcome) deliveryOf(rec *record.Record) *state.Delivery {
+	if rec.Origin == nil {
+		return nil
+	}
+	return o.byOrigin[rec.Origin]
+}
+
+// deferRetry keeps a record a sink could not deliver yet, to try again
+// after the sink's backoff.
+func (o *outcome) deferRetry(sink string, policy component.RetryPolicy, rec *record.Record, err error) bool {
+	r := &state.Retry{Pipeline: o.p.Plan.Name, Version: o.p.Version, Sink: sink, Record: append([]byte(nil), rec.Raw...),
+		Created: o.now, Attempts: []state.Attempt{attemptOf(o.now, err)}}
+	if d := o.deliveryOf(rec); d != nil {
+		r.Origin, r.Header, r.Delivery = d.Body, d.Header, d.ID
+	}
+	r.Next = o.now.Add(retryDelay(1, policy, err))
+	o.retries = append(o.retries, r)
+	return true
+}
+
+// deadLetter keeps an error record nothing reads.
+func (o *outcome) deadLetter(rec *record.Record) {
+	dl := deadLetterOf(o.p, o.now, rec)
+	if d := o.deliveryOf(rec); d != nil {
+		dl.Payload, dl.Header, dl.Delivery, dl.Trigger = d.Body, d.Header, d.ID, d.Trigger
+	}
+	o.dead = append(o.dead, dl)
+}
+
+// deadLetterOf is the dead letter an error record makes
+// (component.ErrorRecord's fields).
+func deadLetterOf(p *served, now time.Time, rec *record.Record) *state.DeadLetter {
+	f := gjson.ParseBytes(rec.Raw)
+	dl := &state.DeadLetter{Pipeline: p.Plan.Name, Version: p.Version, Node: f.Get("node").String(), Error: f.Get("error").String(),
+		Status: state.DeadOpen, Created: now, Updated: now}
+	if r := f.Get("record"); r.Exists() {
+		dl.Record = []byte(r.Raw)
+	}
+	if o := rec.Origin; o != nil {
+		dl.Payload = o.Raw
+	}
+	a := state.Attempt{At: now, Error: dl.Error, Status: int(f.Get("status").Int())}
+	dl.Attempts = []state.Attempt{a}
+	return dl
+}
+
+// runDeliveries runs a batch of deliveries through the pipeline, as one
+// run of the engine, and commits its outcome: the deliveries leave the
+// queue together with the retries and dead letters they produced.
+func (w *worker) runDeliveries(p *served, ds []*state.Delivery) {
+	s := w.s
+	now := s.cfg.Clock.Now()
+	o := &outcome{p: p, now: now, byOrigin: map[*record.Origin]*state.Delivery{}}
+	var inputs []engine.Input
+	var ids []int64
+	for _, d := range ds {
+		ids = append(ids, d.ID)
+		srcs := p.sources[d.Trigger]
+		if len(srcs) == 0 {
+			o.dead = append(o.dead, &state.DeadLetter{Pipeline: p.Plan.Name, Version: p.Version, Trigger: d.Trigger, Node: d.Trigger,
+				Error: "trigger " + d.Trigger + " starts no source of this version of the pipeline", Payload: d.Body, Header: d.Header,
+				Delivery: d.ID, Status: state.DeadOpen, Created: now, Updated: now})
+			continue
+		}
+		for _, src := range srcs {
+			org := &record.Origin{Source: src, Seq: d.ID, Raw: d.Body}
+			o.byOrigin[org] = d
+			rec := record.New(d.Body, org)
+			rec.Unchecked = true
+			inputs = append(inputs, engine.Input{Node: src, Record: rec})
+		}
+	}
+	var res *engine.Result
+	var err error
+	if len(inputs) > 0 {
+		res, err = engine.Run(s.runCtx, p.Plan, engine.Options{
+			Runtime: s.runtime(p.Pipeline), Inputs: inputs, RulesVersion: p.RulesVersion,
+			Defer: o.deferRetry, Unhandled: o.deadLetter,
+		})
+	}
+	if err == nil && res != nil && !res.Committed {
+		err = errors.New("the run did not commit")
+	}
+	// The outcome is committed even when the run was stopped meanwhile:
+	// it did commit its sinks.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.runCtx), 30*time.Second)
+	defer cancel()
+	if err != nil {
+		w.runFailed(ctx, p, ds, err)
+		return
+	}
+	w.isolate = false
+	if err := s.cfg.Queue.Finish(ctx, ids, o.retries, o.dead); err != nil {
+		// The deliveries stay leased and run again when the lease ends;
+		// idempotency keys keep that from doubling anything.
+		s.log.Error("committing deliveries' outcome", "pipeline", p.Plan.Name, "deliveries", len(ids), "error", err.Error())
+		return
+	}
+	done := s.cfg.Clock.Now()
+	for _, d := range ds {
+		s.metrics.delivered(p.Plan.Name, done.Sub(d.Received))
+	}
+	if res != nil {
+		s.metrics.nodes(p.Plan.Name, res.Nodes)
+	}
+	s.metrics.retriesQueued(p.Plan.Name, o.retries)
+	for _, dl := range o.dead {
+		s.metrics.deadLetters(p.Plan.Name, dl.Node, 1)
+		s.log.Warn("dead letter", "pipeline", p.Plan.Name, "node", dl.Node, "delivery", dl.Delivery, "error", dl.Error)
+	}
+	s.log.Info("deliveries done", "pipeline", p.Plan.Name, "deliveries", len(ds), "retries", len(o.retries), "dead_letters", len(o.dead))
+}
+
+// runFailed handles a run that failed as a whole: its deliveries go back to
+// the queue, to run again after a backoff, and one that keeps failing on
+// its own becomes a dead letter.
+func (w *worker) runFailed(ctx context.Context, p *served, ds []*state.Delivery, runErr error) {
+	s := w.s
+	q := s.cfg.Queue
+	ids := make([]int64, len(ds))
+	for i, d := range ds {
+		ids[i] = d.ID
+	}
+	if s.runCtx.Err() != nil {
+		// Stopped by a drain that ran out of time: run again at the next
+		// start, at once.
+		if err := q.Release(ctx, ids, time.Time{}); err != nil {
+			s.log.Error("giving deliveries back", "pipeline", p.Plan.Name, "error", err.Error())
+		}
+		return
+	}
+	s.log.Error("run failed", "pipeline", p.Plan.Name, "deliveries", len(ds), "error", runErr.Error())
+	now := s.cfg.Clock.Now()
+	if len(ds) > 1 {
+		w.isolate = true
+		if err := q.Release(ctx, ids, time.Time{}); err != nil {
+			s.log.Error("giving deliveries back", "pipeline", p.Plan.Name, "error", err.Error())
+		}
+		return
+	}
+	d := ds[0]
+	if d.Attempts >= s.cfg.MaxRunAttempts {
+		dl := &state.DeadLetter{Pipeline: p.Plan.Name, Version: p.Version, Trigger: d.Trigger, Node: p.Plan.Name,
+			Error: runErr.Error(), Payload: d.Body, Header: d.Header, Delivery: d.ID,
+			Attempts: []state.Attempt{{At: now, Error: runErr.Error()}}, Status: state.DeadOpen, Created: now, Updated: now}
+		if err := q.Finish(ctx, ids, nil, []*state.DeadLetter{dl}); err != nil {
+			s.log.Error("keeping a dead letter", "pipeline", p.Plan.Name, "error", err.Error())
+			return
+		}
+		s.metrics.deadLetters(p.Plan.Name, p.Plan.Name, 1)
+		w.isolate = false
+		return
+	}
+	next := now.Add(retryDelay(d.Attempts, component.DefaultRetryPolicy, nil))
+	if err := q.Release(ctx, ids, next); err != nil {
+		s.log.Error("giving a delivery back", "pipeline", p.Plan.Name, "error", err.Error())
+	}
+}
+
+// retries runs the pipeline's due sink retries; false when none was due.
+func (w *worker) retries(p *served) bool {
+	s := w.s
+	now := s.cfg.Clock.Now()
+	rs, err := s.cfg.Queue.ClaimRetries(s.runCtx, w.name, now, s.cfg.BatchSize, s.cfg.Lease)
+	if err != nil {
+		if s.runCtx.Err() == nil {
+			s.log.Error("claiming retries", "pipeline", w.name, "error", err.Error())
+		}
+		return false
+	}
+	if len(rs) == 0 {
+		return false
+	}
+	w.runRetries(p, rs)
+	return true
+}
+
+// retryState is what became of one retry in its run.
+type retryState struct {
+	r       *state.Retry
+	again   bool
+	attempt state.Attempt
+	next    time.Time
+	dead    *state.DeadLetter
+}
+
+// runRetries delivers due retries again, straight to their sinks, in one
+// run. A retry that fails again waits longer; one whose attempts or age
+// ran out goes to the sink's error output, or becomes a dead letter.
+func (w *worker) runRetries(p *served, rs []*state.Retry) {
+	s := w.s
+	now := s.cfg.Clock.Now()
+	byOrigin := map[*record.Origin]*retryState{}
+	var states []*retryState
+	var inputs []engine.Input
+	for _, r := range rs {
+		st := &retryState{r: r}
+		states = append(states, st)
+		if n, ok := p.Plan.Node(r.Sink); !ok || n.Section != component.SinkSection {
+			st.attempt = state.Attempt{At: now, Error: "sink " + r.Sink + " is no longer in the pipeline"}
+			st.dead = w.retryDeadLetter(p, r, st.attempt)
+			continue
+		}
+		org := &record.Origin{Source: r.Sink, Seq: r.Delivery, Raw: r.Origin}
+		if len(r.Origin) == 0 {
+			org.Raw = r.Record
+		}
+		byOrigin[org] = st
+		inputs = append(inputs, engine.Input{Node: r.Sink, Record: record.New(append([]byte(nil), r.Record...), org)})
+	}
+	of := func(rec *record.Record) *retryState {
+		if rec.Origin == nil {
+			return nil
+		}
+		return byOrigin[rec.Origin]
+	}
+	opts := engine.Options{
+		Runtime: s.runtime(p.Pipeline), Inputs: inputs, RulesVersion: p.RulesVersion,
+		Defer: func(sink string, policy component.RetryPolicy, rec *record.Record, err error) bool {
+			st := of(rec)
+			if st == nil {
+				return false
+			}
+			n := len(st.r.Attempts) + 1
+			if n >= policy.MaxAttempts || (policy.MaxAge > 0 && now.Sub(st.r.Created) >= policy.MaxAge) {
+				return false // given up on: to the error output
+			}
+			st.again, st.attempt = true, attemptOf(now, err)
+			st.next = now.Add(retryDelay(n, policy, err))
+			return true
+		},
+		Unhandled: func(rec *record.Record) {
+			st := of(rec)
+			if st == nil {
+				return
+			}
+			dl := deadLetterOf(p, now, rec)
+			st.attempt = dl.Attempts[0]
+			dl.Attempts = append(append([]state.Attempt(nil), st.r.Attempts...), st.attempt)
+			dl.Payload, dl.Header, dl.Delivery = st.r.Origin, st.r.Header, st.r.Delivery
+			st.dead = dl
+		},
+	}
+	var err error
+	if len(inputs) > 0 {
+		var res *engine.Result
+		res, err = engine.Run(s.runCtx, p.Plan, opts)
+		if err == nil && !res.Committed {
+			err = errors.New("the run did not commit")
+		}
+		if err == nil {
+			s.metrics.nodes(p.Plan.Name, res.Nodes)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.runCtx), 30*time.Second)
+	defer cancel()
+	q := s.cfg.Queue
+	for _, st := range states {
+		var serr error
+		switch {
+		case st.dead != nil:
+			serr = q.RetryDead(ctx, st.r.ID, st.attempt, st.dead)
+			if serr == nil {
+				s.metrics.deadLetters(p.Plan.Name, st.dead.Node, 1)
+				s.log.Warn("dead letter", "pipeline", p.Plan.Name, "node", st.dead.Node, "delivery", st.r.Delivery, "attempts", len(st.dead.Attempts), "error", st.dead.Error)
+			}
+		case err != nil:
+			// The run itself failed: the retry is tried again after a
+			// backoff, and the failure counts as an attempt.
+			if s.runCtx.Err() != nil {
+				continue // stopped by a drain: the lease brings it back
+			}
+			a := state.Attempt{At: now, Error: err.Error()}
+			serr = q.RetryAgain(ctx, st.r.ID, a, now.Add(retryDelay(len(st.r.Attempts)+1, component.DefaultRetryPolicy, nil)))
+		case st.again:
+			serr = q.RetryAgain(ctx, st.r.ID, st.attempt, st.next)
+			s.metrics.retried(p.Plan.Name, st.r.Sink, false)
+		default:
+			serr = q.RetryDelivered(ctx, st.r.ID)
+			s.metrics.retried(p.Plan.Name, st.r.Sink, true)
+		}
+		if serr != nil {
+			s.log.Error("recording a retry's outcome", "pipeline", p.Plan.Name, "sink", st.r.Sink, "error", serr.Error())
+		}
+	}
+}
+
+func (w *worker) retryDeadLetter(p *served, r *state.Retry, a state.Attempt) *state.DeadLetter {
+	return &state.DeadLetter{Pipeline: p.Plan.Name, Version: p.Version, Node: r.Sink, Error: a.Error, Payload: r.Origin, Header: r.Header,
+		Record: r.Record, Delivery: r.Delivery, Attempts: append(append([]state.Attempt(nil), r.Attempts...), a),
+		Status: state.DeadOpen, Created: a.At, Updated: a.At}
+}
+
+// attemptOf is the attempt a delivery error records.
+func attemptOf(now time.Time, err error) state.Attempt {
+	a := state.Attempt{At: now, Error: err.Error()}
+	var de *component.DeliveryError
+	if errors.As(err, &de) {
+		a.Status = de.Status
+	}
+	return a
+}
+
+// retryDelay is the wait before attempt n+1 after n failed: a random
+// duration between half and all of backoff·2^(n-1), at most max_backoff,
+// and at least what a Retry-After asked (within max_backoff).
+func retryDelay(n int, policy component.RetryPolicy, err error) time.Duration {
+	ceil := policy.Backoff
+	if ceil <= 0 {
+		ceil = time.Second
+	}
+	maxb := policy.MaxBackoff
+	if maxb <= 0 {
+		maxb = time.Minute
+	}
+	for i := 1; i < n && ceil < maxb; i++ {
+		ceil *= 2
+	}
+	ceil = min(ceil, maxb)
+	d := ceil / 2
+	if half := ceil - d; half > 0 {
+		d += rand.N(half + 1)
+	}
+	var de *component.DeliveryError
+	if errors.As(err, &de) && de.RetryAfter > 0 {
+		d = max(d, de.RetryAfter)
+	}
+	return min(d, maxb)
+}
