@@ -45,10 +45,14 @@ var allowed = map[string][]string{
 	"engine/state":          {"pipelines/diag", "pipelines/record", "pipelines/component"},
 	"engine":                append(slices.Clone(compiler), "engine/state"),
 	"engine/pipelinetest":   append(slices.Clone(compiler), "engine", "engine/state", "transforms/allocation"),
-	"internal":              {},
-	"bench":                 {},
-	"examples":              {},
-	"cmd":                   everything,
+	// serve runs plans with the engine and keeps its queue in state; like
+	// the engine it sees kinds only through the registry cmd wires.
+	"engine/serve":    append(slices.Clone(compiler), "engine", "engine/state", "engine/schedule"),
+	"engine/schedule": {"pipelines/diag", "pipelines/record", "pipelines/component", "engine/state"},
+	"internal":        {},
+	"bench":           {},
+	"examples":        {},
+	"cmd":             everything,
 }
 
 type pkg struct {

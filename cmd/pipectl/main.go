@@ -42,6 +42,7 @@ func commands() []command {
 	return []command{
 		{"validate", "check pipeline files and report every mistake", runValidate},
 		{"run", "run a pipeline once over its sources", runRun},
+		{"serve", "serve pipelines on their webhooks and schedules, without losing an order", runServe},
 		{"dry-run", "show what a pipeline would send for sample records, touching nothing", runDryRun},
 		{"test", "run pipeline tests (*_test.yaml) and report coverage", runTest},
 		{"graph", "print a pipeline's DAG as Graphviz dot or Mermaid", runGraph},

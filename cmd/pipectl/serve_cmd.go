@@ -1,0 +1,267 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/pipectl/pipectl/engine"
+	"github.com/pipectl/pipectl/engine/serve"
+	"github.com/pipectl/pipectl/engine/state"
+	"github.com/pipectl/pipectl/pipelines"
+	"github.com/pipectl/pipectl/pipelines/component"
+)
+
+func runServe(c *cli, args []string) int {
+	fs := newFlags(c, "serve", "[FILE|DIR...] [--listen ADDR] [--state URL] [--watch] [--drain-timeout D]", `
+Serve loads every pipeline under the paths (the current directory when none
+is named), compiled exactly as validate compiles them, and refuses to start
+on any error, printing every diagnostic. It then serves them until stopped:
+
+  webhooks  each webhook trigger's path on one HTTP listener (--listen).
+            A request is verified (Shopify or WooCommerce HMAC on the raw
+            body, any of the trigger's secrets), then durably queued in the
+            state store, and only then answered 200. A repeat of an event
+            already queued is answered 200 and not queued again. Answers:
+            401 bad or missing signature, 413 body over max_body, 400 a
+            signed body that is not JSON (kept as a dead letter), 503 the
+            queue did not commit within 2.5s or serve is draining (the
+            storefront retries), 404/405 as usual. WooCommerce's ping when
+            a webhook is saved gets 200.
+  workers   one per pipeline, in arrival order: queued deliveries run
+            through the pipeline with the engine pipectl run uses, and
+            leave the queue only once their run committed. Killed at any
+            moment, serve loses no acknowledged delivery: what had not
+            committed runs again at the next start, and allocate's
+            idempotency and the sinks' idempotency keys keep that from
+            doubling anything.
+  retries   a sink failure that may pass (5xx, 408, 429, network errors)
+            is kept in the store and retried with backoff and jitter up to
+            the sink's max_attempts and max_age, across restarts; a record
+            that fails for good and that no error output reads becomes a
+            dead letter (see pipectl dlq).
+
+Also served: /healthz (alive), /readyz (pipelines loaded, store reachable,
+not draining) and /metrics (Prometheus). TLS is the reverse proxy's job:
+serve listens on loopback by default.
+
+Reload: on SIGHUP, or every second with --watch when a pipeline or rules
+file changed, the pipelines are compiled again and put in force at once
+only when all compile clean; otherwise the diagnostics are printed and the
+running versions stay. Runs in flight finish on the version they took.
+
+Stop: SIGTERM or SIGINT drains. Readiness turns false and new webhooks get
+503 at once, runs in flight finish and commit, and serve exits 0 within
+--drain-timeout (what has not committed by then stays queued for the next
+start). A second signal exits at once; nothing acknowledged is lost.`,
+		`  SHOPIFY_WEBHOOK_SECRET=… WMS_TOKEN=… pipectl serve examples/shopify-orders-to-wms
+  pipectl serve --listen 0.0.0.0:8080 --state postgres://pipectl@db/pipectl pipelines/
+  pipectl serve --watch --log-format json .`)
+	listen := fs.String("listen", "127.0.0.1:8080", "address the webhooks, /healthz, /readyz and /metrics are served on")
+	stateURL := fs.String("state", "", stateFlagDoc)
+	watch := fs.Bool("watch", false, "reload when a pipeline or rules file changes (checked every second)")
+	drainTimeout := fs.Duration("drain-timeout", 30*time.Second, "longest wait, on SIGTERM, for runs in flight to finish")
+	logFormat := fs.String("log-format", "text", "log lines as text or json, on stderr")
+	paths, code, ok := parseFlags(c, fs, args)
+	if !ok {
+		return code
+	}
+	if len(paths) == 0 {
+		paths = []string{"."}
+	}
+	var handler slog.Handler
+	switch *logFormat {
+	case "text":
+		handler = slog.NewTextHandler(c.stderr, nil)
+	case "json":
+		handler = slog.NewJSONHandler(c.stderr, nil)
+	default:
+		fmt.Fprintf(c.stderr, "pipectl serve: --log-format %q: want text or json\n", *logFormat)
+		return exitUsage
+	}
+	log := slog.New(handler)
+
+	loaded, files, ok := loadServed(c, paths)
+	if !ok {
+		return exitError
+	}
+	engine.TuneGC()
+	ctx := context.Background()
+	q, err := state.OpenQueue(ctx, *stateURL, state.Options{})
+	if err != nil {
+		fmt.Fprintf(c.stderr, "pipectl serve: opening the queue: %v\n", err)
+		return exitError
+	}
+	defer q.Close()
+	var inv state.Store
+	if slices.ContainsFunc(loaded, func(p *serve.Pipeline) bool { return p.Plan.UsesState() }) || *stateURL != "" {
+		if inv, err = state.Open(ctx, *stateURL, state.Options{}); err != nil {
+			fmt.Fprintf(c.stderr, "pipectl serve: opening state: %v\n", err)
+			return exitError
+		}
+		defer inv.Close()
+	}
+	metrics := serve.NewMetrics(nil)
+	srv := serve.New(serve.Config{Queue: q, Inventory: inv, Logger: log, Stdout: c.stdout, Metrics: metrics, LookupEnv: os.LookupEnv})
+	if err := srv.Load(loaded); err != nil {
+		fmt.Fprintf(c.stderr, "pipectl serve: %v\n", err)
+		return exitError
+	}
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		fmt.Fprintf(c.stderr, "pipectl serve: %v\n", err)
+		return exitError
+	}
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
+	srv.Start()
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+	log.Info("serving", "listen", ln.Addr().String(), "pipelines", strings.Join(srv.Pipelines(), ","))
+
+	stop := make(chan os.Signal, 2)
+	signal.Notify(stop, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(stop)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	var tick <-chan time.Time
+	if *watch {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		tick = t.C
+	}
+	reload := func(why string) {
+		next, nextFiles, ok := loadServed(c, paths)
+		if ok {
+			if err := srv.Load(next); err != nil {
+				fmt.Fprintf(c.stderr, "pipectl serve: %v\n", err)
+				ok = false
+			}
+		}
+		metrics.Reloaded(ok)
+		files = nextFiles
+		if !ok {
+			log.Error("reload refused: the running pipelines stay in force", "why", why)
+			return
+		}
+		log.Info("reloaded", "why", why, "pipelines", strings.Join(srv.Pipelines(), ","))
+	}
+	for {
+		select {
+		case err := <-served:
+			fmt.Fprintf(c.stderr, "pipectl serve: %v\n", err)
+			srv.Close()
+			return exitError
+		case <-hup:
+			reload("SIGHUP")
+			continue
+		case <-tick:
+			if changed(files) {
+				reload("files changed")
+			}
+			continue
+		case sig := <-stop:
+			log.Info("draining", "signal", sigName(sig), "timeout", drainTimeout.String())
+			go func() {
+				<-stop
+				fmt.Fprintln(c.stderr, "pipectl serve: exiting now; what was not committed runs again at the next start")
+				os.Exit(exitCodeFor(sig, exitError))
+			}()
+		}
+		break
+	}
+	// Readiness false and 503s first, then no new connections, then the
+	// runs in flight.
+	srv.SetDraining()
+	dctx, cancel := context.WithTimeout(context.Background(), *drainTimeout)
+	defer cancel()
+	hs.Shutdown(dctx)
+	if err := srv.Drain(dctx); err != nil {
+		log.Warn("drain timed out: runs not committed stay queued for the next start", "timeout", drainTimeout.String())
+	}
+	log.Info("stopped")
+	return exitOK
+}
+
+// watchedFile is a file serve loaded, with what it held.
+type watchedFile struct {
+	path string
+	sum  [sha256.Size]byte
+}
+
+// changed reports whether any loaded file changed or disappeared.
+func changed(files []watchedFile) bool {
+	for _, f := range files {
+		b, err := os.ReadFile(f.path)
+		if err != nil || sha256.Sum256(b) != f.sum {
+			return true
+		}
+	}
+	return false
+}
+
+// loadServed compiles every pipeline under paths as validate does. ok is
+// false, with every diagnostic printed, when any has an error. A pipeline
+// none of whose triggers serve can serve is loaded all the same: a
+// manual pipeline does nothing under serve, which it says.
+func loadServed(c *cli, paths []string) (out []*serve.Pipeline, files []watchedFile, ok bool) {
+	found, err := pipelineFiles(paths)
+	if err != nil {
+		fmt.Fprintf(c.stderr, "pipectl serve: %v\n", err)
+		return nil, nil, false
+	}
+	copts := compileOptions(registry(), component.SystemClock{})
+	ok = true
+	for _, path := range found {
+		plan, f, ds := pipelines.Validate(path, copts)
+		if f != nil {
+			for p, src := range f.Sources {
+				files = append(files, watchedFile{p, sha256.Sum256(src)})
+			}
+		}
+		if plan == nil || ds.HasErrors() {
+			ok = false
+			writeDiagnostics(c.stderr, "text", ds, sourcesOf(f))
+			continue
+		}
+		out = append(out, &serve.Pipeline{Plan: plan, Path: path, Version: versionOf(f), RulesVersion: f.RulesVersion()})
+	}
+	if !ok {
+		return nil, files, false
+	}
+	if len(out) == 0 {
+		fmt.Fprintln(c.stderr, "pipectl serve: no pipeline to serve")
+		return nil, files, false
+	}
+	return out, files, true
+}
+
+// versionOf names a pipeline's version: the first 12 hex digits of the
+// SHA-256 over its files (the pipeline and its rules), by path.
+func versionOf(f *pipelines.File) string {
+	paths := make([]string, 0, len(f.Sources))
+	for p := range f.Sources {
+		paths = append(paths, p)
+	}
+	slices.Sort(paths)
+	h := sha256.New()
+	for _, p := range paths {
+		io.WriteString(h, filepath.Base(p))
+		h.Write([]byte{0})
+		h.Write(f.Sources[p])
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil)[:6])
+}
