@@ -43,6 +43,8 @@ func commands() []command {
 		{"validate", "check pipeline files and report every mistake", runValidate},
 		{"run", "run a pipeline once over its sources", runRun},
 		{"serve", "serve pipelines on their webhooks and schedules, without losing an order", runServe},
+		{"dlq", "list, show, edit, replay and resolve serve's dead letters", runDLQ},
+		{"runs", "list and show the runs serve made on its triggers", runRuns},
 		{"dry-run", "show what a pipeline would send for sample records, touching nothing", runDryRun},
 		{"test", "run pipeline tests (*_test.yaml) and report coverage", runTest},
 		{"graph", "print a pipeline's DAG as Graphviz dot or Mermaid", runGraph},
