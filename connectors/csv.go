@@ -409,11 +409,14 @@ func (t *rawTap) lineAt(off int64) int64 {
 type csvEncoder struct {
 	columns  []string
 	explicit bool
-	index    map[string]int
-	delim    rune
-	cw       *csv.Writer
-	cells    []string
-	scratch  bytes.Buffer
+	// resumed says the file already has its header (a file sink appending
+	// to it): begin writes none.
+	resumed bool
+	index   map[string]int
+	delim   rune
+	cw      *csv.Writer
+	cells   []string
+	scratch bytes.Buffer
 }
 
 func newCSVEncoder(columns []string, delim rune) *csvEncoder {
@@ -434,10 +437,25 @@ func (e *csvEncoder) setColumns(cols []string) {
 	e.cells = make([]string, len(cols))
 }
 
+// resume makes e add rows under header, the header of the file it adds
+// to, instead of writing a header of its own: the rows take header's
+// columns, which must be the configured ones when `columns` is set.
+func (e *csvEncoder) resume(header []string) error {
+	if e.explicit && !slices.Equal(header, e.columns) {
+		return fmt.Errorf("the file's CSV header has the columns %s, and the sink's `columns` are %s: rows added under that header would be misread",
+			strings.Join(header, ", "), strings.Join(e.columns, ", "))
+	}
+	if !e.explicit {
+		e.setColumns(header)
+	}
+	e.resumed = true
+	return nil
+}
+
 func (e *csvEncoder) begin(w *bufio.Writer) error {
 	e.cw = csv.NewWriter(w)
 	e.cw.Comma = e.delim
-	if e.columns != nil {
+	if e.columns != nil && !e.resumed {
 		return e.cw.Write(e.columns)
 	}
 	return nil
@@ -481,8 +499,12 @@ func (e *csvEncoder) write(_ *bufio.Writer, rec *record.Record) error {
 		if len(unknown) > 1 {
 			what = "fields " + strings.Join(quoteAll(unknown), ", ") + " are"
 		}
-		return fmt.Errorf("%s not among the CSV columns (%s), which come from the first record: list every column in `columns`",
-			what, strings.Join(e.columns, ", "))
+		from := "the first record"
+		if e.resumed {
+			from = "the header of the file added to"
+		}
+		return fmt.Errorf("%s not among the CSV columns (%s), which come from %s: list every column in `columns`",
+			what, strings.Join(e.columns, ", "), from)
 	}
 	if err := e.cw.Write(e.cells); err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"compress/gzip"
 	"context"
+	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
@@ -122,6 +123,10 @@ var fileSinkSpec = &component.Spec{
 		"its path under a hidden temporary name and renamed into place when the run ends, so whoever polls the " +
 		"directory never sees half a file; no records give a valid empty file (`[]`, a CSV header when `columns` " +
 		"is set, an empty XML root).\n\n" +
+		"Under `pipectl serve`, which runs a pipeline once per batch of deliveries, the sink adds each batch to the " +
+		"file instead (a gzipped file gets a gzip member per batch), locked against other runs adding to it, and a " +
+		"batch that fails or is interrupted takes back what it added. ndjson and csv can be added to (a CSV file's " +
+		"header is written once, when the file is new); json and xml cannot, and serve refuses them.\n\n" +
 		"- csv: columns follow `columns` or the first record's fields. Strings are written as they are, numbers " +
 		"and booleans as their JSON text, null as an empty cell, objects and arrays as JSON text.\n" +
 		"- xml: records are `record_element` elements inside a `root_element`. Fields become child elements, " +
@@ -296,17 +301,31 @@ func (s *fileSource) readFile(ctx context.Context, path string, seq *int64, emit
 // for a sink used without the engine, the first Write), so building the
 // sink (as dry runs do) changes nothing. A run that does not commit removes
 // the temporary file and leaves whatever was at path before.
+//
+// In append mode (component.Runtime.Append, under `pipectl serve`) the sink
+// adds to path itself, locked against other runs appending to it, and a
+// run that does not commit truncates path back to the size it had at
+// Start. Beside path, a hidden file (committedPath) keeps the size path
+// had when the last run committed, so a run killed before it could take
+// its bytes back has them taken back by the next one.
 type fileSink struct {
-	path   string
-	enc    encoder
-	gzip   bool
-	dry    bool
-	f      *os.File
-	tmp    string
-	z      *gzip.Writer
-	w      *bufio.Writer
-	err    error // why the file could not be opened
-	closed bool
+	path      string
+	enc       encoder
+	gzip      bool
+	dry       bool
+	appending bool
+	f         *os.File
+	tmp       string
+	z         *gzip.Writer
+	w         *bufio.Writer
+	err       error // why the file could not be opened
+	closed    bool
+	// base is path's size when an appending run started: what it may
+	// truncate back to. n counts the records this run wrote.
+	base int64
+	n    int
+	// delim is the CSV delimiter, for reading the header of a file added to.
+	delim rune
 }
 
 func newFileSink(ctx component.BuildContext) (component.Sink, error) {
@@ -322,14 +341,26 @@ func newFileSink(ctx component.BuildContext) (component.Sink, error) {
 	if v := ctx.Config.Get("gzip"); v != nil {
 		gz = v.Bool
 	}
-	return &fileSink{path: p, enc: opts.encoder(), gzip: gz, dry: ctx.Runtime != nil && ctx.Runtime.DryRun}, nil
+	s := &fileSink{path: p, enc: opts.encoder(), gzip: gz, delim: opts.delim,
+		dry: ctx.Runtime != nil && ctx.Runtime.DryRun, appending: ctx.Runtime != nil && ctx.Runtime.Append}
+	if s.appending {
+		switch opts.format {
+		case "json":
+			return nil, errors.New("format json cannot be appended to, and under pipectl serve every batch of deliveries adds to the file: " +
+				"a JSON array is one document that its last ] closes; write format ndjson, one record a line, instead")
+		case "xml":
+			return nil, errors.New("format xml cannot be appended to, and under pipectl serve every batch of deliveries adds to the file: " +
+				"an XML document has one root element that its end tag closes; write format ndjson, one record a line, instead")
+		}
+	}
+	return s, nil
 }
 
 // Start creates the output's folder when it is missing, removes the
 // temporary files runs that were killed left beside the path, and opens
 // this run's temporary file, so a path that cannot be written fails the run
 // before it reads anything rather than failing every record.
-func (s *fileSink) Start(context.Context) error {
+func (s *fileSink) Start(ctx context.Context) error {
 	if s.dry {
 		return nil
 	}
@@ -339,32 +370,172 @@ func (s *fileSink) Start(context.Context) error {
 		}
 	}
 	removeStaleTemps(s.path)
-	return s.open()
+	return s.open(ctx)
 }
 
-// open creates the temporary file on first use and starts the document.
-func (s *fileSink) open() error {
+// open creates the temporary file (in append mode, opens path) on first
+// use and starts the document.
+func (s *fileSink) open(ctx context.Context) error {
 	if s.w != nil || s.err != nil {
 		return s.err
 	}
 	if s.dry {
 		return errors.New("file sink opened during a dry run")
 	}
-	f, tmp, err := createTemp(s.path)
-	if err != nil {
-		s.err = err
-		return err
+	if s.err = s.openFile(ctx); s.err != nil {
+		return s.err
 	}
-	s.f, s.tmp = f, tmp
-	var out io.Writer = &writeback{f: f}
+	var out io.Writer = &writeback{f: s.f, written: s.base, started: s.base}
 	if s.gzip {
+		// In append mode each run adds a gzip member, which readers
+		// (the file source, gzip -d) read on from the one before.
 		s.z = gzip.NewWriter(out) // no name or time in the header: same input, same bytes
 		out = s.z
 	}
 	s.w = bufio.NewWriterSize(out, 1<<16)
+	if s.appending && s.base > 0 {
+		if s.err = s.resume(); s.err != nil {
+			return s.err
+		}
+	}
 	if err := s.enc.begin(s.w); err != nil {
 		s.err = err
 		return err
+	}
+	return nil
+}
+
+func (s *fileSink) openFile(ctx context.Context) error {
+	if !s.appending {
+		f, tmp, err := createTemp(s.path)
+		s.f, s.tmp = f, tmp
+		return err
+	}
+	f, base, err := openAppend(ctx, s.path)
+	s.f, s.base = f, base
+	return err
+}
+
+// openAppend opens path to append to it, locked, after taking back what a
+// run killed before it committed left at its end, and returns the size
+// that is path's committed content.
+func openAppend(ctx context.Context, path string) (*os.File, int64, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o666)
+	if err != nil {
+		return nil, 0, fmt.Errorf("cannot open %s to append to it: %w", path, unwrapPath(err))
+	}
+	if err := lockAppend(ctx, f); err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	info, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, fmt.Errorf("%s: %w", path, unwrapPath(err))
+	}
+	size := info.Size()
+	committed, known := readCommitted(path)
+	if known && committed < size {
+		// Bytes a run added and never committed (it was killed): the
+		// deliveries they came from were not acknowledged and come again.
+		if err := truncateTo(f, committed); err != nil {
+			f.Close()
+			return nil, 0, fmt.Errorf("cannot take back what an unfinished run added to %s: %w", path, unwrapPath(err))
+		}
+		size = committed
+	}
+	if !known || committed != size {
+		if err := writeCommitted(path, size); err != nil {
+			f.Close()
+			return nil, 0, err
+		}
+		syncDir(filepath.Dir(path))
+	}
+	return f, size, nil
+}
+
+// committedPath is the hidden file beside path holding path's size when
+// the last run appending to it committed.
+func committedPath(path string) string {
+	dir, prefix := tempPrefix(path)
+	return filepath.Join(dir, prefix+"committed")
+}
+
+// readCommitted reads the committed size of path; known is false when no
+// run appended to it (or what was kept cannot be read, when the best left
+// is to trust the file).
+func readCommitted(path string) (size int64, known bool) {
+	b, err := os.ReadFile(committedPath(path))
+	if err != nil {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	return n, err == nil && n >= 0
+}
+
+// writeCommitted keeps size as path's committed size, durably.
+func writeCommitted(path string, size int64) error {
+	name := committedPath(path)
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o666)
+	if err == nil {
+		_, err = f.WriteString(strconv.FormatInt(size, 10) + "\n")
+		if e := f.Sync(); err == nil {
+			err = e
+		}
+		if e := f.Close(); err == nil {
+			err = e
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("cannot keep the committed size of %s in %s: %w", path, name, unwrapPath(err))
+	}
+	return nil
+}
+
+// truncateTo cuts f back to size, durably.
+func truncateTo(f *os.File, size int64) error {
+	if err := f.Truncate(size); err != nil {
+		return err
+	}
+	return f.Sync()
+}
+
+// resume prepares the encoder to add to the base bytes already in the file:
+// a CSV file has its header, which the rows added must follow, and a line
+// cut short (a file written by hand without a final newline) is ended, so
+// the first record added starts a line of its own.
+func (s *fileSink) resume() error {
+	if !s.gzip {
+		last := make([]byte, 1)
+		if _, err := s.f.ReadAt(last, s.base-1); err != nil {
+			return fmt.Errorf("%s: %w", s.path, unwrapPath(err))
+		}
+		if last[0] != '\n' {
+			s.w.WriteByte('\n')
+		}
+	}
+	e, ok := s.enc.(*csvEncoder)
+	if !ok {
+		return nil
+	}
+	var r io.Reader = io.NewSectionReader(s.f, 0, s.base)
+	if s.gzip {
+		z, err := gzip.NewReader(r)
+		if err != nil {
+			return fmt.Errorf("cannot read the CSV header of %s, to add rows under it: gzip: %w", s.path, err)
+		}
+		defer z.Close()
+		r = z
+	}
+	cr := csv.NewReader(r)
+	cr.Comma = s.delim
+	cr.FieldsPerRecord = -1
+	header, err := cr.Read()
+	if err != nil {
+		return fmt.Errorf("cannot read the CSV header of %s, to add rows under it: %w", s.path, err)
+	}
+	if err := e.resume(header); err != nil {
+		return fmt.Errorf("%s: %w", s.path, err)
 	}
 	return nil
 }
@@ -428,15 +599,21 @@ func unwrapPath(err error) error {
 	return err
 }
 
-func (s *fileSink) Write(_ context.Context, rec *record.Record) error {
-	if err := s.open(); err != nil {
+func (s *fileSink) Write(ctx context.Context, rec *record.Record) error {
+	if err := s.open(ctx); err != nil {
 		return err
 	}
-	return s.enc.write(s.w, rec)
+	if err := s.enc.write(s.w, rec); err != nil {
+		return err
+	}
+	s.n++
+	return nil
 }
 
 // Flush writes what is buffered to the temporary file and syncs it, so
-// everything written so far is on disk (not yet in place: Close does that).
+// everything written so far is on disk (not yet in place: Close does that;
+// in append mode, in place but not committed: a run that does not commit
+// takes it back).
 func (s *fileSink) Flush(context.Context) error {
 	if s.w == nil || s.closed {
 		return s.err
@@ -461,8 +638,9 @@ func (s *fileSink) Flush(context.Context) error {
 // Close with commit ends the document, syncs it and renames it into place,
 // then syncs the folder so the rename survives a crash. An input with no
 // records still gives a valid, empty document. Without commit the
-// temporary file is removed and path is left as it was.
-func (s *fileSink) Close(_ context.Context, commit bool) error {
+// temporary file is removed and path is left as it was. In append mode,
+// see closeAppend.
+func (s *fileSink) Close(ctx context.Context, commit bool) error {
 	if s.closed || s.dry {
 		return nil
 	}
@@ -471,9 +649,12 @@ func (s *fileSink) Close(_ context.Context, commit bool) error {
 		s.discard()
 		return nil
 	}
-	if err := s.open(); err != nil {
+	if err := s.open(ctx); err != nil {
 		s.discard()
 		return err
+	}
+	if s.appending {
+		return s.closeAppend()
 	}
 	err := s.enc.end(s.w)
 	if e := s.w.Flush(); err == nil {
@@ -491,6 +672,15 @@ func (s *fileSink) Close(_ context.Context, commit bool) error {
 		err = e
 	}
 	if err == nil {
+		// Replaced, path is no longer what a run appending to it
+		// committed: the next such run trusts the file as it finds it.
+		// Removed first, so no crash leaves the new file with an old
+		// size to cut it to; the folder's sync below makes it durable.
+		if e := os.Remove(committedPath(s.path)); e != nil && !errors.Is(e, os.ErrNotExist) {
+			err = e
+		}
+	}
+	if err == nil {
 		err = os.Rename(s.tmp, s.path)
 	}
 	if err != nil {
@@ -501,12 +691,58 @@ func (s *fileSink) Close(_ context.Context, commit bool) error {
 	return nil
 }
 
-// discard closes and removes the temporary file, if there is one.
-func (s *fileSink) discard() {
-	if s.f != nil {
-		s.f.Close()
-		os.Remove(s.tmp)
+// closeAppend ends what this run added, syncs it and keeps path's new size
+// as committed. A run that added no records adds nothing (not even an
+// empty gzip member) to a file that has content. Whatever fails, path is
+// truncated back to what it was at Start.
+func (s *fileSink) closeAppend() error {
+	if s.n == 0 && s.base > 0 {
+		s.discard()
+		return nil
 	}
+	err := s.enc.end(s.w)
+	if e := s.w.Flush(); err == nil {
+		err = e
+	}
+	if s.z != nil {
+		if e := s.z.Close(); err == nil {
+			err = e
+		}
+	}
+	if e := s.f.Sync(); err == nil {
+		err = e
+	}
+	var info os.FileInfo
+	if err == nil {
+		info, err = s.f.Stat()
+	}
+	if err == nil {
+		err = writeCommitted(s.path, info.Size())
+	}
+	if err != nil {
+		s.discard()
+		return fmt.Errorf("%s: %w", s.path, unwrapPath(err))
+	}
+	// Closing the file lets go of its lock, once the size is kept.
+	if err := s.f.Close(); err != nil {
+		return fmt.Errorf("%s: %w", s.path, unwrapPath(err))
+	}
+	return nil
+}
+
+// discard closes and removes the temporary file, if there is one; in
+// append mode it truncates path back to its size at Start instead.
+func (s *fileSink) discard() {
+	if s.f == nil {
+		return
+	}
+	if s.appending {
+		truncateTo(s.f, s.base)
+		s.f.Close()
+		return
+	}
+	s.f.Close()
+	os.Remove(s.tmp)
 }
 
 // syncDir makes a rename in dir durable. It is best effort: some file

@@ -2,6 +2,9 @@ package engine
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
 	"time"
 
 	"github.com/pipectl/pipectl/pipelines/component"
@@ -25,6 +28,8 @@ type worker struct {
 	// arena holds the fields decoded on this worker, reset between
 	// batches; see record.Arena for the rule that makes it safe.
 	arena *record.Arena
+	// log receives the stack of a step that panicked; nil logs nothing.
+	log *slog.Logger
 }
 
 func newWorker(ctx context.Context, g *graph) *worker {
@@ -111,7 +116,7 @@ func (w *worker) arrive(n *node, rec *record.Record) {
 		w.steps[n.idx] = sw
 	}
 	failed, emitted, unread := false, false, ""
-	sw.Process(w.ctx, rec, func(output string, o *record.Record) {
+	err := processSafely(w.ctx, w.log, n, sw, rec, func(output string, o *record.Record) {
 		if output == component.ErrorOutput {
 			failed = true
 			w.error(n, o)
@@ -127,6 +132,13 @@ func (w *worker) arrive(n *node, rec *record.Record) {
 			w.arrive(d, branch(o, n, output, i, w.trace))
 		}
 	})
+	if err != nil {
+		// The step's worker may be left half-way through a record: the
+		// next record gets a new one.
+		w.steps[n.idx] = nil
+		failed = true
+		w.error(n, component.ErrorRecord(n.name(), rec, err))
+	}
 	switch {
 	case failed:
 		st.Errored++
@@ -152,4 +164,55 @@ func (w *worker) error(n *node, rec *record.Record) {
 	for _, d := range ds {
 		w.arrive(d, rec)
 	}
+}
+
+// processSafely runs sw.Process on rec and turns a panic into an error, so
+// a step's bug fails the record it met instead of the process: `pipectl
+// serve` runs for days, and one odd payload must not stop every pipeline.
+// Records the step emitted before it panicked stay emitted.
+func processSafely(ctx context.Context, log *slog.Logger, n *node, sw component.StepWorker, rec *record.Record, emit component.Emit) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = panicked(log, n, v)
+		}
+	}()
+	sw.Process(ctx, rec, emit)
+	return nil
+}
+
+// processBatchSafely is processSafely for a batch worker. The caller fails
+// the records of recs the step had emitted nothing for when it panicked:
+// their fate is unknown, and an error output is where unknown fates go.
+func processBatchSafely(ctx context.Context, log *slog.Logger, n *node, bw component.BatchWorker, recs []*record.Record, emit func(i int, output string, rec *record.Record)) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = panicked(log, n, v)
+		}
+	}()
+	bw.ProcessBatch(ctx, recs, emit)
+	return nil
+}
+
+// writeSafely hands rec to sink n and turns a panic into the write's error,
+// which sends the record to the sink's error output.
+func writeSafely(ctx context.Context, log *slog.Logger, n *node, rec *record.Record) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = panicked(log, n, v)
+		}
+	}()
+	return n.sink.Write(ctx, rec)
+}
+
+// panicked is the error a recovered panic of node n becomes. It names the
+// node and the panic's value only: the stack, which says nothing to whoever
+// reads an error output, goes to log at error level. It must be called from
+// the deferred function that recovered, whose stack still holds the
+// panicking frames.
+func panicked(log *slog.Logger, n *node, v any) error {
+	err := fmt.Errorf("%s %q panicked: %v", n.plan.Section, n.name(), v)
+	if log != nil {
+		log.Error("recovered from a panic", "node", n.name(), "kind", n.plan.Kind, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+	}
+	return err
 }

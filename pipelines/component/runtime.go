@@ -26,6 +26,11 @@ type Runtime struct {
 	// DryRun is set when nothing may be changed outside the process: sinks
 	// are replaced by captures, and stateful kinds must not persist.
 	DryRun bool
+	// Append is set by `pipectl serve`, which runs a pipeline once per
+	// batch of deliveries: file sinks add each run's records to their file
+	// instead of replacing it (which would keep only the last batch), and a
+	// run that does not commit takes back what it added.
+	Append bool
 	// Tables, by lookup step name, replace the tables those steps would
 	// load: pipeline tests mock lookups with them.
 	Tables map[string][]map[string]any
