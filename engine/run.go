@@ -331,6 +331,7 @@ func (r *runner) run(parent context.Context) error {
 			defer workers.Done()
 			w := newWorker(ctx, r.g)
 			w.trace = r.opts.Trace
+			w.log = r.opts.Runtime.Logger
 			for b := range work {
 				w.process(b)
 				done <- b
@@ -674,7 +675,12 @@ func (r *runner) arriveOrdered(n *node, rec *record.Record) error {
 		return nil
 	}
 	var oc outcome
-	w.Process(r.ctx, rec, func(output string, o *record.Record) { r.collect(n, &oc, output, o) })
+	err := processSafely(r.ctx, r.opts.Runtime.Logger, n, w, rec, func(output string, o *record.Record) { r.collect(n, &oc, output, o) })
+	if err != nil {
+		// The worker keeps what it remembers across records: it stays.
+		oc.failed = true
+		oc.errs = append(oc.errs, component.ErrorRecord(n.name(), rec, err))
+	}
 	return r.settle(n, &oc, rec)
 }
 
@@ -682,7 +688,7 @@ func (r *runner) arriveOrdered(n *node, rec *record.Record) error {
 func (r *runner) write(n *node, rec *record.Record) error {
 	st := &r.stats[n.idx]
 	start := time.Now()
-	err := n.sink.Write(r.ctx, rec)
+	err := writeSafely(r.ctx, r.opts.Runtime.Logger, n, rec)
 	st.Time += time.Since(start)
 	if err != nil {
 		if errors.Is(err, component.ErrNotDelivered) && r.ctx.Err() != nil {
@@ -774,10 +780,20 @@ func (r *runner) drain() error {
 			recs[i] = w.rec
 		}
 		ocs := make([]outcome, len(recs))
-		r.seqWorker[n].(component.BatchWorker).ProcessBatch(r.ctx, recs, func(i int, output string, o *record.Record) {
+		err := processBatchSafely(r.ctx, r.opts.Runtime.Logger, n, r.seqWorker[n].(component.BatchWorker), recs, func(i int, output string, o *record.Record) {
 			r.origin = ws[i].origin
 			r.collect(n, &ocs[i], output, o)
 		})
+		if err != nil {
+			// What the step emitted nothing for may or may not have
+			// happened: each such record goes to the error output.
+			for i := range ocs {
+				if !ocs[i].failed && !ocs[i].emitted && ocs[i].unread == "" {
+					ocs[i].failed = true
+					ocs[i].errs = append(ocs[i].errs, component.ErrorRecord(n.name(), recs[i], err))
+				}
+			}
+		}
 		for i := range ocs {
 			r.origin = ws[i].origin
 			if err := r.settle(n, &ocs[i], recs[i]); err != nil {

@@ -284,6 +284,9 @@ func (s *Server) runtime(p *Pipeline) *component.Runtime {
 		LookupEnv:  s.cfg.LookupEnv,
 		Stdout:     s.cfg.Stdout,
 		RetryLater: true,
+		// Each batch of deliveries is a run of its own: file sinks add to
+		// their files rather than replace them.
+		Append: true,
 	}
 	if s.cfg.Inventory != nil {
 		rt.Inventory, rt.Keys = s.cfg.Inventory, s.cfg.Inventory
