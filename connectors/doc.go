@@ -61,6 +61,14 @@
 //     bodies quoted in them have the sink's credentials masked.
 //     Expressions run in Write on the caller's goroutine with the sink's one
 //     VM; the request goroutines do network I/O only.
+//   - The http source polls a REST collection page by page (Link headers or
+//     page numbers) and keeps a checkpoint: the greatest value of a record
+//     field, read from Runtime.Checkpoints when Read starts and saved only
+//     from Ack (component.Acker), which the engine calls once every sink
+//     committed, so a failed run reads the same records again. It reuses
+//     the http sink's auth headers, secret masking and Retry-After parsing;
+//     a page that cannot be fetched or parsed fails the run, since the
+//     pages after it cannot be found.
 //   - Triggers (webhook, cron, message) are declared, validated and
 //     documented, and an event source takes samples for dry runs and
 //     tests, but nothing serves them yet: that is `pipectl serve`, not
@@ -77,7 +85,7 @@ import "github.com/pipectl/pipectl/pipelines/component"
 // Register adds every connector and trigger kind to r.
 func Register(r *component.Registry) {
 	for _, s := range []*component.Spec{
-		fileSourceSpec, stdinSpec, eventSpec,
+		fileSourceSpec, stdinSpec, eventSpec, httpSourceSpec,
 		fileSinkSpec, stdoutSpec, httpSinkSpec, inventorySinkSpec,
 		webhookTriggerSpec, cronTriggerSpec, messageTriggerSpec, manualTriggerSpec,
 	} {
