@@ -12,6 +12,12 @@ var webhookTriggerSpec = &component.Spec{
 	Summary: "Starts event sources when an HTTP request arrives at a path, after verifying its signature.",
 	Description: "`verify: shopify` checks X-Shopify-Hmac-Sha256, `verify: woocommerce` checks X-WC-Webhook-Signature " +
 		"(both base64 HMAC-SHA256 of the raw body with `secret`). Two triggers may not share a path.\n\n" +
+		"`secret` may list several secrets while one is being rotated: a request signed with any of them is accepted. " +
+		"WooCommerce keeps its secret HTML-escaped (`a&amp;b`) and signs with it unescaped (`a&b`); pipectl unescapes " +
+		"`secret` the same way, so either form works. A request without a signature is " +
+		"refused, except the unsigned `webhook_id=N` request WooCommerce sends when a webhook is saved, which is answered " +
+		"and otherwise ignored. A repeated delivery of an event is queued once: Shopify's are told apart by " +
+		"X-Shopify-Event-Id, WooCommerce's by topic, resource id and `date_modified_gmt`, others by the body's SHA-256.\n\n" +
 		"**Not served yet:** webhooks are received by `pipectl serve`, which is not built yet. Today the trigger is " +
 		"validated, and its pipeline runs on sample payloads with `pipectl dry-run --input` and `pipectl test`; " +
 		"`pipectl run` refuses a pipeline whose source waits for it.",
@@ -20,16 +26,29 @@ var webhookTriggerSpec = &component.Spec{
 			{Name: "path", Kind: component.StringField, Required: true, Doc: "URL path served.", Examples: []any{"/hooks/shopify/orders-create"}},
 			{Name: "method", Kind: component.EnumField, Enum: []string{"POST", "PUT"}, Default: "POST", Doc: "HTTP method accepted."},
 			{Name: "verify", Kind: component.EnumField, Enum: []string{"shopify", "woocommerce", "none"}, Default: "none", Doc: "Signature scheme checked."},
-			{Name: "secret", Kind: component.StringField, Secret: true, Doc: "Shared signing secret; always from the environment.", Examples: []any{"${SHOPIFY_WEBHOOK_SECRET}"}},
+			{Name: "secret", Kind: component.ListField, Secret: true,
+				Doc: "Shared signing secret, or a list of them while one is rotated (any one may sign); always from the environment.",
+				Elem: &component.Field{Name: "secret", Kind: component.StringField, Secret: true, Doc: "a signing secret",
+					Examples: []any{"${SHOPIFY_WEBHOOK_SECRET}"}},
+				Examples: []any{"${SHOPIFY_WEBHOOK_SECRET}", []any{"${SHOPIFY_WEBHOOK_SECRET}", "${SHOPIFY_WEBHOOK_SECRET_OLD}"}}},
+			{Name: "max_body", Kind: component.IntField, Default: defaultMaxBody,
+				Doc: "Largest request body accepted, in bytes; a larger one is refused with 413 Content Too Large."},
 		}},
 	Validate: func(cfg *component.Value, report component.Reporter) {
-		if v := cfg.Get("verify"); v != nil && v.Str != "none" && cfg.Get("secret") == nil {
-			report.Errorf(v, "missing-field", "verify: %s needs `secret`", v.Str)
+		if v := cfg.Get("verify"); v != nil && v.Str != "none" {
+			if s := cfg.Get("secret"); s == nil || len(s.List) == 0 {
+				report.Errorf(v, "missing-field", "verify: %s needs `secret`", v.Str)
+			}
 		}
 		if p := cfg.Get("path"); p != nil && p.Str != "" && p.Str[0] != '/' {
 			report.Errorf(p, "invalid-value", "webhook path %s must start with /", quoted(p))
 		}
+		// A max_body that is not an integer is the loader's to report.
+		if m := cfg.Get("max_body"); m != nil && m.Int <= 0 && isInteger(m.Str) {
+			report.Errorf(m, "invalid-value", "max_body must be a positive number of bytes, got %s", m.Str)
+		}
 	},
+	NewTrigger: newWebhookTrigger,
 }
 
 var cronTriggerSpec = &component.Spec{
@@ -37,13 +56,25 @@ var cronTriggerSpec = &component.Spec{
 	Section: component.TriggerSection,
 	Summary: "Starts sources on a schedule, in a time zone.",
 	Description: "Five cron fields, or six with leading seconds, or descriptors such as `@daily` and `@every 15m`.\n\n" +
+		"A schedule that names hours keeps to the wall clock across daylight-saving changes and runs once on the days " +
+		"they happen: a time the clocks skip in spring runs when they jump (02:30 runs at 03:00), a time they repeat in " +
+		"autumn runs the first time only. Schedules that run in every hour (`*/15 * * * *`, `@hourly`) keep their " +
+		"rhythm through the change, the repeated hour included, and `@every` counts real time, not the clock.\n\n" +
 		"**Not kept yet:** schedules are kept by `pipectl serve`, which is not built yet. Today the schedule is " +
 		"validated, and `pipectl run` runs the pipeline's file sources once, when it is typed.",
 	Config: &component.Field{Kind: component.ObjectField, Required: true, Shorthand: "schedule", Doc: "Schedule settings.",
 		Fields: []*component.Field{
 			{Name: "schedule", Kind: component.CronField, Required: true, Doc: "Cron expression.", Examples: []any{"0 30 2 * * *", "*/15 * * * *", "@daily"}},
 			{Name: "timezone", Kind: component.TimezoneField, Default: "UTC", Doc: "IANA time zone the schedule is read in.", Examples: []any{"Europe/Berlin"}},
+			{Name: "catch_up", Kind: component.EnumField, Enum: []string{"none", "latest", "all"}, Default: "latest",
+				Doc: "Ticks missed while nothing served the pipeline: `none` skips them, `latest` runs once for the last " +
+					"of them, `all` runs once for each, oldest first."},
+			{Name: "overlap", Kind: component.EnumField, Enum: []string{"skip", "queue"}, Default: "skip",
+				Doc: "A tick that comes while the previous run is still going: `skip` drops it, `queue` runs it when " +
+					"the previous run ends."},
 		}},
+	Validate:   validateCron,
+	NewTrigger: newCronTrigger,
 }
 
 var messageTriggerSpec = &component.Spec{
@@ -68,6 +99,11 @@ var manualTriggerSpec = &component.Spec{
 	Summary:     "Starts sources only when someone runs `pipectl run`.",
 	Description: "The default for file and stdin sources; declare it to make that explicit.",
 	Config:      &component.Field{Kind: component.ObjectField, Doc: "No settings.", Fields: []*component.Field{}},
+}
+
+func isInteger(s string) bool {
+	_, err := strconv.ParseInt(s, 10, 64)
+	return err == nil
 }
 
 // quoted shows a setting's value in a message, unless it is secret.
