@@ -69,10 +69,12 @@
 //     the http sink's auth headers, secret masking and Retry-After parsing;
 //     a page that cannot be fetched or parsed fails the run, since the
 //     pages after it cannot be found.
-//   - Triggers (webhook, cron, message) are declared, validated and
-//     documented, and an event source takes samples for dry runs and
-//     tests, but nothing serves them yet: that is `pipectl serve`, not
-//     built. Their specs have no constructor.
+//   - The webhook and cron triggers build (Spec.NewTrigger) into a
+//     component.Webhook (signature check, ping, event id) and a
+//     component.Schedule, which `pipectl serve` uses; building does no I/O.
+//     The message trigger has no constructor yet: serve does not consume
+//     messages. An event source takes samples for dry runs and tests;
+//     under serve, each queued delivery is read as a sample is.
 //   - The inventory sink writes through Runtime.Inventory, the store the
 //     engine opened (it never opens or closes one itself), one idempotent
 //     update per record; a set without a key is applied each time, an

@@ -18,9 +18,9 @@ var webhookTriggerSpec = &component.Spec{
 		"refused, except the unsigned `webhook_id=N` request WooCommerce sends when a webhook is saved, which is answered " +
 		"and otherwise ignored. A repeated delivery of an event is queued once: Shopify's are told apart by " +
 		"X-Shopify-Event-Id, WooCommerce's by topic, resource id and `date_modified_gmt`, others by the body's SHA-256.\n\n" +
-		"**Not served yet:** webhooks are received by `pipectl serve`, which is not built yet. Today the trigger is " +
-		"validated, and its pipeline runs on sample payloads with `pipectl dry-run --input` and `pipectl test`; " +
-		"`pipectl run` refuses a pipeline whose source waits for it.",
+		"Webhooks are received by `pipectl serve`, which answers 200 only once a delivery is durably queued. " +
+		"`pipectl dry-run --input` and `pipectl test` run the pipeline on sample payloads; `pipectl run` refuses a " +
+		"pipeline whose source waits for a webhook.",
 	Config: &component.Field{Kind: component.ObjectField, Required: true, Doc: "Webhook settings.",
 		Fields: []*component.Field{
 			{Name: "path", Kind: component.StringField, Required: true, Doc: "URL path served.", Examples: []any{"/hooks/shopify/orders-create"}},
@@ -60,8 +60,9 @@ var cronTriggerSpec = &component.Spec{
 		"they happen: a time the clocks skip in spring runs when they jump (02:30 runs at 03:00), a time they repeat in " +
 		"autumn runs the first time only. Schedules that run in every hour (`*/15 * * * *`, `@hourly`) keep their " +
 		"rhythm through the change, the repeated hour included, and `@every` counts real time, not the clock.\n\n" +
-		"**Not kept yet:** schedules are kept by `pipectl serve`, which is not built yet. Today the schedule is " +
-		"validated, and `pipectl run` runs the pipeline's file sources once, when it is typed.",
+		"Schedules are kept by `pipectl serve`: each tick is claimed once in the state store (so several serve " +
+		"processes sharing PostgreSQL run it once), runs the sources the trigger starts, and is recorded in the run " +
+		"history (`pipectl runs`). `pipectl run` runs the pipeline's sources once, when it is typed.",
 	Config: &component.Field{Kind: component.ObjectField, Required: true, Shorthand: "schedule", Doc: "Schedule settings.",
 		Fields: []*component.Field{
 			{Name: "schedule", Kind: component.CronField, Required: true, Doc: "Cron expression.", Examples: []any{"0 30 2 * * *", "*/15 * * * *", "@daily"}},
@@ -82,8 +83,9 @@ var messageTriggerSpec = &component.Spec{
 	Section: component.TriggerSection,
 	Summary: "Starts event sources when a message arrives on a NATS JetStream subject.",
 	Description: "Each message is one delivery.\n\n" +
-		"**Not served yet:** messages are consumed by `pipectl serve`, which is not built yet. Today the trigger is " +
-		"validated, and its pipeline runs on sample payloads with `pipectl dry-run --input` and `pipectl test`.",
+		"**Not served yet:** `pipectl serve` does not consume messages yet (that comes with its NATS JetStream mode); " +
+		"a pipeline with a message trigger is loaded and does nothing. Today the trigger is validated, and its " +
+		"pipeline runs on sample payloads with `pipectl dry-run --input` and `pipectl test`.",
 	Config: &component.Field{Kind: component.ObjectField, Required: true, Shorthand: "subject", Doc: "Message settings.",
 		Fields: []*component.Field{
 			{Name: "subject", Kind: component.StringField, Required: true, Doc: "Subject, wildcards allowed.", Examples: []any{"orders.created"}},

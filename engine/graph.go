@@ -195,7 +195,7 @@ func (g *graph) build(p *pipelines.Plan, rt *component.Runtime, dryRun bool, rul
 			if !dryRun && (sources == nil || slices.Contains(sources, n.name())) {
 				if spec.NewSource == nil {
 					if len(spec.Triggers) > 0 && spec.TriggerRequired {
-						return fmt.Errorf("source %q: kind %s reads what its trigger delivers (a webhook or a message), which only a long-running `pipectl serve` can receive, and serve is not built yet; try the pipeline on sample payloads with `pipectl dry-run --input` or `pipectl test`", n.name(), spec.Kind)
+						return fmt.Errorf("source %q: kind %s reads what its trigger delivers (a webhook or a message), which only a long-running `pipectl serve` receives: serve it with `pipectl serve`, or try it on sample payloads with `pipectl dry-run --input` or `pipectl test`", n.name(), spec.Kind)
 					}
 					return fmt.Errorf("source %q: kind %s cannot run yet", n.name(), spec.Kind)
 				}
