@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pipectl/pipectl/engine/schedule"
 	"github.com/pipectl/pipectl/engine/state"
 	"github.com/pipectl/pipectl/pipelines"
 	"github.com/pipectl/pipectl/pipelines/component"
@@ -57,6 +58,9 @@ type Config struct {
 	// PollEvery is how often an idle worker looks for due retries and for
 	// deliveries another process queued (default 250ms).
 	PollEvery time.Duration
+	// ScheduleClock is the clock cron triggers wait on; the system's when
+	// nil. Tests give a schedule.FakeClock.
+	ScheduleClock schedule.Clock
 	// MaxRunAttempts is how many times a delivery whose run fails as a
 	// whole (not a record: the run itself) is tried before it becomes a
 	// dead letter (default 5).
@@ -83,6 +87,8 @@ type Server struct {
 	// stopClaim stops workers taking new work: the drain has begun.
 	stopClaim chan struct{}
 	started   bool
+	// schedules are the cron triggers being kept, by pipeline and trigger.
+	schedules map[string]*scheduled
 }
 
 // pipelineSet is the pipelines in force, swapped whole on reload.
@@ -233,10 +239,8 @@ func (s *Server) startWorkers() {
 			defer s.wg.Done()
 			w.loop()
 		}()
-		for trig, sch := range set.byName[name].schedules {
-			s.startSchedule(name, trig, sch)
-		}
 	}
+	s.syncSchedules(set)
 }
 
 // SetDraining turns readiness false and makes the intake answer 503, at
