@@ -1,9 +1,11 @@
 package serve
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"math/rand/v2"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -157,9 +159,7 @@ func (w *worker) runDeliveries(p *served, ds []*state.Delivery) {
 		for _, src := range srcs {
 			org := &record.Origin{Source: src, Seq: d.ID, Raw: d.Body}
 			o.byOrigin[org] = d
-			rec := record.New(d.Body, org)
-			rec.Unchecked = true
-			inputs = append(inputs, engine.Input{Node: src, Record: rec})
+			inputs = append(inputs, payloadRecords(p, src, d, org)...)
 		}
 	}
 	var res *engine.Result
@@ -201,6 +201,33 @@ func (w *worker) runDeliveries(p *served, ds []*state.Delivery) {
 		s.log.Warn("dead letter", "pipeline", p.Plan.Name, "node", dl.Node, "delivery", dl.Delivery, "error", dl.Error)
 	}
 	s.log.Info("deliveries done", "pipeline", p.Plan.Name, "deliveries", len(ds), "retries", len(o.retries), "dead_letters", len(o.dead))
+}
+
+// payloadRecords reads a delivery's body as its source reads payloads:
+// with the source's own reader (component.Spec.ReadSample: an event
+// source's unwrap), exactly as pipeline tests and dry runs read samples,
+// or as one JSON record. Every record carries org, so what becomes of it
+// is traced back to the delivery.
+func payloadRecords(p *served, src string, d *state.Delivery, org *record.Origin) []engine.Input {
+	n, _ := p.Plan.Node(src)
+	if n == nil || n.Spec == nil || n.Spec.ReadSample == nil {
+		rec := record.New(d.Body, org)
+		rec.Unchecked = true
+		return []engine.Input{{Node: src, Record: rec}}
+	}
+	var out []engine.Input
+	seq := int64(0)
+	add := func(rec *record.Record) error {
+		rec.Origin = org
+		out = append(out, engine.Input{Node: src, Record: rec})
+		return nil
+	}
+	err := n.Spec.ReadSample(component.Sample{Node: src, Config: n.Config, Name: "delivery " + strconv.FormatInt(d.ID, 10),
+		Input: bytes.NewReader(d.Body), Seq: &seq}, add, add)
+	if err != nil {
+		out = append(out, engine.Input{Node: src, Record: component.ErrorRecord(src, record.New(d.Body, org), err)})
+	}
+	return out
 }
 
 // runFailed handles a run that failed as a whole: its deliveries go back to
