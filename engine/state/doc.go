@@ -70,4 +70,46 @@
 //   - Schema migrations are numbered SQL files per database under
 //     migrations/, applied at Open in one transaction and recorded in
 //     schema_migrations; a database newer than this binary is refused.
+//
+// The serve state (Queue, OpenQueue: the intake queue, sink retries, dead
+// letters, runs, cron ticks, polling checkpoints, the operators' audit
+// log) follows the same patterns, with these choices:
+//
+//   - On SQLite it is a file of its own, queue.db beside state.db, with its
+//     own migrations (migrations/sqlite-queue), written with
+//     synchronous=FULL: in WAL mode that syncs the log at every commit, so
+//     a delivery Enqueue returned for survives a power cut (NORMAL would
+//     sync only at checkpoints). On PostgreSQL its tables are migration 5
+//     of the one database, applied by Open or OpenQueue, whichever runs
+//     first. Times are microseconds since the epoch on SQLite (0: none) and
+//     timestamptz on PostgreSQL (NULL: none), as for inventory.
+//   - Group commit: on SQLite one writer goroutine owns the write
+//     connection. Enqueue hands it its delivery and waits; the writer takes
+//     every request waiting (up to 512), commits their deliveries in one
+//     BEGIN IMMEDIATE transaction, one fsync, and answers each. Every
+//     other write goes through the same goroutine in a transaction of its
+//     own; reads use read-only connections. An Enqueue whose context ends
+//     first returns its error while the delivery may still commit; the
+//     storefront's retry is then a duplicate. PostgreSQL commits each
+//     Enqueue in its own transaction and groups concurrent fsyncs itself.
+//   - Dedupe: event ids live in their own table keyed (pipeline, event id)
+//     with the first delivery's id and time, so a repeat is caught after
+//     that delivery finished and was deleted; an entry older than
+//     DedupeHorizon is taken over by the next delivery of its id, and
+//     such entries are deleted at a process's first Enqueue and then hourly.
+//     Deliveries of one group are deduped in order, so the second of two
+//     with one id is the duplicate; on PostgreSQL the id is inserted first
+//     and a concurrent Enqueue of the same id waits for it.
+//   - Claims order by id (arrival, AUTOINCREMENT / identity so ids are
+//     never reused) and lease with leased_until; a delivery whose lease
+//     ran out, or whose not_before has come, is claimable again, and each
+//     claim adds an attempt. PostgreSQL claims with FOR UPDATE SKIP LOCKED,
+//     so claimers in several processes never wait for each other nor take
+//     the same row. Retries are claimed the same way, by next time.
+//   - Finish and RetryDead are one transaction each: a reader sees a
+//     delivery or its outcome (retries, dead letters), never both or
+//     neither. Lists (dead letters, runs, audit) are newest first, by id.
+//     Headers are stored as JSON text; attempts as a JSON array (jsonb on
+//     PostgreSQL, appended in place); run nodes and audit details as the
+//     bytes given.
 package state

@@ -39,11 +39,6 @@ func OpenQueue(ctx context.Context, url string, opts Options) (Queue, error) {
 	return openQueue(ctx, url, opts)
 }
 
-// openQueue is replaced by the implementations' dispatcher.
-var openQueue = func(ctx context.Context, url string, opts Options) (Queue, error) {
-	return nil, errors.New("serve state is not built yet")
-}
-
 // Delivery is one unit of work queued for a pipeline: a webhook request as
 // it arrived, or a cron tick.
 type Delivery struct {
@@ -78,16 +73,21 @@ type Intake interface {
 	// delivery into one transaction and one fsync. A d whose EventID was
 	// already queued for its pipeline within DedupeHorizon is not queued
 	// again: dup is true and id is the first delivery's. ctx bounds the
-	// wait for the commit (serve answers 503 when it ends).
+	// wait for the commit (serve answers 503 when it ends); the delivery
+	// may still be committed after, and a retry of it is then a
+	// duplicate. A zero d.Received is stamped with the store's clock.
 	Enqueue(ctx context.Context, d *Delivery) (id int64, dup bool, err error)
 	// Claim leases up to max deliveries of pipeline that are ready, oldest
 	// first, for lease: another Claim does not see them until the lease
-	// runs out (their worker died) or Release gives them back.
+	// runs out (their worker died) or Release gives them back. Each claim
+	// adds one to a delivery's Attempts. max is at least 1 and lease more
+	// than 0.
 	Claim(ctx context.Context, pipeline string, max int, lease time.Duration) ([]*Delivery, error)
 	// Finish removes deliveries whose run committed, and in the same
 	// transaction adds the sink retries and dead letters that run produced:
 	// a crash leaves either the delivery to run again or all of its
-	// outcome.
+	// outcome. Zero Created times are stamped now; a retry with a zero
+	// Next is due at once; a dead letter with no Status is open.
 	Finish(ctx context.Context, done []int64, retries []*Retry, dead []*DeadLetter) error
 	// Release gives claimed deliveries back, to be claimed again from
 	// notBefore (a zero time: at once), in their original order.
@@ -131,14 +131,20 @@ type Retry struct {
 
 // Retries are sink deliveries to try again.
 type Retries interface {
-	// ClaimRetries leases up to max retries of pipeline due at now.
+	// ClaimRetries leases up to max retries of pipeline due at now (Next
+	// not after it and not leased), oldest first.
 	ClaimRetries(ctx context.Context, pipeline string, now time.Time, max int, lease time.Duration) ([]*Retry, error)
-	// RetryDelivered removes a retry whose delivery succeeded.
+	// RetryDelivered removes a retry whose delivery succeeded. It, and
+	// RetryAgain and RetryDead, return ErrNotFound for a retry the store
+	// does not hold (a second worker's, after the first's lease ran out).
 	RetryDelivered(ctx context.Context, id int64) error
 	// RetryAgain records a failed attempt and when to try next.
 	RetryAgain(ctx context.Context, id int64, a Attempt, next time.Time) error
 	// RetryDead records a last failed attempt and turns the retry into dl,
-	// in one transaction.
+	// in one transaction. What dl leaves empty comes from the retry: its
+	// pipeline, version, node (the sink), payload (the origin), header,
+	// record, delivery and error (a's); its Attempts are the retry's
+	// followed by a.
 	RetryDead(ctx context.Context, id int64, a Attempt, dl *DeadLetter) error
 }
 
@@ -181,9 +187,9 @@ type DeadLetterFilter struct {
 	Pipeline string
 	Node     string
 	Status   string
-	Since    time.Time
+	Since    time.Time // created at or after
 	IDs      []int64
-	Limit    int
+	Limit    int // the newest Limit of those selected
 }
 
 // DeadLetters are the dead-letter queue.
@@ -191,11 +197,14 @@ type DeadLetters interface {
 	// AddDeadLetters stores dead letters found outside a delivery's run
 	// (a body that is not JSON), returning their IDs.
 	AddDeadLetters(ctx context.Context, dls []*DeadLetter) ([]int64, error)
+	// ListDeadLetters lists the entries f selects, newest (highest ID)
+	// first.
 	ListDeadLetters(ctx context.Context, f DeadLetterFilter) ([]*DeadLetter, error)
 	// DeadLetter returns one; ErrNotFound when there is none.
 	DeadLetter(ctx context.Context, id int64) (*DeadLetter, error)
 	// EditDeadLetter saves payload as the entry's Edited payload; the
-	// original stays.
+	// original stays. It and MarkDeadLetter return ErrNotFound for an ID
+	// the store does not hold.
 	EditDeadLetter(ctx context.Context, id int64, payload []byte) error
 	// MarkDeadLetter sets an entry's status, adds attempt (when not nil)
 	// and sets its reason (when not "").
@@ -228,14 +237,19 @@ type RunRecord struct {
 type RunFilter struct {
 	Pipeline string
 	Trigger  string
-	Limit    int
+	Limit    int // 0: all
 }
 
 // Runs are the run history.
 type Runs interface {
+	// StartRun records a run; a zero Started is now, an empty Outcome
+	// "running".
 	StartRun(ctx context.Context, r *RunRecord) (int64, error)
+	// EndRun sets the end (now when zero), outcome, error and nodes of
+	// run r.ID; ErrNotFound when there is none.
 	EndRun(ctx context.Context, r *RunRecord) error
 	ListRuns(ctx context.Context, f RunFilter) ([]*RunRecord, error)
+	// Run returns one; ErrNotFound when there is none.
 	Run(ctx context.Context, id int64) (*RunRecord, error)
 }
 
@@ -270,6 +284,10 @@ type AuditEntry struct {
 
 // Audit is the log of operators' actions.
 type Audit interface {
+	// AddAudit appends e (a zero At is now); Actor and Action are
+	// required.
 	AddAudit(ctx context.Context, e *AuditEntry) error
+	// ListAudit lists the entries about subject ("" for all), newest
+	// first, at most limit (0: all).
 	ListAudit(ctx context.Context, subject string, limit int) ([]*AuditEntry, error)
 }
