@@ -181,7 +181,10 @@ func ruleSets(p *pipelines.Plan) func(name string) (config, when, overrides *com
 }
 
 // build constructs every node's run-time part.
-func (g *graph) build(p *pipelines.Plan, rt *component.Runtime, dryRun bool, rulesVersion string, sources []string) error {
+// Sources are built unless injected (records are fed instead) or not among
+// sources (when not nil); sinks are captures in dry runs.
+func (g *graph) build(p *pipelines.Plan, rt *component.Runtime, injected bool, rulesVersion string, sources []string) error {
+	dryRun := rt.DryRun
 	ruleSet := ruleSets(p)
 	for _, n := range g.nodes {
 		spec := n.plan.Spec
@@ -192,7 +195,7 @@ func (g *graph) build(p *pipelines.Plan, rt *component.Runtime, dryRun bool, rul
 		var err error
 		switch n.plan.Section {
 		case component.SourceSection:
-			if !dryRun && (sources == nil || slices.Contains(sources, n.name())) {
+			if !injected && (sources == nil || slices.Contains(sources, n.name())) {
 				if spec.NewSource == nil {
 					if len(spec.Triggers) > 0 && spec.TriggerRequired {
 						return fmt.Errorf("source %q: kind %s reads what its trigger delivers (a webhook or a message), which only a long-running `pipectl serve` receives: serve it with `pipectl serve`, or try it on sample payloads with `pipectl dry-run --input` or `pipectl test`", n.name(), spec.Kind)

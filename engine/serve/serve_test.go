@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -141,7 +142,7 @@ func start(t *testing.T, ps ...*serve.Pipeline) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { q.Close() })
-	srv := serve.New(serve.Config{Queue: q, PollEvery: 5 * time.Millisecond})
+	srv := serve.New(serve.Config{Queue: q, PollEvery: 5 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(testLog{t}, nil))})
 	if err := srv.Load(ps); err != nil {
 		t.Fatal(err)
 	}
@@ -397,4 +398,12 @@ func TestDrainFinishesWhatWasAcknowledged(t *testing.T) {
 	if n := len(w.received()) + d.Queued; n != 30 {
 		t.Fatalf("delivered %d + queued %d, want 30", len(w.received()), d.Queued)
 	}
+}
+
+// testLog writes serve's log lines to the test's log, shown when it fails.
+type testLog struct{ t *testing.T }
+
+func (l testLog) Write(p []byte) (int, error) {
+	l.t.Log(strings.TrimSuffix(string(p), "\n"))
+	return len(p), nil
 }
