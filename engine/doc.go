@@ -1,9 +1,8 @@
-// Package engine runs compiled pipelines. Today that is a run over a
-// plan's file and stdin sources, or over injected records (dry runs and
-// pipeline tests), with the rules hot swap (Running.ReloadRules); the state
-// it opens lives in engine/state. Serving webhook, cron and message
-// triggers is not built yet: a pipeline with one validates, dry-runs and
-// tests, and `pipectl run` reads its file sources only.
+// Package engine runs compiled pipelines: one run over a plan's sources
+// (or some of them, Options.Sources), or over injected records (dry runs,
+// pipeline tests, and each batch of deliveries `pipectl serve` runs, see
+// engine/serve), with the rules hot swap (Running.ReloadRules); the state
+// it opens lives in engine/state.
 //
 // engine imports the compiler in pipelines and the component contract; it
 // must not import transforms, connectors or cmd, which reach it only through
@@ -43,6 +42,16 @@
 //   - What a background sink fails to deliver (BuildContext.Fail) goes to
 //     its error output after the batch in which it was reported, not at the
 //     end of the run.
+//   - Delivery belongs to the engine, not to one sink kind: with
+//     Runtime.RetryLater a sink reports a failure that may pass later as a
+//     retryable component.DeliveryError after one attempt, and the engine
+//     offers it to Options.Defer (serve keeps it in its store and retries
+//     it with the sink's RetryPolicy) instead of the error output. Error
+//     records nothing reads go to Options.Unhandled when set (serve's dead
+//     letters). Sources implementing component.Acker are acknowledged
+//     once every sink committed (a polling source's checkpoint).
+//   - A panic in a step or a sink's Write becomes an error record for the
+//     record being processed; the run goes on.
 //   - A run's errors and error records are masked with the pipeline's
 //     secret values (pipelines.Plan.Secrets), wherever a kind quoted them.
 //   - Traced runs record why each dropped record went nowhere

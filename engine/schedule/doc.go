@@ -12,10 +12,11 @@
 //     process computes the same key whatever its time zone or clock skew,
 //     and a wall clock that repeats an hour repeats no key.
 //   - Daylight saving is the Schedule's: the Scheduler runs the instants it
-//     returns, each once. With robfig/cron, which the cron trigger is built
-//     on, a Europe/Berlin 02:30 schedule has no tick on the day clocks go
-//     forward (2026-03-29: 02:30 does not exist) and two on the day they go
-//     back (2026-10-25: 02:30 CEST and 02:30 CET are an hour apart).
+//     returns, each once. The cron trigger's Schedule reads schedules that
+//     name hours on the wall clock: a Europe/Berlin 02:30 schedule runs at
+//     03:00 on the day clocks go forward (2026-03-29: 02:30 does not
+//     exist) and once, at the first 02:30, on the day they go back
+//     (2026-10-25).
 //   - A run never overlaps the previous one of the same Scheduler. A tick
 //     that comes while a run is going is claimed all the same, so that no
 //     other process runs it alongside; then with overlap "skip" (the
