@@ -150,4 +150,3 @@ func (s *Server) CheckPayload(ctx context.Context, p *Pipeline, dl *state.DeadLe
 	}
 	return nil
 }
-
