@@ -28,6 +28,15 @@ echo "building servebench and pipectl"
 (cd "$shared/bench/serve" && go build -o "$work/servebench" .)
 go build -o "$work/pipectl" ./cmd/pipectl
 sb="$work/servebench"
+# Stock for every SKU the orders name, in the example's two warehouses, so
+# orders are allocated, split and backordered as they would be for real.
+python3 - "$work/inventory.yaml" <<'PY'
+import sys
+with open(sys.argv[1], "w") as f:
+    f.write("locations:\n  - {id: wh-east, priority: 1}\n  - {id: wh-west, priority: 2}\nlevels:\n")
+    for i in range(5001):
+        f.write(f"  SKU-{i:05d}: {{wh-east: 6, wh-west: 3}}\n")
+PY
 
 waitfor() { for _ in $(seq 200); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.05; done; echo "not up: $1"; exit 1; }
 fire() { "$sb" fire -url "$1" -in "$in" -n "$orders" -c 16 -secret "$secret" -history "$2"; }
@@ -44,6 +53,7 @@ for r in $(seq "$rounds"); do
 
   # pipectl serve, its WMS and storefront played by one sink.
   rm -rf "$work/state" "$work/ledger.jsonl" "$work/failed.ndjson"
+  "$work/pipectl" inventory load --state "sqlite://$work/state/" "$work/inventory.yaml" > /dev/null
   "$sb" sink -addr 127.0.0.1:18191 -ledger "$work/ledger.jsonl" -for 600s > "$work/sink.out" 2>&1 & sp=$!; pids+=($sp)
   SHOPIFY_WEBHOOK_SECRET=$secret WMS_TOKEN=bench WMS_URL=http://127.0.0.1:18191 STORE_URL=http://127.0.0.1:18191 \
     DEAD_LETTERS="$work/failed.ndjson" \
