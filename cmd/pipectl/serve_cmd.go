@@ -129,6 +129,7 @@ start). A second signal exits at once; nothing acknowledged is lost.`,
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
 	log.Info("serving", "listen", ln.Addr().String(), "pipelines", strings.Join(srv.Pipelines(), ","))
+	noteIdle(log, loaded)
 
 	stop := make(chan os.Signal, 2)
 	signal.Notify(stop, os.Interrupt, syscall.SIGTERM)
@@ -157,6 +158,7 @@ start). A second signal exits at once; nothing acknowledged is lost.`,
 			return
 		}
 		log.Info("reloaded", "why", why, "pipelines", strings.Join(srv.Pipelines(), ","))
+		noteIdle(log, next)
 	}
 	for {
 		select {
@@ -264,4 +266,24 @@ func versionOf(f *pipelines.File) string {
 		h.Write([]byte{0})
 	}
 	return hex.EncodeToString(h.Sum(nil)[:6])
+}
+
+// noteIdle says which pipelines serve loaded but has nothing to do for:
+// those with only manual triggers (run them with pipectl run), and message
+// triggers, which serve does not consume yet.
+func noteIdle(log *slog.Logger, ps []*serve.Pipeline) {
+	for _, p := range ps {
+		served := false
+		for _, t := range p.Plan.Triggers {
+			switch t.Kind {
+			case "webhook", "cron":
+				served = true
+			case "message":
+				log.Warn("message triggers are not served yet: nothing consumes this one", "pipeline", p.Plan.Name, "trigger", t.Name)
+			}
+		}
+		if !served {
+			log.Info("no webhook or cron trigger: serve does nothing for this pipeline; run it with pipectl run", "pipeline", p.Plan.Name)
+		}
+	}
 }
