@@ -49,8 +49,10 @@ type Config struct {
 	// before it ran, so commits and sink flushes are shared.
 	BatchSize int
 	// Lease is how long a claimed delivery stays with its worker before
-	// another may take it (default 5m): a worker that died gives its
-	// deliveries back when it runs out.
+	// another may take it (default 30s): after a kill -9, the deliveries
+	// the dead process held run again once it runs out. A run that takes
+	// longer may then run twice, in two processes sharing PostgreSQL; the
+	// idempotency keys keep that from doubling an effect.
 	Lease time.Duration
 	// EnqueueTimeout bounds the wait for the intake queue's commit before
 	// a webhook is answered 503 (default 2.5s: Shopify gives up after 5s).
@@ -126,7 +128,7 @@ func New(cfg Config) *Server {
 		cfg.BatchSize = 64
 	}
 	if cfg.Lease <= 0 {
-		cfg.Lease = 5 * time.Minute
+		cfg.Lease = 30 * time.Second
 	}
 	if cfg.EnqueueTimeout <= 0 {
 		cfg.EnqueueTimeout = 2500 * time.Millisecond
