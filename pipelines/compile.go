@@ -71,7 +71,7 @@ func Validate(path string, opts Options) (*Plan, *File, diag.Diagnostics) {
 // problem; the plan it returns is only meant to be run when there are no
 // errors.
 func Compile(f *File, opts Options) (*Plan, diag.Diagnostics) {
-	c := &compiler{opts: opts, file: f, plan: &Plan{Name: f.Name, Description: f.Description, File: f.Path, Secrets: f.Secrets, byName: map[string]*Node{}}}
+	c := &compiler{opts: opts, file: f, plan: &Plan{Name: f.Name, Description: f.Description, File: f.Path, Secrets: f.Secrets, Alerts: alertSettings(f.Alerts), byName: map[string]*Node{}}}
 	c.nodes()
 	c.triggers()
 	c.edges()

@@ -21,7 +21,7 @@ func Reference(reg *component.Registry, lib *exprs.Library) []byte {
 	for _, sec := range component.Sections {
 		w("- [%s](#%s)\n", title(sec.Plural()), sec.Plural())
 	}
-	w("- [Expression functions](#expression-functions)\n- [Diagnostic codes](#diagnostic-codes)\n\n")
+	w("- [Alerts](#alerts)\n- [Expression functions](#expression-functions)\n- [Diagnostic codes](#diagnostic-codes)\n\n")
 	for _, sec := range component.Sections {
 		w("## %s\n\n%s\n\n", title(sec.Plural()), sectionIntro[sec])
 		w("Settings every %s may have beside its kind:\n\n", sec)
@@ -60,6 +60,12 @@ func Reference(reg *component.Registry, lib *exprs.Library) []byte {
 			}
 		}
 	}
+	w("## Alerts\n\n%s ", AlertsField.Doc)
+	w("The optional top-level `alerts:` section; `pipectl serve` reads it, `pipectl run` ignores it. ")
+	w("Each message names the pipeline, the node or sink, the count and the first error (secrets masked, never a payload); ")
+	w("a post that fails is logged and never stops serving.\n\n")
+	w("```yaml\nalerts:\n  webhook_url: ${SLACK_WEBHOOK_URL}\n  sink_failing_for: 10m\n  min_interval: 15m\n```\n\n")
+	fieldTable(&b, AlertsField.Fields, "")
 	w("## Expression functions\n\n")
 	w("Expressions are [expr-lang](https://expr-lang.org) with its builtins, plus these functions. ")
 	w("Money is exact decimal: `decimal(\"19.99\") * 3 == decimal(\"59.97\")`. Each example below runs as a test.\n\n")

@@ -24,6 +24,10 @@ type File struct {
 	// compiler does not also report every reference to its rule sets.
 	RulesFailed bool
 	Entries     []*Entry // in file order, triggers, sources, steps, sinks, rules
+	// Alerts is the decoded `alerts:` section (AlertsField), nil when the
+	// file has none or it has errors; AlertsRange is its key.
+	Alerts      *component.Value
+	AlertsRange diag.Range
 	// Sources holds the text of the pipeline file and every file it pulled
 	// in, for rendering diagnostics.
 	Sources diag.Sources

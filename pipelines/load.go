@@ -300,7 +300,7 @@ func isYAMLParserProblem(msg string) bool {
 }
 
 // topKeys are the keys a pipeline file may have at its top level.
-var topKeys = []string{"pipeline", "description", "rules", "triggers", "sources", "steps", "sinks"}
+var topKeys = []string{"pipeline", "description", "rules", "triggers", "sources", "steps", "sinks", "alerts"}
 
 var nameRE = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
 
@@ -330,6 +330,12 @@ func (l *loader) top(fl *srcFile, f *File, root *yaml.Node) {
 			sectionNodes[component.StepSection] = [2]*yaml.Node{k, v}
 		case "sinks":
 			sectionNodes[component.SinkSection] = [2]*yaml.Node{k, v}
+		case "alerts":
+			if f.AlertsRange.Start.Line != 0 {
+				continue // a second `alerts:`, reported by keys
+			}
+			f.AlertsRange = l.rangeOf(fl.path, k)
+			l.alerts(fl, f, k, v)
 		default:
 			d := l.diags.Errorf(l.rangeOf(fl.path, k), CodeUnknownKey, "unknown top-level key %q", k.Value)
 			d.Hint = diag.DidYouMean(k.Value, topKeys)

@@ -18,7 +18,10 @@ type Plan struct {
 	Rules    []*Node
 	// Secrets are File.Secrets: the values to mask in what is printed.
 	Secrets []string
-	byName  map[string]*Node
+	// Alerts are the `alerts:` settings `pipectl serve` posts with; nil
+	// when the file has none.
+	Alerts *AlertSettings
+	byName map[string]*Node
 }
 
 // Node is a compiled trigger, source, step, sink or rule set.

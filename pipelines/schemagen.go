@@ -43,6 +43,7 @@ func PipelineSchema(reg *component.Registry) []byte {
 			"anyOf":       []any{map[string]any{"type": "string"}, ref("rule_sets")},
 		},
 	}
+	props["alerts"] = fieldSchema(AlertsField)
 	for _, sec := range []component.Section{component.TriggerSection, component.SourceSection, component.StepSection, component.SinkSection} {
 		props[sec.Plural()] = map[string]any{
 			"type":                 []string{"object", "null"},

@@ -86,6 +86,7 @@ func (s *Server) intake(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.metrics.deadLetters(name, h.trigger, 1)
+		h.p.alerts.deadLetter(now, h.trigger, dl.Error)
 		s.log.Warn("webhook refused: not JSON; kept as a dead letter", "pipeline", name, "trigger", h.trigger)
 		http.Error(w, "the body is not JSON", http.StatusBadRequest)
 		return

@@ -138,6 +138,7 @@ func (s *Server) runTick(p *served, trigger string) (result string, nodes []byte
 	s.metrics.tick(p.Plan.Name, trigger, "run")
 	for _, dl := range o.dead {
 		s.metrics.deadLetters(p.Plan.Name, dl.Node, 1)
+		p.alerts.deadLetter(o.now, dl.Node, dl.Error)
 	}
 	if res.Failed > 0 {
 		return "failed", nodes, nil

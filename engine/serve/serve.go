@@ -107,6 +107,8 @@ type served struct {
 	// sources lists, by trigger name, the sources it starts.
 	sources   map[string][]string
 	schedules map[string]component.Schedule
+	// alerts posts the pipeline's alerts; nil without an `alerts:` section.
+	alerts *alerter
 }
 
 // hook is one webhook trigger of a served pipeline.
@@ -156,6 +158,7 @@ func New(cfg Config) *Server {
 // (a trigger that cannot be built, two webhooks on one path).
 func (s *Server) Load(ps []*Pipeline) error {
 	set := &pipelineSet{byName: map[string]*served{}, byPath: map[string]*hook{}}
+	old := s.set.Load()
 	var errs []error
 	for _, p := range ps {
 		if _, dup := set.byName[p.Plan.Name]; dup {
@@ -163,6 +166,17 @@ func (s *Server) Load(ps []*Pipeline) error {
 			continue
 		}
 		sp := &served{Pipeline: p, hooks: map[string]*hook{}, sources: map[string][]string{}, schedules: map[string]component.Schedule{}}
+		if a := p.Plan.Alerts; a != nil {
+			if a.WebhookURL == "" {
+				errs = append(errs, fmt.Errorf("%s: alerts: webhook_url is empty: is the environment variable it names set?", p.Path))
+				continue
+			}
+			var prev *alerter
+			if o := old.byName[p.Plan.Name]; o != nil {
+				prev = o.alerts
+			}
+			sp.alerts = newAlerter(p.Plan, s.log, prev)
+		}
 		for _, n := range p.Plan.Nodes {
 			if n.Section == component.SourceSection && n.Trigger != nil {
 				sp.sources[n.Trigger.Name] = append(sp.sources[n.Trigger.Name], n.Name)

@@ -44,6 +44,7 @@ func (w *worker) loop() {
 		if p == nil {
 			return // unloaded by a reload
 		}
+		p.alerts.poll(w.s.cfg.Clock.Now())
 		did := w.deliveries(p)
 		if w.retries(p) {
 			did = true
@@ -196,8 +197,19 @@ func (w *worker) runDeliveries(p *served, ds []*state.Delivery) {
 		s.metrics.nodes(p.Plan.Name, res.Nodes)
 	}
 	s.metrics.retriesQueued(p.Plan.Name, o.retries)
+	for _, r := range o.retries {
+		p.alerts.sinkFailed(o.now, r.Sink, r.Attempts[0].Error)
+	}
+	if res != nil {
+		for _, n := range res.Nodes {
+			if n.Section == component.SinkSection && n.In-n.Errored > 0 {
+				p.alerts.sinkDelivered(o.now, n.Name)
+			}
+		}
+	}
 	for _, dl := range o.dead {
 		s.metrics.deadLetters(p.Plan.Name, dl.Node, 1)
+		p.alerts.deadLetter(o.now, dl.Node, dl.Error)
 		s.log.Warn("dead letter", "pipeline", p.Plan.Name, "node", dl.Node, "delivery", dl.Delivery, "error", dl.Error)
 	}
 	s.log.Info("deliveries done", "pipeline", p.Plan.Name, "deliveries", len(ds), "retries", len(o.retries), "dead_letters", len(o.dead))
@@ -267,6 +279,7 @@ func (w *worker) runFailed(ctx context.Context, p *served, ds []*state.Delivery,
 			return
 		}
 		s.metrics.deadLetters(p.Plan.Name, p.Plan.Name, 1)
+		p.alerts.deadLetter(now, p.Plan.Name, dl.Error)
 		w.isolate = false
 		return
 	}
@@ -381,6 +394,7 @@ func (w *worker) runRetries(p *served, rs []*state.Retry) {
 			serr = q.RetryDead(ctx, st.r.ID, st.attempt, st.dead)
 			if serr == nil {
 				s.metrics.deadLetters(p.Plan.Name, st.dead.Node, 1)
+				p.alerts.deadLetter(now, st.dead.Node, st.dead.Error)
 				s.log.Warn("dead letter", "pipeline", p.Plan.Name, "node", st.dead.Node, "delivery", st.r.Delivery, "attempts", len(st.dead.Attempts), "error", st.dead.Error)
 			}
 		case err != nil:
@@ -394,9 +408,11 @@ func (w *worker) runRetries(p *served, rs []*state.Retry) {
 		case st.again:
 			serr = q.RetryAgain(ctx, st.r.ID, st.attempt, st.next)
 			s.metrics.retried(p.Plan.Name, st.r.Sink, false)
+			p.alerts.sinkFailed(now, st.r.Sink, st.attempt.Error)
 		default:
 			serr = q.RetryDelivered(ctx, st.r.ID)
 			s.metrics.retried(p.Plan.Name, st.r.Sink, true)
+			p.alerts.sinkDelivered(now, st.r.Sink)
 		}
 		if serr != nil {
 			s.log.Error("recording a retry's outcome", "pipeline", p.Plan.Name, "sink", st.r.Sink, "error", serr.Error())
