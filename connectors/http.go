@@ -231,11 +231,13 @@ type httpSink struct {
 	// retryLater: serve keeps the retries (Runtime.RetryLater); the sink
 	// makes one attempt per record.
 	retryLater bool
-	client     *http.Client
-	transport  *http.Transport
-	logger     *slog.Logger
-	fail       func(*record.Record, error)
-	now        func() time.Time
+	// answered is Runtime.Answered, or nil.
+	answered  func(sink string, status int)
+	client    *http.Client
+	transport *http.Transport
+	logger    *slog.Logger
+	fail      func(*record.Record, error)
+	now       func() time.Time
 
 	vm     vm.VM // Write's: Write is called from one goroutine
 	dmu    sync.Mutex
@@ -295,6 +297,7 @@ func newHTTPSink(ctx component.BuildContext) (component.Sink, error) {
 	if ctx.Runtime != nil {
 		s.logger = ctx.Runtime.Logger
 		s.retryLater = ctx.Runtime.RetryLater
+		s.answered = ctx.Runtime.Answered
 	}
 	if v := cfg.Get("path"); v != nil && v.Str != "" {
 		if s.path, err = compiled(v, "path"); err != nil {
@@ -760,6 +763,13 @@ func (e *statusError) Error() string {
 	return msg
 }
 
+// observe reports an attempt's status (0: no answer) to Runtime.Answered.
+func (s *httpSink) observe(status int) {
+	if s.answered != nil {
+		s.answered(s.name, status)
+	}
+}
+
 // RetryPolicy is the sink's retry settings, for the retries serve keeps.
 func (s *httpSink) RetryPolicy() component.RetryPolicy {
 	return component.RetryPolicy{MaxAttempts: s.maxAttempts, Backoff: s.backoff, MaxBackoff: s.maxBackoff, MaxAge: s.maxAge}
@@ -859,9 +869,11 @@ func (s *httpSink) attempt(ctx context.Context, p *prepared) (time.Duration, err
 	}
 	resp, err := s.client.Do(req)
 	if err != nil {
+		s.observe(0)
 		return 0, fmt.Errorf("%s %s: %s", s.method, p.shown, s.secrets.Replace(networkError(err, s.timeout)))
 	}
 	defer resp.Body.Close()
+	s.observe(resp.StatusCode)
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // so the connection is reused
 		return 0, nil

@@ -3,6 +3,7 @@ package serve
 import (
 	"context"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/pipectl/pipectl/engine"
@@ -28,6 +29,7 @@ type Metrics struct {
 	ticks       *prometheus.CounterVec
 	reloads     *prometheus.CounterVec
 	allocations *prometheus.CounterVec
+	requests    *prometheus.CounterVec
 	queue       *queueCollector
 }
 
@@ -64,13 +66,15 @@ func NewMetrics(reg *prometheus.Registry) *Metrics {
 		allocations: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pipectl_allocation_records_total",
 			Help: "Records leaving allocate steps, by output: shipments, backorders, decisions, ... (allocation outcomes)."}, []string{"pipeline", "step", "output"}),
 	}
+	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pipectl_sink_requests_total",
+		Help: "Requests sinks made, by the status answered (0: no answer: a network error or timeout)."}, []string{"pipeline", "sink", "status"})
 	m.queue = &queueCollector{
 		depth:   prometheus.NewDesc("pipectl_queue_depth", "Deliveries queued or running, by pipeline.", []string{"pipeline"}, nil),
 		oldest:  prometheus.NewDesc("pipectl_queue_oldest_seconds", "Age of the oldest queued delivery, by pipeline.", []string{"pipeline"}, nil),
 		retries: prometheus.NewDesc("pipectl_retries_waiting", "Sink retries waiting, by pipeline.", []string{"pipeline"}, nil),
 		open:    prometheus.NewDesc("pipectl_dead_letters_open", "Open dead letters, by pipeline.", []string{"pipeline"}, nil),
 	}
-	reg.MustRegister(m.receivedC, m.duplicates, m.refusedC, m.intakeTime, m.orderTime, m.records, m.retries, m.deadC, m.ticks, m.reloads, m.allocations, m.queue)
+	reg.MustRegister(m.receivedC, m.duplicates, m.refusedC, m.intakeTime, m.orderTime, m.records, m.retries, m.deadC, m.ticks, m.reloads, m.allocations, m.requests, m.queue)
 	return m
 }
 
@@ -89,6 +93,13 @@ func (m *Metrics) Reloaded(ok bool) {
 }
 
 func (m *Metrics) watch(s *Server) { m.queue.s = s }
+
+// answered counts a sink's request by its status.
+func (m *Metrics) answered(pipeline string) func(sink string, status int) {
+	return func(sink string, status int) {
+		m.requests.WithLabelValues(pipeline, sink, strconv.Itoa(status)).Inc()
+	}
+}
 
 func (m *Metrics) refused(pipeline, trigger, reason string) {
 	m.refusedC.WithLabelValues(pipeline, trigger, reason).Inc()

@@ -304,6 +304,7 @@ func (s *Server) runtime(p *Pipeline) *component.Runtime {
 		LookupEnv:  s.cfg.LookupEnv,
 		Stdout:     s.cfg.Stdout,
 		RetryLater: true,
+		Answered:   s.metrics.answered(p.Plan.Name),
 		// Each batch of deliveries is a run of its own: file sinks add to
 		// their files rather than replace them.
 		Append: true,

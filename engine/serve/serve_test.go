@@ -303,6 +303,9 @@ func TestWMSOutageIsRetriedFromTheStore(t *testing.T) {
 	}
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
+	if !bytes.Contains(b, []byte(`pipectl_sink_requests_total{pipeline="orders",sink="wms",status="503"}`)) {
+		t.Errorf("/metrics does not count the 503s:\n%s", grep(b, "pipectl_sink_requests_total"))
+	}
 	if !bytes.Contains(b, []byte(`pipectl_sink_retries_total{outcome="delivered",pipeline="orders",sink="wms"} 5`)) {
 		t.Errorf("/metrics does not count the 5 delivered retries:\n%s", grep(b, "pipectl_sink_retries_total"))
 	}

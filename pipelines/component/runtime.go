@@ -40,6 +40,10 @@ type Runtime struct {
 	// Keys remembers keys across runs (a dedupe step with persist: true);
 	// nil when the run has no state store.
 	Keys KeyLog
+	// Answered, when set, is told the status of every request a sink
+	// makes (0 when no answer came): serve counts them in its metrics.
+	// Called from the sink's delivery goroutines.
+	Answered func(sink string, status int)
 	// RetryLater is set by serve, which keeps sink retries in its store so
 	// they survive restarts and do not hold a run: a sink makes one attempt
 	// per record and reports a failure that may pass later as a
