@@ -44,7 +44,8 @@ on any error, printing every diagnostic. It then serves them until stopped:
             through the pipeline with the engine pipectl run uses, and
             leave the queue only once their run committed. Killed at any
             moment, serve loses no acknowledged delivery: what had not
-            committed runs again at the next start, and allocate's
+            committed runs again after the next start (within the 30s
+            lease the killed process held it for), and allocate's
             idempotency and the sinks' idempotency keys keep that from
             doubling anything.
   retries   a sink failure that may pass (5xx, 408, 429, network errors)
