@@ -28,11 +28,14 @@ type sqliteQueue struct {
 	rdb   *sql.DB
 	st    sqliteQueueStmts
 
-	reqs      chan *queueWrite // unbuffered: a send succeeds only when the writer takes it
-	closing   chan struct{}
-	done      chan struct{} // closed when the writer has returned
-	closeOnce sync.Once
-	closeErr  error
+	// relaxedNow: the write connection is at synchronous=NORMAL (see
+	// queueWrite.relaxed); used by the writer goroutine only.
+	relaxedNow bool
+	reqs       chan *queueWrite // unbuffered: a send succeeds only when the writer takes it
+	closing    chan struct{}
+	done       chan struct{} // closed when the writer has returned
+	closeOnce  sync.Once
+	closeErr   error
 
 	// lastPrune is when the writer last pruned event ids; only the writer
 	// touches it.
@@ -56,6 +59,12 @@ type queueWrite struct {
 	d     *Delivery
 	fn    func(ctx context.Context, c *sql.Conn) error
 	reply chan writeResult // buffered: the writer never waits on a caller
+	// relaxed writes need not survive a power cut on their own: a lost
+	// claim, lease or completion only makes a delivery or a retry run
+	// again, which idempotency keys make harmless. They commit without an
+	// fsync (synchronous=NORMAL); the next Enqueue group's fsync of the log
+	// covers them too. Everything else commits with one.
+	relaxed bool
 }
 
 type writeResult struct {
@@ -191,6 +200,27 @@ func (q *sqliteQueue) tx(ctx context.Context, fn func(ctx context.Context, c *sq
 	return nil
 }
 
+// synchronous sets the write connection's synchronous mode for the next
+// transaction: NORMAL for a relaxed write, FULL otherwise. It is set
+// between transactions only, as SQLite requires; a failure leaves FULL.
+func (q *sqliteQueue) synchronous(relaxed bool) error {
+	if q.relaxedNow == relaxed {
+		return nil
+	}
+	mode := "FULL"
+	if relaxed {
+		mode = "NORMAL"
+	}
+	if _, err := q.conn.ExecContext(context.Background(), "PRAGMA synchronous = "+mode); err != nil {
+		if relaxed {
+			return nil // still FULL: slower, as safe
+		}
+		return fmt.Errorf("PRAGMA synchronous = FULL: %w", err)
+	}
+	q.relaxedNow = relaxed
+	return nil
+}
+
 // writer runs the writes. It takes one request, then every other already
 // waiting (up to maxGroup), commits their Enqueues together and runs the
 // other writes one by one. While it commits, new requests queue up behind
@@ -225,10 +255,20 @@ func (q *sqliteQueue) writer() {
 			}
 		}
 		if len(enqueues) > 0 {
-			q.commitEnqueues(enqueues)
+			if err := q.synchronous(false); err != nil {
+				for _, r := range enqueues {
+					r.reply <- writeResult{err: err}
+				}
+			} else {
+				q.commitEnqueues(enqueues)
+			}
 		}
 		for _, r := range batch {
 			if r.fn != nil && r.ctx.Err() == nil {
+				if err := q.synchronous(r.relaxed); err != nil {
+					r.reply <- writeResult{err: err}
+					continue
+				}
 				r.reply <- writeResult{err: q.tx(r.ctx, r.fn)}
 			}
 		}
@@ -318,7 +358,16 @@ func (q *sqliteQueue) Enqueue(ctx context.Context, d *Delivery) (int64, bool, er
 // for the outcome even when ctx ends, which fn's statements see: a write
 // the caller gave up on has either failed or committed when it returns.
 func (q *sqliteQueue) write(ctx context.Context, fn func(ctx context.Context, c *sql.Conn) error) error {
-	r := &queueWrite{ctx: ctx, fn: fn, reply: make(chan writeResult, 1)}
+	return q.writeAs(ctx, false, fn)
+}
+
+// writeRelaxed is write for a relaxed write (queueWrite.relaxed).
+func (q *sqliteQueue) writeRelaxed(ctx context.Context, fn func(ctx context.Context, c *sql.Conn) error) error {
+	return q.writeAs(ctx, true, fn)
+}
+
+func (q *sqliteQueue) writeAs(ctx context.Context, relaxed bool, fn func(ctx context.Context, c *sql.Conn) error) error {
+	r := &queueWrite{ctx: ctx, fn: fn, reply: make(chan writeResult, 1), relaxed: relaxed}
 	if err := q.send(ctx, r); err != nil {
 		return err
 	}
@@ -340,7 +389,7 @@ func (q *sqliteQueue) Claim(ctx context.Context, pipeline string, max int, lease
 		return nil, err
 	}
 	var out []*Delivery
-	err := q.write(ctx, func(ctx context.Context, c *sql.Conn) error {
+	err := q.writeRelaxed(ctx, func(ctx context.Context, c *sql.Conn) error {
 		now := q.clock.Now()
 		rows, err := c.QueryContext(ctx, `UPDATE deliveries SET attempts = attempts + 1, leased_until = ?1
 			WHERE id IN (SELECT id FROM deliveries WHERE pipeline = ?2 AND not_before <= ?3 AND leased_until <= ?3 ORDER BY id LIMIT ?4)
@@ -363,7 +412,7 @@ func (q *sqliteQueue) Finish(ctx context.Context, done []int64, retries []*Retry
 	if err := checkOutcome(retries, dead); err != nil {
 		return fmt.Errorf("finish: %w", err)
 	}
-	err := q.write(ctx, func(ctx context.Context, c *sql.Conn) error {
+	err := q.writeRelaxed(ctx, func(ctx context.Context, c *sql.Conn) error {
 		if _, err := c.ExecContext(ctx, `DELETE FROM deliveries WHERE id IN (SELECT value FROM json_each(?))`, idList(done)); err != nil {
 			return err
 		}
@@ -405,7 +454,7 @@ func (q *sqliteQueue) insertDeadLetter(ctx context.Context, c *sql.Conn, dl Dead
 }
 
 func (q *sqliteQueue) Release(ctx context.Context, ids []int64, notBefore time.Time) error {
-	err := q.write(ctx, func(ctx context.Context, c *sql.Conn) error {
+	err := q.writeRelaxed(ctx, func(ctx context.Context, c *sql.Conn) error {
 		_, err := c.ExecContext(ctx, `UPDATE deliveries SET leased_until = 0, not_before = ? WHERE id IN (SELECT value FROM json_each(?))`,
 			micro(notBefore), idList(ids))
 		return err
@@ -453,7 +502,7 @@ func (q *sqliteQueue) ClaimRetries(ctx context.Context, pipeline string, now tim
 		return nil, err
 	}
 	var out []*Retry
-	err := q.write(ctx, func(ctx context.Context, c *sql.Conn) error {
+	err := q.writeRelaxed(ctx, func(ctx context.Context, c *sql.Conn) error {
 		rows, err := c.QueryContext(ctx, `UPDATE retries SET leased_until = ?1
 			WHERE id IN (SELECT id FROM retries WHERE pipeline = ?2 AND next_at <= ?3 AND leased_until <= ?3 ORDER BY id LIMIT ?4)
 			RETURNING `+retryColumns, now.Add(lease).UnixMicro(), pipeline, now.UnixMicro(), max)
@@ -484,7 +533,7 @@ func affected(res sql.Result, err error) error {
 }
 
 func (q *sqliteQueue) RetryDelivered(ctx context.Context, id int64) error {
-	err := q.write(ctx, func(ctx context.Context, c *sql.Conn) error {
+	err := q.writeRelaxed(ctx, func(ctx context.Context, c *sql.Conn) error {
 		return affected(c.ExecContext(ctx, `DELETE FROM retries WHERE id = ?`, id))
 	})
 	if err != nil {
@@ -494,7 +543,7 @@ func (q *sqliteQueue) RetryDelivered(ctx context.Context, id int64) error {
 }
 
 func (q *sqliteQueue) RetryAgain(ctx context.Context, id int64, a Attempt, next time.Time) error {
-	err := q.write(ctx, func(ctx context.Context, c *sql.Conn) error {
+	err := q.writeRelaxed(ctx, func(ctx context.Context, c *sql.Conn) error {
 		return affected(c.ExecContext(ctx, `UPDATE retries SET attempts = json_insert(attempts, '$[#]', json(?)), next_at = ?, leased_until = 0 WHERE id = ?`,
 			attemptJSON(a), micro(utc(next)), id))
 	})
@@ -514,7 +563,7 @@ func (q *sqliteQueue) RetryDead(ctx context.Context, id int64, a Attempt, dl *De
 	if dl == nil {
 		dl = &DeadLetter{}
 	}
-	err := q.write(ctx, func(ctx context.Context, c *sql.Conn) error {
+	err := q.writeRelaxed(ctx, func(ctx context.Context, c *sql.Conn) error {
 		r, err := scanRetry(c.QueryRowContext(ctx, `DELETE FROM retries WHERE id = ? RETURNING `+retryColumns, id).Scan)
 		if errors.Is(err, sql.ErrNoRows) {
 			return ErrNotFound
