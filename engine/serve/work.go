@@ -222,7 +222,11 @@ func (w *worker) runDeliveries(p *served, ds []*state.Delivery) {
 // is traced back to the delivery.
 func payloadRecords(p *served, src string, d *state.Delivery, org *record.Origin) []engine.Input {
 	n, _ := p.Plan.Node(src)
-	if n == nil || n.Spec == nil || n.Spec.ReadSample == nil {
+	// An object with no envelope to take it out of is the one record the
+	// reader would make: intake checked it is JSON, so it goes as it is.
+	direct := n == nil || n.Spec == nil || n.Spec.ReadSample == nil ||
+		(n.Config.Get("unwrap") == nil && len(bytes.TrimLeft(d.Body, " \t\r\n")) > 0 && bytes.TrimLeft(d.Body, " \t\r\n")[0] == '{')
+	if direct {
 		rec := record.New(d.Body, org)
 		rec.Unchecked = true
 		return []engine.Input{{Node: src, Record: rec}}
