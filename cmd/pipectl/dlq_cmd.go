@@ -43,6 +43,7 @@ Commands:
   edit      change what a replay sends (--set path=value or --payload FILE); the original is kept
   replay    run entries again on the current pipeline version; --dry-run shows what each sink would receive
   resolve   close an entry without replaying it, with --reason
+  history   the audit log of what was done to dead letters (one, or all), newest first
 
 Examples:
   pipectl dlq list --pipeline shopify-orders-to-wms --status open
@@ -77,8 +78,10 @@ func runDLQ(c *cli, args []string) int {
 		return runDLQReplay(c, args[1:])
 	case "resolve":
 		return runDLQResolve(c, args[1:])
+	case "history":
+		return runDLQHistory(c, args[1:])
 	}
-	fmt.Fprintf(c.stderr, "pipectl dlq: unknown command %q%s\n", args[0], suggest(args[0], []string{"list", "show", "edit", "replay", "resolve"}))
+	fmt.Fprintf(c.stderr, "pipectl dlq: unknown command %q%s\n", args[0], suggest(args[0], []string{"list", "show", "edit", "replay", "resolve", "history"}))
 	return exitUsage
 }
 
@@ -570,6 +573,59 @@ func runDLQResolve(c *cli, args []string) int {
 			return exitError
 		}
 		fmt.Fprintf(c.stdout, "dead letter %d resolved\n", id)
+	}
+	return exitOK
+}
+
+func runDLQHistory(c *cli, args []string) int {
+	fs := newFlags(c, "dlq history", "[ID] [--limit N] [--state URL]",
+		"History prints the audit log of what operators did to dead letters (edits, replays, resolutions): when, who, what, why, newest first; of one entry when ID is given.",
+		"  pipectl dlq history\n  pipectl dlq history 42")
+	limit := fs.Int("limit", 50, "at most this many")
+	stateURL := fs.String("state", "", stateFlagDoc)
+	pos, code, ok := parseFlags(c, fs, args)
+	if !ok {
+		return code
+	}
+	subject := ""
+	switch len(pos) {
+	case 0:
+	case 1:
+		id, ok := parseID(c, "dlq history", pos[0])
+		if !ok {
+			return exitUsage
+		}
+		subject = fmt.Sprintf("dlq/%d", id)
+	default:
+		fmt.Fprintln(c.stderr, "pipectl dlq history: name at most one dead letter ID")
+		return exitUsage
+	}
+	q, ok := openQueue(c, "dlq history", *stateURL)
+	if !ok {
+		return exitError
+	}
+	defer q.Close()
+	es, err := q.ListAudit(context.Background(), subject, *limit)
+	if err != nil {
+		fmt.Fprintf(c.stderr, "pipectl dlq history: %v\n", err)
+		return exitError
+	}
+	shown := 0
+	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	for _, e := range es {
+		if !strings.HasPrefix(e.Subject, "dlq/") {
+			continue
+		}
+		if shown == 0 {
+			fmt.Fprintln(tw, "WHEN\tWHO\tWHAT\tENTRY\tREASON\tDETAIL")
+		}
+		shown++
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.At.UTC().Format(time.RFC3339), e.Actor, e.Action, strings.TrimPrefix(e.Subject, "dlq/"),
+			clipped(e.Reason, 40), clipped(string(e.Detail), 80))
+	}
+	tw.Flush()
+	if shown == 0 {
+		fmt.Fprintln(c.stdout, "nothing done to dead letters yet")
 	}
 	return exitOK
 }

@@ -43,7 +43,7 @@ func commands() []command {
 		{"validate", "check pipeline files and report every mistake", runValidate},
 		{"run", "run a pipeline once over its sources", runRun},
 		{"serve", "serve pipelines on their webhooks and schedules, without losing an order", runServe},
-		{"dlq", "list, show, edit, replay and resolve serve's dead letters", runDLQ},
+		{"dlq", "list, show, edit, replay and resolve serve's dead letters; their audit log", runDLQ},
 		{"runs", "list and show the runs serve made on its triggers", runRuns},
 		{"dry-run", "show what a pipeline would send for sample records, touching nothing", runDryRun},
 		{"test", "run pipeline tests (*_test.yaml) and report coverage", runTest},

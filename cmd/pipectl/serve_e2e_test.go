@@ -663,6 +663,11 @@ func TestServeDeadLetterEditReplay(t *testing.T) {
 	if code != 0 || json.Unmarshal([]byte(out), &shown) != nil || shown["status"] != "resolved" {
 		t.Fatalf("dlq show: exit %d, want status resolved:\n%s%s", code, out, errOut)
 	}
+	// The edit and the replay are in the audit log, newest first.
+	out, errOut, code = pipectlCmd(t, "dlq", "history", dlID, "--state", stateURL)
+	if code != 0 || !regexp.MustCompile(`(?s)dlq\.replay.*dlq\.edit`).MatchString(out) {
+		t.Fatalf("dlq history: exit %d, want the replay then the edit:\n%s%s", code, out, errOut)
+	}
 }
 
 // TestServeDrainOnSIGTERM stops serve under load: readiness turns false,
