@@ -510,7 +510,7 @@ func TestServeWMSOutage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end: starts processes")
 	}
-	outageWindow := 5 * time.Second
+	outageWindow := 60 * time.Second // the issue's: a WMS restart, a deploy
 	var down atomic.Bool
 	down.Store(true)
 	wms := newStand(t, func([]byte) int {
@@ -522,7 +522,7 @@ func TestServeWMSOutage(t *testing.T) {
 	other := newStand(t, nil)
 	dir := t.TempDir()
 	// Enough attempts, from the store, to outlast the outage.
-	orders := strings.NewReplacer("max_attempts: 3", "max_attempts: 100", "max_backoff: 200ms", "max_backoff: 500ms").
+	orders := strings.NewReplacer("max_attempts: 3", "max_attempts: 1000", "max_backoff: 200ms", "max_backoff: 2s").
 		Replace(ordersPipeline("orders", "/hooks/orders", wms.srv.URL, ""))
 	writeFile(t, filepath.Join(dir, "orders.yaml"), orders)
 	writeFile(t, filepath.Join(dir, "returns.yaml"), ordersPipeline("returns", "/hooks/returns", other.srv.URL, ""))
