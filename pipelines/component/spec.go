@@ -23,6 +23,26 @@ var sectionNames = [...]string{"source", "step", "sink", "trigger", "rule"}
 
 func (s Section) String() string { return sectionNames[s] }
 
+// MarshalText writes a section by name ("source"), so run histories and
+// JSON reports read as words, not numbers.
+func (s Section) MarshalText() ([]byte, error) {
+	if int(s) < 0 || int(s) >= len(sectionNames) {
+		return nil, fmt.Errorf("section %d does not exist", int(s))
+	}
+	return []byte(sectionNames[s]), nil
+}
+
+// UnmarshalText reads a section's name.
+func (s *Section) UnmarshalText(b []byte) error {
+	for i, n := range sectionNames {
+		if n == string(b) {
+			*s = Section(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("%q is not a section (source, step, sink, trigger, rule)", b)
+}
+
 // Plural is the section's key in a pipeline file ("sources", "steps", ...).
 func (s Section) Plural() string {
 	if s == RuleSection {
