@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -257,15 +256,25 @@ type httpSink struct {
 	stats   deliveryStats
 }
 
-func newHTTPSink(ctx component.BuildContext) (component.Sink, error) {
-	cfg := ctx.Config
+// urlSetting reads the `url` setting of an http sink or source: the value
+// as set (for messages, which redact it when secret) and parsed.
+func urlSetting(cfg *component.Value) (*component.Value, *url.URL, error) {
 	u := cfg.Get("url")
 	if u == nil || u.Str == "" {
-		return nil, fmt.Errorf("url is empty: set it, or the environment variable it names")
+		return nil, nil, fmt.Errorf("url is empty: set it, or the environment variable it names")
 	}
 	base, err := parseBaseURL(u.Str)
 	if err != nil {
-		return nil, fmt.Errorf("url %s: %w", displayURL(u), err)
+		return nil, nil, fmt.Errorf("url %s: %w", displayURL(u), err)
+	}
+	return u, base, nil
+}
+
+func newHTTPSink(ctx component.BuildContext) (component.Sink, error) {
+	cfg := ctx.Config
+	u, base, err := urlSetting(cfg)
+	if err != nil {
+		return nil, err
 	}
 	s := &httpSink{
 		name:        ctx.Name,
@@ -828,22 +837,12 @@ func (s *httpSink) send(ctx context.Context, p *prepared) error {
 	}
 }
 
-// delay is the wait after a failed attempt (1 for the first): a random
-// duration between half and all of backoff·2^(attempt-1), so clients
-// retrying together spread out while the total wait stays predictable (with
-// the defaults, at least two minutes over all attempts), at least what
-// Retry-After asked, at most max_backoff.
+// delay is the wait after a failed attempt (1 for the first): the sink's
+// backoff with jitter (component.RetryPolicy.Delay), at least what
+// Retry-After asked, at most max_backoff. With the defaults the total wait
+// over all attempts is at least two minutes.
 func (s *httpSink) delay(attempt int, retryAfter time.Duration) time.Duration {
-	ceil := s.backoff
-	for i := 1; i < attempt && ceil < s.maxBackoff; i++ {
-		ceil *= 2
-	}
-	ceil = min(ceil, s.maxBackoff)
-	d := ceil / 2
-	if half := ceil - d; half > 0 {
-		d += rand.N(half + 1)
-	}
-	return min(max(d, retryAfter), s.maxBackoff)
+	return component.RetryPolicy{Backoff: s.backoff, MaxBackoff: s.maxBackoff}.Delay(attempt, retryAfter)
 }
 
 // attempt sends the request once. It returns the wait a Retry-After header

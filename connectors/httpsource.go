@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"slices"
@@ -227,13 +226,9 @@ type httpSource struct {
 
 func newHTTPSource(ctx component.BuildContext) (component.Source, error) {
 	cfg := ctx.Config
-	u := cfg.Get("url")
-	if u == nil || u.Str == "" {
-		return nil, fmt.Errorf("url is empty: set it, or the environment variable it names")
-	}
-	base, err := parseBaseURL(u.Str)
+	u, base, err := urlSetting(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("url %s: %w", displayURL(u), err)
+		return nil, err
 	}
 	pagination := str(cfg, "pagination", "link")
 	if pagination != "link" && pagination != "page" {
@@ -519,20 +514,10 @@ func (s *httpSource) fetch(ctx context.Context, u string) ([]byte, http.Header, 
 	}
 }
 
-// delay is the wait after failed attempt n when the server asked for none:
-// a random duration between half and all of backoff·2^(n-1), at most
-// max_backoff, as the http sink waits.
+// delay is the wait after failed attempt n when the server asked for none,
+// as the http sink waits (component.RetryPolicy.Delay).
 func (s *httpSource) delay(attempt int) time.Duration {
-	ceil := s.backoff
-	for i := 1; i < attempt && ceil < s.maxBackoff; i++ {
-		ceil *= 2
-	}
-	ceil = min(ceil, s.maxBackoff)
-	d := ceil / 2
-	if half := ceil - d; half > 0 {
-		d += rand.N(half + 1)
-	}
-	return d
+	return component.RetryPolicy{Backoff: s.backoff, MaxBackoff: s.maxBackoff}.Delay(attempt, 0)
 }
 
 // sleep waits d, or until ctx is done.

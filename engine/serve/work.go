@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"math/rand/v2"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -440,29 +439,21 @@ func attemptOf(now time.Time, err error) state.Attempt {
 	return a
 }
 
-// retryDelay is the wait before attempt n+1 after n failed: a random
-// duration between half and all of backoff·2^(n-1), at most max_backoff,
-// and at least what a Retry-After asked (within max_backoff).
+// retryDelay is the wait before attempt n+1 after n failed, by the sink's
+// policy (component.RetryPolicy.Delay) and the Retry-After err carries; a
+// policy without a backoff waits from 1s to 1m rather than retrying at
+// every poll.
 func retryDelay(n int, policy component.RetryPolicy, err error) time.Duration {
-	ceil := policy.Backoff
-	if ceil <= 0 {
-		ceil = time.Second
+	if policy.Backoff <= 0 {
+		policy.Backoff = time.Second
 	}
-	maxb := policy.MaxBackoff
-	if maxb <= 0 {
-		maxb = time.Minute
+	if policy.MaxBackoff <= 0 {
+		policy.MaxBackoff = time.Minute
 	}
-	for i := 1; i < n && ceil < maxb; i++ {
-		ceil *= 2
-	}
-	ceil = min(ceil, maxb)
-	d := ceil / 2
-	if half := ceil - d; half > 0 {
-		d += rand.N(half + 1)
-	}
+	var retryAfter time.Duration
 	var de *component.DeliveryError
-	if errors.As(err, &de) && de.RetryAfter > 0 {
-		d = max(d, de.RetryAfter)
+	if errors.As(err, &de) {
+		retryAfter = de.RetryAfter
 	}
-	return min(d, maxb)
+	return policy.Delay(n, retryAfter)
 }

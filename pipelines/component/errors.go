@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 	"unicode/utf8"
 
@@ -157,6 +158,23 @@ type RetryPolicy struct {
 	Backoff     time.Duration
 	MaxBackoff  time.Duration
 	MaxAge      time.Duration
+}
+
+// Delay is the wait after failed attempt n (1 for the first): a random
+// duration between half and all of Backoff·2^(n-1), so clients retrying
+// together spread out while the total wait stays predictable, at least what
+// a Retry-After asked (retryAfter, 0 for none), at most MaxBackoff.
+func (p RetryPolicy) Delay(n int, retryAfter time.Duration) time.Duration {
+	ceil := p.Backoff
+	for i := 1; i < n && ceil < p.MaxBackoff; i++ {
+		ceil *= 2
+	}
+	ceil = min(ceil, p.MaxBackoff)
+	d := ceil / 2
+	if half := ceil - d; half > 0 {
+		d += rand.N(half + 1)
+	}
+	return min(max(d, retryAfter), p.MaxBackoff)
 }
 
 // DefaultRetryPolicy is the policy of sinks that declare none.
