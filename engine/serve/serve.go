@@ -182,11 +182,11 @@ func (s *Server) Load(ps []*Pipeline) error {
 				sp.sources[n.Trigger.Name] = append(sp.sources[n.Trigger.Name], n.Name)
 			}
 		}
+		rt := s.runtime(p)
 		for _, t := range p.Plan.Triggers {
 			if t.Spec == nil || t.Spec.NewTrigger == nil {
 				continue // manual: nothing to serve
 			}
-			rt := s.runtime(p)
 			built, err := t.Spec.NewTrigger(component.BuildContext{Name: t.Name, Config: t.Config, Runtime: rt, Pipeline: p.Plan.Name})
 			if err != nil {
 				errs = append(errs, fmt.Errorf("%s: trigger %q: %w", p.Path, t.Name, err))

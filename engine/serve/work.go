@@ -223,8 +223,9 @@ func payloadRecords(p *served, src string, d *state.Delivery, org *record.Origin
 	n, _ := p.Plan.Node(src)
 	// An object with no envelope to take it out of is the one record the
 	// reader would make: intake checked it is JSON, so it goes as it is.
+	body := bytes.TrimLeft(d.Body, " \t\r\n")
 	direct := n == nil || n.Spec == nil || n.Spec.ReadSample == nil ||
-		(n.Config.Get("unwrap") == nil && len(bytes.TrimLeft(d.Body, " \t\r\n")) > 0 && bytes.TrimLeft(d.Body, " \t\r\n")[0] == '{')
+		(n.Config.Get("unwrap") == nil && len(body) > 0 && body[0] == '{')
 	if direct {
 		rec := record.New(d.Body, org)
 		rec.Unchecked = true
