@@ -228,7 +228,7 @@ func (q *sqliteQueue) synchronous(relaxed bool) error {
 // groups.
 func (q *sqliteQueue) writer() {
 	defer close(q.done)
-	var batch, enqueues []*queueWrite
+	var batch, enqueues, others []*queueWrite
 	for {
 		select {
 		case r := <-q.reqs:
@@ -245,13 +245,16 @@ func (q *sqliteQueue) writer() {
 				break drain
 			}
 		}
-		enqueues = enqueues[:0]
+		// Every request is answered exactly once: its caller waits for it.
+		enqueues, others = enqueues[:0], others[:0]
 		for _, r := range batch {
 			switch {
 			case r.ctx.Err() != nil: // its caller has given up
 				r.reply <- writeResult{err: r.ctx.Err()}
 			case r.d != nil:
 				enqueues = append(enqueues, r)
+			default:
+				others = append(others, r)
 			}
 		}
 		if len(enqueues) > 0 {
@@ -263,14 +266,16 @@ func (q *sqliteQueue) writer() {
 				q.commitEnqueues(enqueues)
 			}
 		}
-		for _, r := range batch {
-			if r.fn != nil && r.ctx.Err() == nil {
-				if err := q.synchronous(r.relaxed); err != nil {
-					r.reply <- writeResult{err: err}
-					continue
-				}
-				r.reply <- writeResult{err: q.tx(r.ctx, r.fn)}
+		for _, r := range others {
+			if err := r.ctx.Err(); err != nil { // given up while the group committed
+				r.reply <- writeResult{err: err}
+				continue
 			}
+			if err := q.synchronous(r.relaxed); err != nil {
+				r.reply <- writeResult{err: err}
+				continue
+			}
+			r.reply <- writeResult{err: q.tx(r.ctx, r.fn)}
 		}
 		clear(batch) // let the requests go
 	}
