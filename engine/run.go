@@ -444,20 +444,34 @@ func (r *runner) read(ctx context.Context, work chan<- *batch) error {
 		}
 	}
 	if len(r.opts.Inputs) > 0 || r.opts.DryRun {
+		// Consecutive inputs for one node travel as one batch, as a
+		// source's records do: serve hands a run many deliveries, and a
+		// batch step (allocate) commits a batch in one transaction.
+		var cur *batch
+		var curNode *node
 		for _, in := range r.opts.Inputs {
 			n, ok := r.g.byName[in.Node]
 			if !ok {
 				return fmt.Errorf("no source or step named %q to feed", in.Node)
 			}
-			b := &batch{recs: []*record.Record{in.Record}}
-			if n.plan.Section == component.SourceSection {
-				b.source = n
-			} else {
-				b.at = n
+			if cur != nil && (n != curNode || len(cur.recs) >= r.opts.BatchSize) {
+				if err := send(cur); err != nil {
+					return err
+				}
+				cur = nil
 			}
-			if err := send(b); err != nil {
-				return err
+			if cur == nil {
+				cur, curNode = &batch{}, n
+				if n.plan.Section == component.SourceSection {
+					cur.source = n
+				} else {
+					cur.at = n
+				}
 			}
+			cur.recs = append(cur.recs, in.Record)
+		}
+		if cur != nil {
+			return send(cur)
 		}
 		return nil
 	}

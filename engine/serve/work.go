@@ -27,6 +27,10 @@ type worker struct {
 	// they are taken one at a time until one succeeds, to find the one at
 	// fault and keep the others flowing.
 	isolate bool
+	// retriesIdle is when a look for due retries last found none (wall
+	// time): the next look waits PollEvery, so a busy worker does not pay
+	// a store write per batch for retries that are not there.
+	retriesIdle time.Time
 }
 
 func (w *worker) loop() {
@@ -45,8 +49,12 @@ func (w *worker) loop() {
 		}
 		p.alerts.poll(w.s.cfg.Clock.Now())
 		did := w.deliveries(p)
-		if w.retries(p) {
-			did = true
+		if !did || time.Since(w.retriesIdle) >= w.s.cfg.PollEvery {
+			if w.retries(p) {
+				did = true
+			} else {
+				w.retriesIdle = time.Now()
+			}
 		}
 		if did {
 			continue

@@ -13,8 +13,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/pipectl/pipectl/pipelines/component"
+	"github.com/tidwall/gjson"
 )
 
 // queueFile is the name of the SQLite serve state, beside the inventory's
@@ -179,21 +181,98 @@ func orNil(b []byte) []byte {
 	return b
 }
 
+// encodeHeader stores a header as a JSON object of string arrays, keys
+// sorted. Every delivery's header is written at intake and read at claim,
+// so both directions are written out by hand; what they cannot take
+// (invalid UTF-8) goes through encoding/json.
 func encodeHeader(h http.Header) string {
 	if len(h) == 0 {
 		return "{}"
 	}
+	keys := make([]string, 0, len(h))
+	for k := range h {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	b := make([]byte, 0, 64*len(h))
+	b = append(b, '{')
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		var ok bool
+		if b, ok = appendJSONString(b, k); !ok {
+			return marshalHeader(h)
+		}
+		b = append(b, ':', '[')
+		for j, v := range h[k] {
+			if j > 0 {
+				b = append(b, ',')
+			}
+			if b, ok = appendJSONString(b, v); !ok {
+				return marshalHeader(h)
+			}
+		}
+		b = append(b, ']')
+	}
+	b = append(b, '}')
+	return string(b)
+}
+
+func marshalHeader(h http.Header) string {
 	b, _ := json.Marshal(h) // a map of string slices always encodes
 	return string(b)
 }
 
-func decodeHeader(s string) (http.Header, error) {
-	var h http.Header
-	if err := json.Unmarshal([]byte(s), &h); err != nil {
-		return nil, fmt.Errorf("stored header: %w", err)
+// appendJSONString appends s as a JSON string; false when s is not valid
+// UTF-8, which JSON cannot carry as it is.
+func appendJSONString(b []byte, s string) ([]byte, bool) {
+	if !utf8.ValidString(s) {
+		return b, false
 	}
-	if len(h) == 0 {
-		return nil, nil
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+		case c < 0x20:
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		default:
+			b = append(b, c)
+		}
+	}
+	return append(b, '"'), true
+}
+
+func decodeHeader(s string) (http.Header, error) {
+	if !gjson.Valid(s) {
+		return nil, fmt.Errorf("stored header: not JSON")
+	}
+	obj := gjson.Parse(s)
+	if !obj.IsObject() {
+		return nil, fmt.Errorf("stored header: not an object")
+	}
+	var h http.Header
+	var err error
+	obj.ForEach(func(k, vs gjson.Result) bool {
+		if !vs.IsArray() {
+			err = fmt.Errorf("stored header %s: not an array", k.String())
+			return false
+		}
+		if h == nil {
+			h = http.Header{}
+		}
+		var list []string
+		vs.ForEach(func(_, v gjson.Result) bool {
+			list = append(list, v.String())
+			return true
+		})
+		h[k.String()] = list
+		return true
+	})
+	if err != nil {
+		return nil, err
 	}
 	return h, nil
 }

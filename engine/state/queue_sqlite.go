@@ -45,6 +45,11 @@ type sqliteQueue struct {
 type sqliteQueueStmts struct {
 	begin, commit, rollback  *sql.Stmt
 	seen, insert, rememberID *sql.Stmt
+	unqueue, claim, finish   *sql.Stmt
+}
+
+func (st *sqliteQueueStmts) all() []*sql.Stmt {
+	return []*sql.Stmt{st.begin, st.commit, st.rollback, st.seen, st.insert, st.rememberID, st.unqueue, st.claim, st.finish}
 }
 
 // maxGroup bounds how many Enqueues one transaction commits: enough to
@@ -160,8 +165,16 @@ func (q *sqliteQueue) prepare(ctx context.Context) error {
 		{&q.st.seen, `SELECT delivery FROM event_ids WHERE pipeline = ? AND event_id = ? AND received_at > ?`},
 		{&q.st.insert, `INSERT INTO deliveries (pipeline, trigger_name, version, event_id, received_at, header, body)
 			VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`},
-		{&q.st.rememberID, `INSERT INTO event_ids (pipeline, event_id, delivery, received_at) VALUES (?, ?, ?, ?)
-			ON CONFLICT (pipeline, event_id) DO UPDATE SET delivery = excluded.delivery, received_at = excluded.received_at`},
+		// A row comes back when the event id is new, or seen so long ago
+		// that it counts as new again; none when it is a duplicate.
+		{&q.st.rememberID, `INSERT INTO event_ids (pipeline, event_id, delivery, received_at) VALUES (?1, ?2, ?3, ?4)
+			ON CONFLICT (pipeline, event_id) DO UPDATE SET delivery = excluded.delivery, received_at = excluded.received_at
+			WHERE event_ids.received_at <= ?5 RETURNING delivery`},
+		{&q.st.unqueue, `DELETE FROM deliveries WHERE id = ?`},
+		{&q.st.claim, `UPDATE deliveries SET attempts = attempts + 1, leased_until = ?1
+			WHERE id IN (SELECT id FROM deliveries WHERE pipeline = ?2 AND not_before <= ?3 AND leased_until <= ?3 ORDER BY id LIMIT ?4)
+			RETURNING ` + deliveryColumns},
+		{&q.st.finish, `DELETE FROM deliveries WHERE id IN (SELECT value FROM json_each(?))`},
 	} {
 		st, err := q.conn.PrepareContext(ctx, p.sql)
 		if err != nil {
@@ -290,30 +303,37 @@ func (q *sqliteQueue) commitEnqueues(group []*queueWrite) {
 	now := utc(q.clock.Now())
 	horizon := now.Add(-DedupeHorizon).UnixMicro()
 	err := q.tx(context.Background(), func(ctx context.Context, c *sql.Conn) error {
+		// The common case, a new event, takes two statements: the
+		// delivery is inserted, then its event id remembered. A
+		// duplicate's delivery is taken out again in the same
+		// transaction, so it never existed.
 		for i, r := range group {
 			d := r.d
-			if d.EventID != "" {
-				var first int64
-				switch err := q.st.seen.QueryRowContext(ctx, d.Pipeline, d.EventID, horizon).Scan(&first); {
-				case err == nil:
-					res[i] = writeResult{id: first, dup: true}
-					continue
-				case !errors.Is(err, sql.ErrNoRows):
-					return err
-				}
-			}
 			received := orNow(d.Received, q.clock).UnixMicro()
 			var id int64
 			if err := q.st.insert.QueryRowContext(ctx, d.Pipeline, d.Trigger, d.Version, d.EventID, received,
 				encodeHeader(d.Header), blob(d.Body)).Scan(&id); err != nil {
 				return err
 			}
-			if d.EventID != "" {
-				if _, err := q.st.rememberID.ExecContext(ctx, d.Pipeline, d.EventID, id, received); err != nil {
-					return err
-				}
-			}
 			res[i] = writeResult{id: id}
+			if d.EventID == "" {
+				continue
+			}
+			var remembered int64
+			switch err := q.st.rememberID.QueryRowContext(ctx, d.Pipeline, d.EventID, id, received, horizon).Scan(&remembered); {
+			case err == nil:
+				continue
+			case !errors.Is(err, sql.ErrNoRows):
+				return err
+			}
+			if _, err := q.st.unqueue.ExecContext(ctx, id); err != nil {
+				return err
+			}
+			var first int64
+			if err := q.st.seen.QueryRowContext(ctx, d.Pipeline, d.EventID, horizon).Scan(&first); err != nil {
+				return fmt.Errorf("the first delivery of event %s: %w", d.EventID, err)
+			}
+			res[i] = writeResult{id: first, dup: true}
 		}
 		if now.Sub(q.lastPrune) >= dedupePruneEvery {
 			if _, err := c.ExecContext(ctx, `DELETE FROM event_ids WHERE received_at <= ?`, horizon); err != nil {
@@ -396,9 +416,7 @@ func (q *sqliteQueue) Claim(ctx context.Context, pipeline string, max int, lease
 	var out []*Delivery
 	err := q.writeRelaxed(ctx, func(ctx context.Context, c *sql.Conn) error {
 		now := q.clock.Now()
-		rows, err := c.QueryContext(ctx, `UPDATE deliveries SET attempts = attempts + 1, leased_until = ?1
-			WHERE id IN (SELECT id FROM deliveries WHERE pipeline = ?2 AND not_before <= ?3 AND leased_until <= ?3 ORDER BY id LIMIT ?4)
-			RETURNING `+deliveryColumns, now.Add(lease).UnixMicro(), pipeline, now.UnixMicro(), max)
+		rows, err := q.st.claim.QueryContext(ctx, now.Add(lease).UnixMicro(), pipeline, now.UnixMicro(), max)
 		if err != nil {
 			return err
 		}
@@ -418,7 +436,7 @@ func (q *sqliteQueue) Finish(ctx context.Context, done []int64, retries []*Retry
 		return fmt.Errorf("finish: %w", err)
 	}
 	err := q.writeRelaxed(ctx, func(ctx context.Context, c *sql.Conn) error {
-		if _, err := c.ExecContext(ctx, `DELETE FROM deliveries WHERE id IN (SELECT value FROM json_each(?))`, idList(done)); err != nil {
+		if _, err := q.st.finish.ExecContext(ctx, idList(done)); err != nil {
 			return err
 		}
 		for _, r := range retries {
@@ -832,7 +850,7 @@ func (q *sqliteQueue) Close() error {
 			<-q.done
 		}
 		var errs []error
-		for _, st := range []*sql.Stmt{q.st.begin, q.st.commit, q.st.rollback, q.st.seen, q.st.insert, q.st.rememberID} {
+		for _, st := range q.st.all() {
 			if st != nil {
 				errs = append(errs, st.Close())
 			}
