@@ -234,6 +234,7 @@ type httpSink struct {
 	answered  func(sink string, status int)
 	client    *http.Client
 	transport *http.Transport
+	keepConns bool // the transport is Runtime.Connections', kept open across runs
 	logger    *slog.Logger
 	fail      func(*record.Record, error)
 	now       func() time.Time
@@ -331,8 +332,17 @@ func newHTTPSink(ctx component.BuildContext) (component.Sink, error) {
 	s.secrets = secretMasker(s.headers, cfg)
 	// Building a transport opens nothing: connections are made on the first
 	// request.
-	s.transport = http.DefaultTransport.(*http.Transport).Clone()
-	s.transport.MaxIdleConnsPerHost = conc
+	build := func() *http.Transport {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = conc
+		return t
+	}
+	if ctx.Runtime != nil && ctx.Runtime.Connections != nil {
+		s.transport = ctx.Runtime.Connections.Transport(ctx.Name+"\x00"+strconv.Itoa(conc), build)
+		s.keepConns = true
+	} else {
+		s.transport = build()
+	}
 	s.client = &http.Client{Transport: s.transport, CheckRedirect: sameMethodSameHost}
 	return s, nil
 }
@@ -660,7 +670,9 @@ func (s *httpSink) Close(ctx context.Context, commit bool) error {
 	err := s.Flush(ctx)
 	s.stop()
 	s.wg.Wait()
-	s.transport.CloseIdleConnections()
+	if !s.keepConns {
+		s.transport.CloseIdleConnections()
+	}
 	if err != nil {
 		return err
 	}

@@ -91,6 +91,9 @@ type Server struct {
 	started   bool
 	// schedules are the cron triggers being kept, by pipeline and trigger.
 	schedules map[string]*scheduled
+	// conns keeps each pipeline's sink connections open from one run to
+	// the next, by pipeline name.
+	conns map[string]*component.Connections
 }
 
 // pipelineSet is the pipelines in force, swapped whole on reload.
@@ -127,7 +130,7 @@ func New(cfg Config) *Server {
 		cfg.Clock = component.SystemClock{}
 	}
 	if cfg.BatchSize < 1 {
-		cfg.BatchSize = 64
+		cfg.BatchSize = 256
 	}
 	if cfg.Lease <= 0 {
 		cfg.Lease = 30 * time.Second
@@ -278,7 +281,7 @@ func (s *Server) Drain(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
+	go func() { s.wg.Wait(); s.closeIdle(); close(done) }()
 	select {
 	case <-done:
 		return nil
@@ -307,7 +310,8 @@ func (s *Server) runtime(p *Pipeline) *component.Runtime {
 		Answered:   s.metrics.answered(p.Plan.Name),
 		// Each batch of deliveries is a run of its own: file sinks add to
 		// their files rather than replace them.
-		Append: true,
+		Append:      true,
+		Connections: s.connections(p.Plan.Name),
 	}
 	if s.cfg.Inventory != nil {
 		rt.Inventory, rt.Keys = s.cfg.Inventory, s.cfg.Inventory
@@ -316,6 +320,30 @@ func (s *Server) runtime(p *Pipeline) *component.Runtime {
 		rt.Checkpoints = s.cfg.Queue
 	}
 	return rt
+}
+
+// connections is the pipeline's kept sink connections.
+func (s *Server) connections(pipeline string) *component.Connections {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.conns[pipeline]
+	if c == nil {
+		if s.conns == nil {
+			s.conns = map[string]*component.Connections{}
+		}
+		c = &component.Connections{}
+		s.conns[pipeline] = c
+	}
+	return c
+}
+
+// closeIdle closes the kept connections, once the last run is over.
+func (s *Server) closeIdle() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.conns {
+		c.CloseIdle()
+	}
 }
 
 // Handler serves the webhooks of the pipelines in force, and /healthz,

@@ -3,6 +3,7 @@ package state
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -32,6 +33,9 @@ type sqliteStore struct {
 	// on conn; used under mu.
 	stockStmts, moveStmts map[int]*sql.Stmt
 	pruning               keyPruning
+	// skus reads SKU settings on the read pool (allocate asks once an
+	// order; database/sql prepares it once per connection).
+	skus *sql.Stmt
 }
 
 type sqliteStmts struct {
@@ -97,6 +101,9 @@ func openSQLite(ctx context.Context, path string, opts Options) (_ Store, err er
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	s.rdb.SetMaxOpenConns(4)
+	if s.skus, err = s.rdb.PrepareContext(ctx, `SELECT `+skuColumns+` FROM skus WHERE sku IN (SELECT value FROM json_each(?))`); err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
 	return s, nil
 }
 
@@ -716,16 +723,20 @@ func (s *sqliteStore) SetLocation(ctx context.Context, l component.Location, by 
 }
 
 func (s *sqliteStore) SKUs(ctx context.Context, skus []string) (map[string]component.SKU, error) {
-	out := map[string]component.SKU{}
-	for _, sku := range skus {
-		c, err := scanSKU(s.rdb.QueryRowContext(ctx, `SELECT `+skuColumns+` FROM skus WHERE sku = ?`, sku).Scan)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			continue
-		case err != nil:
-			return nil, fmt.Errorf("SKU settings: %w", err)
-		}
-		out[sku] = c
+	// One statement for the order's SKUs: allocate asks once an order.
+	list, _ := json.Marshal(nonNil(skus))
+	rows, err := s.skus.QueryContext(ctx, string(list))
+	if err != nil {
+		return nil, fmt.Errorf("SKU settings: %w", err)
+	}
+	defer rows.Close()
+	found, err := collect(rows, scanSKU)
+	if err != nil {
+		return nil, fmt.Errorf("SKU settings: %w", err)
+	}
+	out := make(map[string]component.SKU, len(found))
+	for _, c := range found {
+		out[c.SKU] = c
 	}
 	return out, nil
 }
@@ -875,6 +886,9 @@ func (s *sqliteStore) backfillBackordered(ctx context.Context) error {
 
 func (s *sqliteStore) Close() error {
 	var errs []error
+	if s.skus != nil {
+		errs = append(errs, s.skus.Close())
+	}
 	if s.conn != nil {
 		errs = append(errs, s.conn.Close())
 	}

@@ -58,6 +58,9 @@ type Runtime struct {
 	// that runs the step: dry runs with --trace print them. Steps call it
 	// only when it is set, so runs pay nothing for it.
 	Explain func(step, ref string, explanation []byte)
+	// Connections, when set, keeps sinks' HTTP connections open across
+	// runs (serve); without it a sink's connections close with the sink.
+	Connections *Connections
 }
 
 // BuildContext is a node being built for a run.
