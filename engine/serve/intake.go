@@ -28,6 +28,10 @@ const (
 // pipeline version and the time it arrived.
 func (s *Server) intake(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	if s.inFlight.Add(1) >= burstInFlight {
+		s.burstUntil.Store(start.Add(burstHold).UnixNano())
+	}
+	defer s.inFlight.Add(-1)
 	set := s.set.Load()
 	h, ok := set.byPath[r.URL.Path]
 	if !ok {

@@ -45,9 +45,14 @@ type Config struct {
 	// Metrics registers serve's collectors; NewMetrics makes one.
 	Metrics *Metrics
 	// BatchSize bounds how many deliveries one run of a pipeline takes
-	// (default 64): under load a run takes what queued while the one
+	// (default 256): under load a run takes what queued while the one
 	// before it ran, so commits and sink flushes are shared.
 	BatchSize int
+	// BurstLag is how far behind a worker lets its queue fall while a
+	// burst of webhooks is being answered (default 5s; negative: never
+	// yields): acknowledging first keeps storefronts from timing out and
+	// retrying, and the backlog runs in bigger batches after the burst.
+	BurstLag time.Duration
 	// Lease is how long a claimed delivery stays with its worker before
 	// another may take it (default 30s): after a kill -9, the deliveries
 	// the dead process held run again once it runs out. A run that takes
@@ -79,6 +84,11 @@ type Server struct {
 
 	draining atomic.Bool
 	loaded   atomic.Bool
+	// inFlight counts webhooks being answered; burstUntil (Unix ns) is
+	// burstHold past the last moment it reached burstInFlight. Workers
+	// yield to a burst (see worker.yield).
+	inFlight   atomic.Int64
+	burstUntil atomic.Int64
 
 	mu      sync.Mutex
 	workers map[string]*worker
@@ -131,6 +141,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.BatchSize < 1 {
 		cfg.BatchSize = 256
+	}
+	if cfg.BurstLag == 0 {
+		cfg.BurstLag = 5 * time.Second
 	}
 	if cfg.Lease <= 0 {
 		cfg.Lease = 30 * time.Second
@@ -251,7 +264,7 @@ func (s *Server) startWorkers() {
 		if w, ok := s.workers[name]; ok && !w.exited.Load() {
 			continue
 		}
-		w := &worker{s: s, name: name, notify: make(chan struct{}, 1)}
+		w := &worker{s: s, name: name, notify: make(chan struct{}, 1), lastEmpty: time.Now()}
 		s.workers[name] = w
 		s.wg.Add(1)
 		go func() {
