@@ -97,12 +97,14 @@ type inventorySink struct {
 	name     string
 	pipeline string
 	store    component.Inventory
-	set      bool
-	bucket   component.Bucket
-	reason   string
-	sku, loc *exprs.Program
-	qty, key *exprs.Program
-	decode   *record.Projection
+	// discrepancy is Runtime.Discrepancy, for a sink that sets on-hand.
+	discrepancy func(sink string, d component.Discrepancy)
+	set         bool
+	bucket      component.Bucket
+	reason      string
+	sku, loc    *exprs.Program
+	qty, key    *exprs.Program
+	decode      *record.Projection
 
 	vm  vm.VM
 	dmu sync.Mutex
@@ -143,6 +145,7 @@ func newInventorySink(ctx component.BuildContext) (component.Sink, error) {
 	}
 	if ctx.Runtime != nil {
 		s.store = ctx.Runtime.Inventory
+		s.discrepancy = ctx.Runtime.Discrepancy
 	}
 	// A dry run describes updates and needs no store.
 	if s.store == nil && (ctx.Runtime == nil || !ctx.Runtime.DryRun) {
@@ -256,6 +259,14 @@ func (s *inventorySink) Write(ctx context.Context, rec *record.Record) error {
 		return errors.New("the run has no inventory store to write to")
 	}
 	if s.set {
+		if s.discrepancy != nil && (u.Bucket == "" || u.Bucket == component.OnHand) {
+			sku, loc := u.SKU, u.Location
+			u.Applied = func(before, after decimal.Decimal, existed bool) {
+				if existed && !before.Equal(after) {
+					s.discrepancy(s.name, component.Discrepancy{SKU: sku, Location: loc, Held: before, Counted: after})
+				}
+			}
+		}
 		_, err = s.store.SetLevel(ctx, u)
 	} else {
 		_, err = s.store.AdjustLevel(ctx, u)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/pipectl/pipectl/engine"
 	"github.com/pipectl/pipectl/engine/state"
+	"github.com/pipectl/pipectl/pipelines/component"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -30,6 +31,8 @@ type Metrics struct {
 	reloads     *prometheus.CounterVec
 	allocations *prometheus.CounterVec
 	requests    *prometheus.CounterVec
+	gaps        *prometheus.CounterVec
+	gapUnits    *prometheus.CounterVec
 	queue       *queueCollector
 }
 
@@ -68,13 +71,17 @@ func NewMetrics(reg *prometheus.Registry) *Metrics {
 	}
 	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pipectl_sink_requests_total",
 		Help: "Requests sinks made, by the status answered (0: no answer: a network error or timeout)."}, []string{"pipeline", "sink", "status"})
+	m.gaps = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pipectl_inventory_discrepancies_total",
+		Help: "Inventory feed counts that differed from the on-hand quantity held, by pipeline, sink and direction: over (more counted than held) or under."}, []string{"pipeline", "sink", "direction"})
+	m.gapUnits = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pipectl_inventory_discrepancy_units_total",
+		Help: "Units by which inventory feed counts differed from what was held, by pipeline, sink and direction."}, []string{"pipeline", "sink", "direction"})
 	m.queue = &queueCollector{
 		depth:   prometheus.NewDesc("pipectl_queue_depth", "Deliveries queued or running, by pipeline.", []string{"pipeline"}, nil),
 		oldest:  prometheus.NewDesc("pipectl_queue_oldest_seconds", "Age of the oldest queued delivery, by pipeline.", []string{"pipeline"}, nil),
 		retries: prometheus.NewDesc("pipectl_retries_waiting", "Sink retries waiting, by pipeline.", []string{"pipeline"}, nil),
 		open:    prometheus.NewDesc("pipectl_dead_letters_open", "Open dead letters, by pipeline.", []string{"pipeline"}, nil),
 	}
-	reg.MustRegister(m.receivedC, m.duplicates, m.refusedC, m.intakeTime, m.orderTime, m.records, m.retries, m.deadC, m.ticks, m.reloads, m.allocations, m.requests, m.queue)
+	reg.MustRegister(m.receivedC, m.duplicates, m.refusedC, m.intakeTime, m.orderTime, m.records, m.retries, m.deadC, m.ticks, m.reloads, m.allocations, m.requests, m.gaps, m.gapUnits, m.queue)
 	return m
 }
 
@@ -99,6 +106,18 @@ func (m *Metrics) answered(pipeline string) func(sink string, status int) {
 	return func(sink string, status int) {
 		m.requests.WithLabelValues(pipeline, sink, strconv.Itoa(status)).Inc()
 	}
+}
+
+// discrepancy counts a feed's count that differed from what was held.
+func (m *Metrics) discrepancy(pipeline, sink string, d component.Discrepancy) {
+	diff := d.Counted.Sub(d.Held)
+	direction := "over"
+	if diff.IsNegative() {
+		direction = "under"
+	}
+	units, _ := diff.Abs().Float64()
+	m.gaps.WithLabelValues(pipeline, sink, direction).Inc()
+	m.gapUnits.WithLabelValues(pipeline, sink, direction).Add(units)
 }
 
 func (m *Metrics) refused(pipeline, trigger, reason string) {

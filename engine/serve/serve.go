@@ -325,6 +325,7 @@ func (s *Server) runtime(p *Pipeline) *component.Runtime {
 		// their files rather than replace them.
 		Append:      true,
 		Connections: s.connections(p.Plan.Name),
+		Discrepancy: s.discrepancy(p.Plan.Name),
 	}
 	if s.cfg.Inventory != nil {
 		rt.Inventory, rt.Keys = s.cfg.Inventory, s.cfg.Inventory
@@ -333,6 +334,15 @@ func (s *Server) runtime(p *Pipeline) *component.Runtime {
 		rt.Checkpoints = s.cfg.Queue
 	}
 	return rt
+}
+
+// discrepancy counts and logs the pipeline's inventory discrepancies.
+func (s *Server) discrepancy(pipeline string) func(string, component.Discrepancy) {
+	return func(sink string, d component.Discrepancy) {
+		s.metrics.discrepancy(pipeline, sink, d)
+		s.log.Info("inventory discrepancy", "pipeline", pipeline, "sink", sink, "sku", d.SKU, "location", d.Location,
+			"held", d.Held.String(), "counted", d.Counted.String())
+	}
 }
 
 // connections is the pipeline's kept sink connections.

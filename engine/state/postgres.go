@@ -420,6 +420,8 @@ func (s *pgStore) feed(ctx context.Context, u component.LevelUpdate, set bool) (
 		return false, err
 	}
 	applied := false
+	var before, after int64
+	var existed bool
 	fingerprint := feedFingerprint(f, set)
 	err = retry(ctx, func() error {
 		applied = false
@@ -466,6 +468,7 @@ func (s *pgStore) feed(ctx context.Context, u component.LevelUpdate, set bool) (
 				return err
 			}
 			delta := v - *old
+			before, after, existed = *old, v, r.exists
 			*old = v
 			if _, err := tx.Exec(ctx, `UPDATE stock SET on_hand = $3, safety_stock = $4, updated_at = $5 WHERE sku = $1 AND location = $2`,
 				f.SKU, f.Location, onHand, safety, now); err != nil {
@@ -488,6 +491,9 @@ func (s *pgStore) feed(ctx context.Context, u component.LevelUpdate, set bool) (
 	})
 	if err != nil {
 		return false, fmt.Errorf("update level of %s at %s: %w", f.SKU, f.Location, err)
+	}
+	if applied && u.Applied != nil {
+		u.Applied(fromUnits(before), fromUnits(after), existed)
 	}
 	return applied, nil
 }

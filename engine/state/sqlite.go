@@ -480,6 +480,8 @@ func (s *sqliteStore) feed(ctx context.Context, u component.LevelUpdate, set boo
 		return false, err
 	}
 	applied := false
+	var before, after int64
+	var existed bool
 	fingerprint := feedFingerprint(f, set)
 	err = s.write(ctx, func() error {
 		if f.Key != "" {
@@ -515,6 +517,7 @@ func (s *sqliteStore) feed(ctx context.Context, u component.LevelUpdate, set boo
 			return err
 		}
 		delta := v - *old
+		before, after, existed = *old, v, r.exists
 		*old = v
 		t := now.UnixMicro()
 		if _, err := s.st.upsertFed.ExecContext(ctx, f.SKU, f.Location, onHand, safety, t); err != nil {
@@ -540,6 +543,9 @@ func (s *sqliteStore) feed(ctx context.Context, u component.LevelUpdate, set boo
 	})
 	if err != nil {
 		return false, fmt.Errorf("update level of %s at %s: %w", f.SKU, f.Location, err)
+	}
+	if applied && u.Applied != nil {
+		u.Applied(fromUnits(before), fromUnits(after), existed)
 	}
 	return applied, nil
 }

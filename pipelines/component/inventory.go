@@ -280,6 +280,14 @@ type Adjustment struct {
 	Ref       string `json:"ref,omitempty"`    // order, line or shipment id
 }
 
+// Discrepancy is an inventory feed's count of a stock row that differs
+// from the on-hand quantity held for it: stock lost, found or miscounted
+// since the last count, which merchants track.
+type Discrepancy struct {
+	SKU, Location string
+	Held, Counted decimal.Decimal
+}
+
 // LevelUpdate is one change from an inventory feed.
 type LevelUpdate struct {
 	// Key makes the update idempotent: an update whose key was applied
@@ -302,6 +310,10 @@ type LevelUpdate struct {
 	// "level/SKU@LOCATION", old and new as "bucket=quantity") in the same
 	// transaction: a change an operator made by hand.
 	By *Change
+	// Applied, when set, is told the bucket's quantity before and after
+	// once the update has committed, and whether the stock row existed:
+	// a feed's count that differs from what was held is a discrepancy.
+	Applied func(before, after decimal.Decimal, existed bool)
 }
 
 // Reservation is a temporary hold (a checkout, a cart, a manual hold).

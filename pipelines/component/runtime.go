@@ -58,6 +58,10 @@ type Runtime struct {
 	// that runs the step: dry runs with --trace print them. Steps call it
 	// only when it is set, so runs pay nothing for it.
 	Explain func(step, ref string, explanation []byte)
+	// Discrepancy, when set, is told each count an inventory sink's feed
+	// set that differs from the on-hand quantity held for the row (serve
+	// counts them in its metrics). Called after the update committed.
+	Discrepancy func(sink string, d Discrepancy)
 	// Connections, when set, keeps sinks' HTTP connections open across
 	// runs (serve); without it a sink's connections close with the sink.
 	Connections *Connections
