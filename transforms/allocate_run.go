@@ -43,6 +43,8 @@ type allocateStep struct {
 	clock   component.Clock
 	decode  *record.Projection
 	explain func(step, ref string, explanation []byte)
+	// outcome is Runtime.AllocationOutcome.
+	outcome func(step, outcome string)
 	// replenish gives the reorder levels; requests tracks which rows have
 	// a request open.
 	replenish allocation.ReplenishmentRules
@@ -156,6 +158,7 @@ func newAllocate(ctx component.BuildContext) (component.Step, error) {
 		return nil, err
 	}
 	s.explain = ctx.Runtime.Explain
+	s.outcome = ctx.Runtime.AllocationOutcome
 	if s.rulesName, err = loadRules(ctx, &s.rules); err != nil {
 		return nil, err
 	}
@@ -483,6 +486,9 @@ func (w *allocateWorker) applied(ctx context.Context, p prepared, out component.
 	}
 	if replayed {
 		return out, nil
+	}
+	if s.outcome != nil {
+		s.outcome(s.name, component.OrderOutcome(out))
 	}
 	for _, r := range out.Records {
 		if r.Output != "replenishment" {

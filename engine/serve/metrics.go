@@ -31,6 +31,7 @@ type Metrics struct {
 	reloads     *prometheus.CounterVec
 	allocations *prometheus.CounterVec
 	requests    *prometheus.CounterVec
+	outcomes    *prometheus.CounterVec
 	gaps        *prometheus.CounterVec
 	gapUnits    *prometheus.CounterVec
 	queue       *queueCollector
@@ -71,6 +72,8 @@ func NewMetrics(reg *prometheus.Registry) *Metrics {
 	}
 	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pipectl_sink_requests_total",
 		Help: "Requests sinks made, by the status answered (0: no answer: a network error or timeout)."}, []string{"pipeline", "sink", "status"})
+	m.outcomes = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pipectl_allocation_outcomes_total",
+		Help: "Orders allocate steps decided, by outcome: allocated (one shipment), split, backordered, held, cancelled, none."}, []string{"pipeline", "step", "outcome"})
 	m.gaps = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pipectl_inventory_discrepancies_total",
 		Help: "Inventory feed counts that differed from the on-hand quantity held, by pipeline, sink and direction: over (more counted than held) or under."}, []string{"pipeline", "sink", "direction"})
 	m.gapUnits = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pipectl_inventory_discrepancy_units_total",
@@ -81,7 +84,7 @@ func NewMetrics(reg *prometheus.Registry) *Metrics {
 		retries: prometheus.NewDesc("pipectl_retries_waiting", "Sink retries waiting, by pipeline.", []string{"pipeline"}, nil),
 		open:    prometheus.NewDesc("pipectl_dead_letters_open", "Open dead letters, by pipeline.", []string{"pipeline"}, nil),
 	}
-	reg.MustRegister(m.receivedC, m.duplicates, m.refusedC, m.intakeTime, m.orderTime, m.records, m.retries, m.deadC, m.ticks, m.reloads, m.allocations, m.requests, m.gaps, m.gapUnits, m.queue)
+	reg.MustRegister(m.receivedC, m.duplicates, m.refusedC, m.intakeTime, m.orderTime, m.records, m.retries, m.deadC, m.ticks, m.reloads, m.allocations, m.requests, m.outcomes, m.gaps, m.gapUnits, m.queue)
 	return m
 }
 
@@ -106,6 +109,11 @@ func (m *Metrics) answered(pipeline string) func(sink string, status int) {
 	return func(sink string, status int) {
 		m.requests.WithLabelValues(pipeline, sink, strconv.Itoa(status)).Inc()
 	}
+}
+
+// allocationOutcome counts the pipeline's orders by how they came out.
+func (m *Metrics) allocationOutcome(pipeline string) func(step, outcome string) {
+	return func(step, outcome string) { m.outcomes.WithLabelValues(pipeline, step, outcome).Inc() }
 }
 
 // discrepancy counts a feed's count that differed from what was held.

@@ -323,9 +323,10 @@ func (s *Server) runtime(p *Pipeline) *component.Runtime {
 		Answered:   s.metrics.answered(p.Plan.Name),
 		// Each batch of deliveries is a run of its own: file sinks add to
 		// their files rather than replace them.
-		Append:      true,
-		Connections: s.connections(p.Plan.Name),
-		Discrepancy: s.discrepancy(p.Plan.Name),
+		Append:            true,
+		Connections:       s.connections(p.Plan.Name),
+		Discrepancy:       s.discrepancy(p.Plan.Name),
+		AllocationOutcome: s.metrics.allocationOutcome(p.Plan.Name),
 	}
 	if s.cfg.Inventory != nil {
 		rt.Inventory, rt.Keys = s.cfg.Inventory, s.cfg.Inventory

@@ -280,6 +280,40 @@ type Adjustment struct {
 	Ref       string `json:"ref,omitempty"`    // order, line or shipment id
 }
 
+// OrderOutcome is how an allocated order came out, one word per order
+// for the KPIs merchants track, the first that applies: "held" (waiting
+// for stock to ship complete), "backordered" (some quantity backordered),
+// "split" (shipped from more than one location), "allocated" (one
+// shipment), "cancelled" (quantities cancelled, nothing shipped), "none".
+func OrderOutcome(out Outcome) string {
+	var shipments, backorders, holds, cancellations int
+	for _, r := range out.Records {
+		switch r.Output {
+		case "shipments":
+			shipments++
+		case "backorders":
+			backorders++
+		case "holds":
+			holds++
+		case "cancellations":
+			cancellations++
+		}
+	}
+	switch {
+	case holds > 0:
+		return "held"
+	case backorders > 0:
+		return "backordered"
+	case shipments > 1:
+		return "split"
+	case shipments == 1:
+		return "allocated"
+	case cancellations > 0:
+		return "cancelled"
+	}
+	return "none"
+}
+
 // Discrepancy is an inventory feed's count of a stock row that differs
 // from the on-hand quantity held for it: stock lost, found or miscounted
 // since the last count, which merchants track.

@@ -62,6 +62,10 @@ type Runtime struct {
 	// set that differs from the on-hand quantity held for the row (serve
 	// counts them in its metrics). Called after the update committed.
 	Discrepancy func(sink string, d Discrepancy)
+	// AllocationOutcome, when set, is told how each order an allocate
+	// step decided came out (OrderOutcome), once the decision committed;
+	// a replayed order is not told again. serve counts them.
+	AllocationOutcome func(step, outcome string)
 	// Connections, when set, keeps sinks' HTTP connections open across
 	// runs (serve); without it a sink's connections close with the sink.
 	Connections *Connections
