@@ -215,10 +215,12 @@ func (w *worker) runDeliveries(p *served, ds []*state.Delivery) {
 	var res *engine.Result
 	var err error
 	if len(inputs) > 0 {
+		stopRenewing := w.renewWhileRunning(p.Plan.Name, ids)
 		res, err = engine.Run(s.runCtx, p.Plan, engine.Options{
 			Runtime: s.runtime(p.Pipeline), Inputs: inputs, RulesVersion: p.RulesVersion,
 			Defer: o.deferRetry, Unhandled: o.deadLetter,
 		})
+		stopRenewing()
 	}
 	if err == nil && res != nil && !res.Committed {
 		err = errors.New("the run did not commit")
@@ -262,6 +264,36 @@ func (w *worker) runDeliveries(p *served, ds []*state.Delivery) {
 		s.log.Warn("dead letter", "pipeline", p.Plan.Name, "node", dl.Node, "delivery", dl.Delivery, "error", dl.Error)
 	}
 	s.log.Info("deliveries done", "pipeline", p.Plan.Name, "deliveries", len(ds), "retries", len(o.retries), "dead_letters", len(o.dead))
+}
+
+// renewWhileRunning renews the lease of a run's deliveries every third of
+// the lease until the returned stop is called, so a run longer than its
+// lease (a slow WMS, a big batch) keeps them: another worker on the same
+// PostgreSQL would otherwise claim and run them too. Idempotency keys make
+// that harmless; renewing makes it rare.
+func (w *worker) renewWhileRunning(pipeline string, ids []int64) (stop func()) {
+	s := w.s
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(s.cfg.Lease / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(s.runCtx), s.cfg.Lease/3)
+			err := s.cfg.Queue.Renew(ctx, ids, s.cfg.Lease)
+			cancel()
+			if err != nil {
+				s.log.Warn("renewing the lease of deliveries", "pipeline", pipeline, "deliveries", len(ids), "error", err.Error())
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
 }
 
 // payloadRecords reads a delivery's body as its source reads payloads:

@@ -38,6 +38,7 @@ var queueConformance = []struct {
 	{"ConcurrentClaimers", testQueueConcurrentClaimers},
 	{"FinishAtomic", testQueueFinishAtomic},
 	{"ReleaseNotBefore", testQueueRelease},
+	{"LeaseRenewed", testQueueRenew},
 	{"Retries", testQueueRetries},
 	{"DeadLetterEdit", testDeadLetterEdit},
 	{"DeadLetterMark", testDeadLetterMark},
@@ -390,6 +391,31 @@ func testQueueRelease(t *testing.T, db backend) {
 	ds = claimQ(t, q, "orders", 3, time.Hour)
 	if !slices.Equal(ids(ds), all[:2]) || ds[0].Attempts != 2 {
 		t.Errorf("claimed at notBefore: %v; want %v", ids(ds), all[:2])
+	}
+}
+
+// testQueueRenew: a renewed lease keeps deliveries from other claimers
+// past the lease they were claimed with; once it runs out they are
+// claimable again.
+func testQueueRenew(t *testing.T, db backend) {
+	clock := newClock()
+	q := openQueue(t, db(t), clock)
+	id, _ := enqueue(t, q, &state.Delivery{Pipeline: "orders"})
+	claimQ(t, q, "orders", 1, 30*time.Second)
+	clock.Advance(20 * time.Second)
+	if err := q.Renew(ctx, []int64{id}, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(20 * time.Second) // 40 s after the claim, 20 s after the renewal
+	if ds := claimQ(t, q, "orders", 1, time.Minute); len(ds) != 0 {
+		t.Fatalf("claimed under a renewed lease: %+v", ds)
+	}
+	clock.Advance(11 * time.Second)
+	if ds := claimQ(t, q, "orders", 1, time.Minute); len(ds) != 1 || ds[0].ID != id {
+		t.Fatalf("after the renewed lease ran out: %+v", ds)
+	}
+	if err := q.Renew(ctx, []int64{id + 100}, time.Minute); err != nil {
+		t.Errorf("renewing a delivery that is not queued: %v", err)
 	}
 }
 

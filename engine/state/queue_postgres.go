@@ -193,6 +193,14 @@ func (q *pgQueue) queueDeadLetter(b *pgx.Batch, dl DeadLetter) {
 	b.Queue(pgInsertDeadLetter, q.deadLetterArgs(dl)...)
 }
 
+func (q *pgQueue) Renew(ctx context.Context, ids []int64, lease time.Duration) error {
+	_, err := q.pool.Exec(ctx, `UPDATE deliveries SET leased_until = $1 WHERE id = ANY($2)`, pgTime(utc(q.clock.Now().Add(lease))), nonNilIDs(ids))
+	if err != nil {
+		return fmt.Errorf("renew the lease of deliveries %v: %w", ids, err)
+	}
+	return nil
+}
+
 func (q *pgQueue) Release(ctx context.Context, ids []int64, notBefore time.Time) error {
 	_, err := q.pool.Exec(ctx, `UPDATE deliveries SET leased_until = NULL, not_before = $1 WHERE id = ANY($2)`, pgTime(utc(notBefore)), nonNilIDs(ids))
 	if err != nil {

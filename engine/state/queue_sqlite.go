@@ -476,6 +476,18 @@ func (q *sqliteQueue) insertDeadLetter(ctx context.Context, c *sql.Conn, dl Dead
 	return id, err
 }
 
+func (q *sqliteQueue) Renew(ctx context.Context, ids []int64, lease time.Duration) error {
+	err := q.writeRelaxed(ctx, func(ctx context.Context, c *sql.Conn) error {
+		_, err := c.ExecContext(ctx, `UPDATE deliveries SET leased_until = ? WHERE id IN (SELECT value FROM json_each(?))`,
+			q.clock.Now().Add(lease).UnixMicro(), idList(ids))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("renew the lease of deliveries %v: %w", ids, err)
+	}
+	return nil
+}
+
 func (q *sqliteQueue) Release(ctx context.Context, ids []int64, notBefore time.Time) error {
 	err := q.writeRelaxed(ctx, func(ctx context.Context, c *sql.Conn) error {
 		_, err := c.ExecContext(ctx, `UPDATE deliveries SET leased_until = 0, not_before = ? WHERE id IN (SELECT value FROM json_each(?))`,

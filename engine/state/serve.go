@@ -89,6 +89,11 @@ type Intake interface {
 	// outcome. Zero Created times are stamped now; a retry with a zero
 	// Next is due at once; a dead letter with no Status is open.
 	Finish(ctx context.Context, done []int64, retries []*Retry, dead []*DeadLetter) error
+	// Renew extends the lease of claimed deliveries to lease from now: a
+	// run that takes longer than its lease keeps its deliveries from being
+	// claimed by another worker meanwhile. Deliveries no longer queued are
+	// passed over.
+	Renew(ctx context.Context, ids []int64, lease time.Duration) error
 	// Release gives claimed deliveries back, to be claimed again from
 	// notBefore (a zero time: at once), in their original order.
 	Release(ctx context.Context, ids []int64, notBefore time.Time) error
