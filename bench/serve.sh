@@ -5,9 +5,11 @@
 # with the same orders. The WMS and the storefront are `servebench sink`.
 # Prints each round's figures and the ratio of pipectl's acknowledged
 # throughput to the floor's, pipectl's p99, its peak RSS, and whether every
-# acknowledged order reached the sinks.
+# acknowledged order reached the sinks. Then bench/serve-rate.sh runs the
+# same pipeline end to end at a fixed rate for a minute.
 #
 #   bench/serve.sh [ORDERS] [ROUNDS]     (defaults: 20000 orders, 3 rounds)
+#   RATE=1000 RATE_SECONDS=60 bench/serve.sh    (RATE=0: intake rounds only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 orders=${1:-20000}
@@ -89,3 +91,11 @@ if f and p:
     print(f"pipectl median {med(p,'per_s'):.0f} acked/s  p99 {med(p,'p99_ms'):.2f} ms  "
           f"ratio {med(p,'per_s')/med(f,'per_s'):.2f}x floor  peak RSS {max(float(x['rss_mib']) for x in p):.0f} MiB")
 PY
+
+# End to end at a fixed rate, through allocate to the WMS stand-in
+# (bench/serve-rate.sh; RATE=0 skips it).
+rate=${RATE:-1000}
+if [ "$rate" != 0 ]; then
+  echo "end to end at $rate orders/s for ${RATE_SECONDS:-60} s"
+  bench/serve-rate.sh "$rate" "${RATE_SECONDS:-60}"
+fi

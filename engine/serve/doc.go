@@ -43,5 +43,13 @@
 //     finishes on the version it started with, and a cron trigger whose
 //     pipeline changed gets a new scheduler once the old one's run ended.
 //   - Each batch is a run, so file sinks append (Runtime.Append) instead of
-//     replacing their file.
+//     replacing their file, and sinks keep their HTTP connections from one
+//     run to the next (Runtime.Connections).
+//   - A run renews its deliveries' lease every third of it while it runs,
+//     so one longer than the lease is not claimed by a second process.
+//   - Intake first: while a burst of webhooks is being answered, workers
+//     wait, up to a backlog Config.BurstLag old. On a small machine the
+//     acknowledgements (which a storefront times out on, and retries)
+//     would otherwise share the CPU with the runs; after the burst the
+//     backlog runs in bigger, cheaper batches.
 package serve
