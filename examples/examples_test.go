@@ -136,9 +136,10 @@ func TestExamplesAreClean(t *testing.T) {
 	}
 }
 
-// TestExampleGraphs compares what `pipectl graph --format mermaid` draws for
-// each example with the graph checked in beside it (graph.mmd for
-// pipeline.yaml, NAME.graph.mmd for NAME.yaml), and with the copy in the
+// TestExampleGraphs compares what `pipectl graph --format mermaid` and
+// `--format svg` draw for each example with the graphs checked in beside it
+// (graph.mmd and graph.svg for pipeline.yaml, NAME.graph.mmd and
+// NAME.graph.svg for NAME.yaml), and the Mermaid one with the copy in the
 // example's README when it shows one. `go test ./examples -update` rewrites
 // the graph files.
 func TestExampleGraphs(t *testing.T) {
@@ -154,23 +155,16 @@ func TestExampleGraphs(t *testing.T) {
 				}
 				t.Fatalf("does not compile:\n%s", render(ds, src))
 			}
-			var got bytes.Buffer
+			var got, svg bytes.Buffer
 			if err := pipelines.WriteMermaid(&got, plan); err != nil {
 				t.Fatal(err)
 			}
+			if err := pipelines.WriteSVG(&svg, plan, pipelines.SVGOptions{}); err != nil {
+				t.Fatal(err)
+			}
 			golden := graphPath(path)
-			if *update {
-				if err := os.WriteFile(golden, got.Bytes(), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test ./examples -update)", err)
-			}
-			if !bytes.Equal(got.Bytes(), want) {
-				t.Errorf("%s is stale (run go test ./examples -update); pipectl draws:\n%s", golden, got.String())
-			}
+			checkGolden(t, golden, got.Bytes())
+			checkGolden(t, strings.TrimSuffix(golden, ".mmd")+".svg", svg.Bytes())
 			readme := filepath.Join(filepath.Dir(path), "README.md")
 			if text, err := os.ReadFile(readme); err == nil {
 				if m := mermaidBlock.FindSubmatch(text); m != nil && !bytes.Equal(m[1], got.Bytes()) {
@@ -178,6 +172,24 @@ func TestExampleGraphs(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// checkGolden compares got with the file at golden, which -update
+// rewrites.
+func checkGolden(t *testing.T, golden string, got []byte) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(golden, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run go test ./examples -update)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s is stale (run go test ./examples -update); pipectl draws:\n%s", golden, got)
 	}
 }
 

@@ -8,19 +8,21 @@ import (
 )
 
 func runGraph(c *cli, args []string) int {
-	fs := newFlags(c, "graph", "FILE [--format dot|mermaid]", `
+	fs := newFlags(c, "graph", "FILE [--format dot|mermaid|svg]", `
 Graph compiles a pipeline and prints its DAG: triggers, sources, steps and
 sinks in file order, edges labelled with the named outputs they read. The
-output is byte-stable, so it can be checked in and diffed. A pipeline with
-errors prints its diagnostics instead and exits 1.`, `  pipectl graph pipeline.yaml | dot -Tsvg > pipeline.svg
+output is byte-stable, so it can be checked in and diffed. svg is drawn by
+pipectl itself (no Graphviz needed), the picture the console shows. A
+pipeline with errors prints its diagnostics instead and exits 1.`, `  pipectl graph pipeline.yaml --format svg > pipeline.svg
+  pipectl graph pipeline.yaml | dot -Tpng > pipeline.png
   pipectl graph pipeline.yaml --format mermaid >> README.md`)
-	format := fs.String("format", "dot", "output format: dot or mermaid")
+	format := fs.String("format", "dot", "output format: dot, mermaid or svg")
 	paths, code, ok := parseFlags(c, fs, args)
 	if !ok {
 		return code
 	}
-	if *format != "dot" && *format != "mermaid" {
-		fmt.Fprintf(c.stderr, "pipectl graph: --format must be dot or mermaid, not %q\n", *format)
+	if *format != "dot" && *format != "mermaid" && *format != "svg" {
+		fmt.Fprintf(c.stderr, "pipectl graph: --format must be dot, mermaid or svg, not %q\n", *format)
 		return exitUsage
 	}
 	if len(paths) != 1 {
@@ -36,9 +38,12 @@ errors prints its diagnostics instead and exits 1.`, `  pipectl graph pipeline.y
 		writeDiagnostics(c.stderr, "text", ds, src)
 		return exitError
 	}
-	if *format == "mermaid" {
+	switch *format {
+	case "mermaid":
 		pipelines.WriteMermaid(c.stdout, plan)
-	} else {
+	case "svg":
+		pipelines.WriteSVG(c.stdout, plan, pipelines.SVGOptions{})
+	default:
 		pipelines.WriteDOT(c.stdout, plan)
 	}
 	return exitOK
