@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -47,6 +48,7 @@ var queueConformance = []struct {
 	{"TicksClaimedOnce", testQueueTicks},
 	{"Checkpoints", testQueueCheckpoints},
 	{"Audit", testQueueAudit},
+	{"Tokens", testQueueTokens},
 	{"DepthAndOldest", testQueueDepth},
 	{"Reopen", testQueueReopen},
 }
@@ -416,6 +418,54 @@ func testQueueRenew(t *testing.T, db backend) {
 	}
 	if err := q.Renew(ctx, []int64{id + 100}, time.Minute); err != nil {
 		t.Errorf("renewing a delivery that is not queued: %v", err)
+	}
+}
+
+// testQueueTokens: tokens are kept with their hash, listed oldest first,
+// revoked once (a second revoke keeps the first time), touched; a name is
+// used once.
+func testQueueTokens(t *testing.T, db backend) {
+	clock := newClock()
+	q := openQueue(t, db(t), clock)
+	t0 := clock.Now()
+	a := &state.Token{ID: "aaaa", Name: "ops-laptop", Role: "operator", SecretHash: "h1", CreatedBy: "root"}
+	if err := q.AddToken(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(time.Second)
+	if err := q.AddToken(ctx, &state.Token{ID: "bbbb", Name: "grafana", Role: "viewer", SecretHash: "h2", CreatedBy: "root"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.AddToken(ctx, &state.Token{ID: "cccc", Name: "grafana", Role: "admin", SecretHash: "h3", CreatedBy: "root"}); err == nil || !strings.Contains(err.Error(), "exists already") {
+		t.Errorf("a second token named grafana: %v", err)
+	}
+	got, err := q.Token(ctx, "aaaa")
+	if err != nil || got.Name != "ops-laptop" || got.Role != "operator" || got.SecretHash != "h1" || !got.Created.Equal(t0) || !got.LastUsed.IsZero() || !got.Revoked.IsZero() {
+		t.Fatalf("token aaaa: %+v %v", got, err)
+	}
+	if _, err := q.Token(ctx, "zzzz"); !errors.Is(err, state.ErrNoToken) {
+		t.Errorf("an unknown token: %v", err)
+	}
+	clock.Advance(time.Minute)
+	used := clock.Now()
+	if err := q.TouchToken(ctx, "aaaa", used); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.RevokeToken(ctx, "bbbb", used); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.RevokeToken(ctx, "bbbb", used.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.RevokeToken(ctx, "zzzz", used); !errors.Is(err, state.ErrNoToken) {
+		t.Errorf("revoking an unknown token: %v", err)
+	}
+	all, err := q.ListTokens(ctx)
+	if err != nil || len(all) != 2 || all[0].ID != "aaaa" || all[1].ID != "bbbb" {
+		t.Fatalf("tokens: %+v %v", all, err)
+	}
+	if !all[0].LastUsed.Equal(used) || !all[0].Revoked.IsZero() || !all[1].Revoked.Equal(used) {
+		t.Errorf("after touch and revoke: %+v, %+v", all[0], all[1])
 	}
 }
 

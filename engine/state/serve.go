@@ -23,6 +23,7 @@ type Queue interface {
 	Ticks
 	Checkpoints
 	Audit
+	Tokens
 	Close() error
 }
 
