@@ -49,10 +49,15 @@ var allowed = map[string][]string{
 	// the engine it sees kinds only through the registry cmd wires.
 	"engine/serve":    append(slices.Clone(compiler), "engine", "engine/state", "engine/schedule"),
 	"engine/schedule": {"pipelines/diag", "pipelines/record", "pipelines/component", "engine/state"},
-	"internal":        {},
-	"bench":           {},
-	"examples":        {},
-	"cmd":             everything,
+	// ops is what changes operated state (tokens, dead letters), one
+	// package for the CLI and the console alike.
+	"engine/ops": append(slices.Clone(compiler), "engine", "engine/state", "engine/schedule", "engine/serve"),
+	// the console serves ops and serve's state over HTTP.
+	"engine/console": append(slices.Clone(compiler), "engine", "engine/state", "engine/schedule", "engine/serve", "engine/ops"),
+	"internal":       {},
+	"bench":          {},
+	"examples":       {},
+	"cmd":            everything,
 }
 
 type pkg struct {

@@ -26,7 +26,26 @@ type SVGOptions struct {
 	// Link, when set, makes each node a link to the URL it returns ("" for
 	// none): the console links nodes to their pages.
 	Link func(name string) string
+	// NoStyle leaves SVGStyle out, for a page that loads it as a style
+	// sheet (the console's CSP allows no inline style).
+	NoStyle bool
 }
+
+// SVGStyle is the drawing's style sheet, inlined unless NoStyle.
+const SVGStyle = `.pipectl-dag text{font-family:system-ui,-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;font-size:12px;fill:#1f2328}
+.pipectl-dag .kind{font-style:italic;fill:#57606a;font-size:11px}
+.pipectl-dag .note{fill:#0a3069;font-size:11px}
+.pipectl-dag .box{fill:#f6f8fa;stroke:#8c959f;stroke-width:1.2}
+.pipectl-dag .trigger .box{fill:#fff8c5;stroke:#bf8700}
+.pipectl-dag .source .box{fill:#ddf4ff;stroke:#0969da}
+.pipectl-dag .sink .box{fill:#dafbe1;stroke:#1a7f37}
+.pipectl-dag .degraded .box{fill:#ffebe9;stroke:#cf222e;stroke-width:2}
+.pipectl-dag .edge{fill:none;stroke:#57606a;stroke-width:1.2}
+.pipectl-dag .edge.trigger{stroke-dasharray:4 3}
+.pipectl-dag .edge.error{stroke:#cf222e;stroke-dasharray:2 3}
+.pipectl-dag .label{font-size:10px;fill:#57606a}
+.pipectl-dag .label.error{fill:#cf222e}
+`
 
 // Sizes of the drawing, in SVG user units (pixels at 100%).
 const (
@@ -82,22 +101,10 @@ func WriteSVG(w io.Writer, p *Plan, opts SVGOptions) error {
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" class="pipectl-dag" viewBox="0 0 %d %d" width="%d" height="%d" role="img" aria-labelledby="dag-title">`+"\n",
 		width, height, width, height)
 	fmt.Fprintf(&b, "<title id=\"dag-title\">pipeline %s: %d nodes, %d edges</title>\n", title, len(nodes), len(edges))
-	b.WriteString(`<style>
-.pipectl-dag text{font-family:system-ui,-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;font-size:12px;fill:#1f2328}
-.pipectl-dag .kind{font-style:italic;fill:#57606a;font-size:11px}
-.pipectl-dag .note{fill:#0a3069;font-size:11px}
-.pipectl-dag .box{fill:#f6f8fa;stroke:#8c959f;stroke-width:1.2}
-.pipectl-dag .trigger .box{fill:#fff8c5;stroke:#bf8700}
-.pipectl-dag .source .box{fill:#ddf4ff;stroke:#0969da}
-.pipectl-dag .sink .box{fill:#dafbe1;stroke:#1a7f37}
-.pipectl-dag .degraded .box{fill:#ffebe9;stroke:#cf222e;stroke-width:2}
-.pipectl-dag .edge{fill:none;stroke:#57606a;stroke-width:1.2}
-.pipectl-dag .edge.trigger{stroke-dasharray:4 3}
-.pipectl-dag .edge.error{stroke:#cf222e;stroke-dasharray:2 3}
-.pipectl-dag .label{font-size:10px;fill:#57606a}
-.pipectl-dag .label.error{fill:#cf222e}
-</style>
-<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#57606a"/></marker></defs>
+	if !opts.NoStyle {
+		b.WriteString("<style>\n" + SVGStyle + "</style>\n")
+	}
+	b.WriteString(`<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#57606a"/></marker></defs>
 `)
 	// An edge between neighbouring columns is a curve from the right of
 	// its source to the left of its target. One that skips columns (an

@@ -14,6 +14,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/pipectl/pipectl/engine/ops"
 	"github.com/pipectl/pipectl/engine/serve"
 	"github.com/pipectl/pipectl/engine/state"
 )
@@ -564,12 +565,8 @@ func runDLQResolve(c *cli, args []string) int {
 		if _, ok := getDeadLetter(c, "dlq resolve", q, id); !ok {
 			return exitError
 		}
-		if err := q.MarkDeadLetter(ctx, id, state.DeadResolved, nil, *reason); err != nil {
+		if err := ops.ResolveDeadLetter(ctx, q, id, *reason, actor(), time.Now()); err != nil {
 			fmt.Fprintf(c.stderr, "pipectl dlq resolve: %v\n", err)
-			return exitError
-		}
-		if err := q.AddAudit(ctx, &state.AuditEntry{At: time.Now(), Actor: actor(), Action: "dlq.resolve", Subject: fmt.Sprintf("dlq/%d", id), Reason: *reason}); err != nil {
-			fmt.Fprintf(c.stderr, "pipectl dlq resolve: audit: %v\n", err)
 			return exitError
 		}
 		fmt.Fprintf(c.stdout, "dead letter %d resolved\n", id)

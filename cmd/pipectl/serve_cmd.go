@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/pipectl/pipectl/engine"
+	"github.com/pipectl/pipectl/engine/console"
+	"github.com/pipectl/pipectl/engine/ops"
 	"github.com/pipectl/pipectl/engine/serve"
 	"github.com/pipectl/pipectl/engine/state"
 	"github.com/pipectl/pipectl/pipelines"
@@ -55,8 +57,12 @@ on any error, printing every diagnostic. It then serves them until stopped:
             dead letter (see pipectl dlq).
 
 Also served: /healthz (alive), /readyz (pipelines loaded, store reachable,
-not draining) and /metrics (Prometheus). TLS is the reverse proxy's job:
-serve listens on loopback by default.
+not draining), /metrics (Prometheus), and the ops console at /ui/ with its
+JSON API at /api/v1/ (pipelines' health, the DAG with live counts, dead
+letters). The console and API take tokens (pipectl tokens create); with
+none in force serve listens on loopback only and refuses any other
+address. --read-only refuses every write the console and API could make.
+TLS is the reverse proxy's job: serve listens on loopback by default.
 
 Reload: on SIGHUP, or every second with --watch when a pipeline or rules
 file changed, the pipelines are compiled again and put in force at once
@@ -75,6 +81,7 @@ start). A second signal exits at once; nothing acknowledged is lost.`,
 	watch := fs.Bool("watch", false, "reload when a pipeline or rules file changes (checked every second)")
 	drainTimeout := fs.Duration("drain-timeout", 30*time.Second, "longest wait, on SIGTERM, for runs in flight to finish")
 	logFormat := fs.String("log-format", "text", "log lines as text or json, on stderr")
+	readOnly := fs.Bool("read-only", false, "the console and its API change nothing")
 	paths, code, ok := parseFlags(c, fs, args)
 	if !ok {
 		return code
@@ -120,12 +127,34 @@ start). A second signal exits at once; nothing acknowledged is lost.`,
 		fmt.Fprintf(c.stderr, "pipectl serve: %v\n", err)
 		return exitError
 	}
+	if !loopback(*listen) {
+		has, err := ops.HasTokens(ctx, q)
+		if err != nil {
+			fmt.Fprintf(c.stderr, "pipectl serve: reading tokens: %v\n", err)
+			return exitError
+		}
+		if !has {
+			fmt.Fprintf(c.stderr, "pipectl serve: --listen %s is beyond this machine, and no token is in force: anyone who reaches it could operate the console.\n"+
+				"  make one first (pipectl tokens create NAME --role admin --state …), or listen on 127.0.0.1\n", *listen)
+			return exitError
+		}
+	}
+	cons, err := console.New(console.Config{Server: srv, ReadOnly: *readOnly, Logger: log})
+	if err != nil {
+		fmt.Fprintf(c.stderr, "pipectl serve: %v\n", err)
+		return exitError
+	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		fmt.Fprintf(c.stderr, "pipectl serve: %v\n", err)
 		return exitError
 	}
-	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
+	root := http.NewServeMux()
+	ui := cons.Handler()
+	root.Handle("/ui/", ui)
+	root.Handle("/api/v1/", ui)
+	root.Handle("/", srv.Handler())
+	hs := &http.Server{Handler: root, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
 	srv.Start()
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
@@ -287,4 +316,17 @@ func noteIdle(log *slog.Logger, ps []*serve.Pipeline) {
 			log.Info("no webhook or cron trigger: serve does nothing for this pipeline; run it with pipectl run", "pipeline", p.Plan.Name)
 		}
 	}
+}
+
+// loopback reports whether a listen address stays on this machine.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -104,6 +104,8 @@ type Server struct {
 	// conns keeps each pipeline's sink connections open from one run to
 	// the next, by pipeline name.
 	conns map[string]*component.Connections
+	// totals add up what each pipeline's nodes did, for the console.
+	totals nodeTotals
 }
 
 // pipelineSet is the pipelines in force, swapped whole on reload.

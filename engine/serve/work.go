@@ -246,6 +246,7 @@ func (w *worker) runDeliveries(p *served, ds []*state.Delivery) {
 	}
 	if res != nil {
 		s.metrics.nodes(p.Plan.Name, res.Nodes)
+		s.totals.add(p.Plan.Name, done, res.Nodes)
 	}
 	s.metrics.retriesQueued(p.Plan.Name, o.retries)
 	for _, r := range o.retries {

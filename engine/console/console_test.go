@@ -1,0 +1,431 @@
+package console_test
+
+import (
+	"bufio"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pipectl/pipectl/connectors"
+	"github.com/pipectl/pipectl/engine"
+	"github.com/pipectl/pipectl/engine/console"
+	"github.com/pipectl/pipectl/engine/ops"
+	"github.com/pipectl/pipectl/engine/serve"
+	"github.com/pipectl/pipectl/engine/state"
+	"github.com/pipectl/pipectl/pipelines"
+	"github.com/pipectl/pipectl/pipelines/component"
+	"github.com/pipectl/pipectl/pipelines/exprs"
+	"github.com/pipectl/pipectl/schemas"
+	"github.com/pipectl/pipectl/transforms"
+)
+
+const secret = "hush"
+
+// env is a console over a real serve.Server on a real SQLite queue, its
+// pipeline delivering to a stand-in WMS, all on loopback.
+type env struct {
+	t    *testing.T
+	q    state.Queue
+	srv  *serve.Server
+	ui   *httptest.Server // the console and the webhooks, as serve mounts them
+	wms  *httptest.Server
+	opts console.Config
+}
+
+func newEnv(t *testing.T, readOnly bool) *env {
+	t.Helper()
+	dir := t.TempDir()
+	wms := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusCreated)
+	}))
+	t.Cleanup(wms.Close)
+	path := filepath.Join(dir, "pipeline.yaml")
+	text := `pipeline: orders
+triggers:
+  created:
+    webhook: {path: /hooks/orders, verify: shopify, secret: "${SECRET}"}
+sources:
+  orders: {trigger: created, event: {}}
+steps:
+  ticket:
+    from: orders
+    map: {order_id: string(id), email: email}
+sinks:
+  wms:
+    from: ticket
+    http: {url: ` + wms.URL + `/tickets, idempotency_key: order_id}
+`
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	reg := component.NewRegistry()
+	transforms.Register(reg)
+	connectors.Register(reg)
+	lookup := func(k string) (string, bool) {
+		if k == "SECRET" {
+			return secret, true
+		}
+		return "", false
+	}
+	plan, f, ds := pipelines.Validate(path, pipelines.Options{
+		LoadOptions: pipelines.LoadOptions{Registry: reg, LookupEnv: lookup},
+		Library:     exprs.NewLibrary(component.SystemClock{}),
+		Schema:      schemas.Lookup, SchemaNames: schemas.Names(), Check: engine.Check,
+	})
+	if plan == nil || ds.HasErrors() {
+		t.Fatalf("pipeline does not compile:\n%v", ds.Err())
+	}
+	q, err := state.OpenQueue(context.Background(), "sqlite://"+dir+"/", state.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { q.Close() })
+	srv := serve.New(serve.Config{Queue: q, PollEvery: 5 * time.Millisecond, LookupEnv: lookup})
+	if err := srv.Load([]*serve.Pipeline{{Plan: plan, Path: path, Version: "v1", RulesVersion: f.RulesVersion()}}); err != nil {
+		t.Fatal(err)
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	cfg := console.Config{Server: srv, ReadOnly: readOnly}
+	c, err := console.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := http.NewServeMux()
+	h := c.Handler()
+	root.Handle("/ui/", h)
+	root.Handle("/api/v1/", h)
+	root.Handle("/", srv.Handler())
+	ui := httptest.NewServer(root)
+	t.Cleanup(ui.Close)
+	return &env{t: t, q: q, srv: srv, ui: ui, wms: wms, opts: cfg}
+}
+
+// token makes a token of role and returns it.
+func (e *env) token(name, role string) string {
+	e.t.Helper()
+	tok, _, err := ops.CreateToken(context.Background(), e.q, name, role, "test", time.Now())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return tok
+}
+
+// deadLetter stores an open dead letter and returns its id.
+func (e *env) deadLetter(node, errText, payload string) int64 {
+	e.t.Helper()
+	ids, err := e.q.AddDeadLetters(context.Background(), []*state.DeadLetter{{Pipeline: "orders", Version: "v1", Trigger: "created",
+		Node: node, Error: errText, Payload: []byte(payload), Status: state.DeadOpen}})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return ids[0]
+}
+
+type answer struct {
+	status int
+	header http.Header
+	body   string
+}
+
+// do sends a request; token "" sends none; hdr adds headers.
+func (e *env) do(method, path, token, body string, hdr ...string) answer {
+	e.t.Helper()
+	req, _ := http.NewRequest(method, e.ui.URL+path, strings.NewReader(body))
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if strings.HasPrefix(body, "{") {
+		req.Header.Set("Content-Type", "application/json")
+	} else if body != "" {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return answer{resp.StatusCode, resp.Header, string(b)}
+}
+
+func (e *env) webhook(body, event string) {
+	e.t.Helper()
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte(body))
+	a := e.do(http.MethodPost, "/hooks/orders", "", body, "X-Shopify-Hmac-Sha256", base64.StdEncoding.EncodeToString(m.Sum(nil)),
+		"X-Shopify-Event-Id", event)
+	if a.status != 200 {
+		e.t.Fatalf("webhook: %d %s", a.status, a.body)
+	}
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
+
+// The overview answers "is anything wrong?" with no click: a pipeline
+// with open dead letters is degraded and says why, and the dead letters
+// are grouped by node and error with their count, in the page and in
+// the API.
+func TestOverviewShowsDegradedPipelinesAndDeadLetterGroups(t *testing.T) {
+	e := newEnv(t, false)
+	for range 3 {
+		e.deadLetter("wms", "422 Unprocessable Entity: carrier code EXP unknown", `{"id": 1}`)
+	}
+	e.deadLetter("ticket", "email: not a string", `{"id": 2}`)
+	a := e.do(http.MethodGet, "/ui/", "", "")
+	if a.status != 200 {
+		t.Fatalf("GET /ui/: %d %s", a.status, a.body)
+	}
+	for _, want := range []string{`1 degraded`, `4 open dead letters`, `carrier code EXP unknown</a></td><td class="num">3</td>`,
+		`email: not a string</a></td><td class="num">1</td>`, `href="/ui/pipelines/orders"`} {
+		if !strings.Contains(a.body, want) {
+			t.Errorf("the overview lacks %q:\n%s", want, a.body)
+		}
+	}
+	var ov console.Overview
+	api := e.do(http.MethodGet, "/api/v1/overview", "", "")
+	if err := json.Unmarshal([]byte(api.body), &ov); err != nil {
+		t.Fatalf("%v: %s", err, api.body)
+	}
+	if ov.Degraded != 1 || len(ov.Pipelines) != 1 || ov.Pipelines[0].DeadLetters != 4 || len(ov.Groups) != 2 || ov.Groups[0].Count != 3 {
+		t.Errorf("overview JSON: %+v", ov)
+	}
+}
+
+// The pipeline screen draws the DAG server-side with each node's counts
+// and lists the same nodes as a keyboard-navigable list; the graph
+// refreshes from its own URL.
+func TestPipelineScreenDrawsTheDAGWithCounts(t *testing.T) {
+	e := newEnv(t, false)
+	e.webhook(`{"id": 7, "email": "ana@example.com"}`, "ev-7")
+	eventually(t, "the delivery run", func() bool { return e.srv.NodeTotals("orders")["wms"].Out == 1 })
+	a := e.do(http.MethodGet, "/ui/pipelines/orders", "", "")
+	for _, want := range []string{`<svg xmlns="http://www.w3.org/2000/svg" class="pipectl-dag"`, `data-node="wms"`, `in 1 · out 1`,
+		`hx-get="/ui/pipelines/orders/graph.svg"`, `<li tabindex="0" data-node="ticket"><strong>ticket</strong> <em>map</em>`} {
+		if !strings.Contains(a.body, want) {
+			t.Errorf("the pipeline page lacks %q", want)
+		}
+	}
+	if strings.Contains(a.body, "<style>") {
+		t.Error("the inline SVG carries a <style>, which the CSP refuses")
+	}
+	svg := e.do(http.MethodGet, "/ui/pipelines/orders/graph.svg", "", "")
+	if svg.header.Get("Content-Type") != "image/svg+xml" || !strings.HasPrefix(svg.body, "<svg") {
+		t.Errorf("graph.svg: %s %.80s", svg.header.Get("Content-Type"), svg.body)
+	}
+	var pv console.PipelineView
+	if err := json.Unmarshal([]byte(e.do(http.MethodGet, "/api/v1/pipelines/orders", "", "").body), &pv); err != nil {
+		t.Fatal(err)
+	}
+	if len(pv.Nodes) != 4 || pv.Nodes[3].Name != "wms" || pv.Nodes[3].In != 1 || pv.Nodes[3].From[0] != "ticket" {
+		t.Errorf("pipeline JSON nodes: %+v", pv.Nodes)
+	}
+	if got := e.do(http.MethodGet, "/ui/pipelines/nope", "", ""); got.status != 404 {
+		t.Errorf("an unknown pipeline: %d", got.status)
+	}
+}
+
+// Once a token is in force, nothing is shown without one: the API answers
+// 401, a page sends the browser to sign in. A viewer reads; every write
+// answers a viewer 403; an operator's write goes through ops and is
+// audited under the token's name; a revoked token is refused at once.
+func TestTokensAndRoles(t *testing.T) {
+	e := newEnv(t, false)
+	viewer := e.token("grafana", "viewer")
+	operator := e.token("ops", "operator")
+	id := e.deadLetter("wms", "422", `{"id": 1}`)
+
+	if a := e.do(http.MethodGet, "/api/v1/overview", "", ""); a.status != 401 || a.header.Get("WWW-Authenticate") == "" {
+		t.Errorf("the API without a token: %d", a.status)
+	}
+	if a := e.do(http.MethodGet, "/ui/dlq", "", ""); a.status != 303 || a.header.Get("Location") != "/ui/login?next=%2Fui%2Fdlq" {
+		t.Errorf("a page without a token: %d to %s", a.status, a.header.Get("Location"))
+	}
+	if a := e.do(http.MethodGet, "/api/v1/overview", "pct_abc_wrong", ""); a.status != 401 {
+		t.Errorf("a wrong token: %d", a.status)
+	}
+	for _, path := range []string{"/api/v1/overview", "/api/v1/pipelines/orders", "/api/v1/dlq", "/api/v1/dlq/1", "/ui/", "/ui/dlq"} {
+		if a := e.do(http.MethodGet, path, viewer, ""); a.status != 200 {
+			t.Errorf("viewer GET %s: %d %s", path, a.status, a.body)
+		}
+	}
+	writes := []string{"/api/v1/dlq/1/resolve", "/ui/dlq/1/resolve"}
+	for _, path := range writes {
+		body := `{"reason": "test"}`
+		if strings.HasPrefix(path, "/ui/") {
+			body = "reason=test"
+		}
+		if a := e.do(http.MethodPost, path, viewer, body); a.status != 403 || !strings.Contains(a.body, "your role (viewer) may not do this") {
+			t.Errorf("viewer POST %s: %d %s", path, a.status, a.body)
+		}
+	}
+	if a := e.do(http.MethodPost, "/api/v1/dlq/1/resolve", operator, `{"reason": ""}`); a.status != 400 {
+		t.Errorf("resolving without a reason: %d", a.status)
+	}
+	if a := e.do(http.MethodPost, "/api/v1/dlq/1/resolve", operator, `{"reason": "customer cancelled"}`); a.status != 200 {
+		t.Fatalf("operator resolve: %d %s", a.status, a.body)
+	}
+	dl, _ := e.q.DeadLetter(context.Background(), id)
+	if dl.Status != state.DeadResolved || dl.Reason != "customer cancelled" {
+		t.Errorf("after resolve: %s %q", dl.Status, dl.Reason)
+	}
+	audit, _ := e.q.ListAudit(context.Background(), "dlq/1", 0)
+	if len(audit) != 1 || audit[0].Actor != "token:ops" || audit[0].Action != "dlq.resolve" {
+		t.Errorf("audit: %+v", audit)
+	}
+	if _, err := ops.RevokeToken(context.Background(), e.q, "grafana", "test", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if a := e.do(http.MethodGet, "/api/v1/overview", viewer, ""); a.status != 401 {
+		t.Errorf("a revoked token: %d", a.status)
+	}
+}
+
+// Viewers see emails, names and addresses masked and the resolve control
+// disabled with the reason; operators see the payload whole.
+func TestViewerSeesPIIMaskedAndNoWriteControl(t *testing.T) {
+	e := newEnv(t, false)
+	viewer := e.token("grafana", "viewer")
+	operator := e.token("ops", "operator")
+	id := e.deadLetter("wms", "422", `{"id": 1, "email": "ana@example.com", "line_items": [{"name": "Blue mug"}],
+		"shipping_address": {"name": "Ana Silva", "address1": "1 Rua Augusta", "city": "Lisboa"}}`)
+	page := "/ui/dlq/" + itoa(id)
+	v := e.do(http.MethodGet, page, viewer, "")
+	for _, leaked := range []string{"ana@example.com", "Ana Silva", "1 Rua Augusta"} {
+		if strings.Contains(v.body, leaked) {
+			t.Errorf("a viewer sees %q", leaked)
+		}
+	}
+	for _, want := range []string{"Blue mug", "Lisboa", "masked for your role", `<button type="submit" disabled title="your role (viewer) may not do this">Resolve</button>`} {
+		if !strings.Contains(v.body, want) {
+			t.Errorf("the viewer's page lacks %q", want)
+		}
+	}
+	o := e.do(http.MethodGet, page, operator, "")
+	if !strings.Contains(o.body, "ana@example.com") || !strings.Contains(o.body, `<button type="submit" >Resolve</button>`) {
+		t.Errorf("the operator's page hides the email or disables resolve:\n%s", o.body)
+	}
+}
+
+// A read-only console refuses every write, whatever the role, and draws
+// the control disabled with the reason.
+func TestReadOnlyRefusesWrites(t *testing.T) {
+	e := newEnv(t, true)
+	admin := e.token("root", "admin")
+	id := e.deadLetter("wms", "422", `{"id": 1}`)
+	if a := e.do(http.MethodPost, "/api/v1/dlq/"+itoa(id)+"/resolve", admin, `{"reason": "x"}`); a.status != 403 || !strings.Contains(a.body, "read-only") {
+		t.Errorf("a write on a read-only console: %d %s", a.status, a.body)
+	}
+	if a := e.do(http.MethodGet, "/ui/dlq/"+itoa(id), admin, ""); !strings.Contains(a.body, `disabled title="the console is read-only"`) {
+		t.Errorf("the resolve control is not disabled:\n%s", a.body)
+	}
+}
+
+// Signing in exchanges a token for an HttpOnly, SameSite=Strict session
+// cookie; a cross-origin POST carrying it is refused 403 and changes
+// nothing; signing out ends the session.
+func TestSessionCookieAndCrossOriginProtection(t *testing.T) {
+	e := newEnv(t, false)
+	operator := e.token("ops", "operator")
+	id := e.deadLetter("wms", "422", `{"id": 1}`)
+	a := e.do(http.MethodPost, "/ui/login", "", "token="+url.QueryEscape(operator)+"&next=%2Fui%2Fdlq")
+	if a.status != 303 || a.header.Get("Location") != "/ui/dlq" {
+		t.Fatalf("sign in: %d to %s", a.status, a.header.Get("Location"))
+	}
+	ck := a.header.Get("Set-Cookie")
+	for _, want := range []string{"pipectl_session=", "HttpOnly", "SameSite=Strict", "Path=/"} {
+		if !strings.Contains(ck, want) {
+			t.Errorf("the session cookie lacks %s: %s", want, ck)
+		}
+	}
+	cookie := strings.SplitN(ck, ";", 2)[0]
+	if a := e.do(http.MethodGet, "/ui/dlq", "", "", "Cookie", cookie); a.status != 200 {
+		t.Errorf("with the session: %d", a.status)
+	}
+	if a := e.do(http.MethodPost, "/ui/login", "", "token=pct_x_y"); a.status != 401 || !strings.Contains(a.body, "unknown or revoked") {
+		t.Errorf("a wrong token at sign in: %d", a.status)
+	}
+	path := "/ui/dlq/" + itoa(id) + "/resolve"
+	for _, hdr := range [][]string{{"Sec-Fetch-Site", "cross-site"}, {"Origin", "https://evil.example"}} {
+		a := e.do(http.MethodPost, path, "", "reason=x", "Cookie", cookie, hdr[0], hdr[1])
+		if a.status != 403 {
+			t.Errorf("a cross-origin POST (%s: %s): %d", hdr[0], hdr[1], a.status)
+		}
+	}
+	if dl, _ := e.q.DeadLetter(context.Background(), id); dl.Status != state.DeadOpen {
+		t.Errorf("a refused POST changed the dead letter: %s", dl.Status)
+	}
+	if a := e.do(http.MethodPost, path, "", "reason=fixed+in+the+WMS", "Cookie", cookie, "Sec-Fetch-Site", "same-origin"); a.status != 303 {
+		t.Errorf("a same-origin POST: %d %s", a.status, a.body)
+	}
+	e.do(http.MethodPost, "/ui/logout", "", "", "Cookie", cookie, "Sec-Fetch-Site", "same-origin")
+	if a := e.do(http.MethodGet, "/ui/dlq", "", "", "Cookie", cookie); a.status != 303 {
+		t.Errorf("after signing out: %d", a.status)
+	}
+}
+
+// Nothing loads from outside the machine: every page carries a CSP of
+// 'self', refers to no other origin, and the embedded htmx is the file
+// SHA256SUMS names.
+func TestNothingLoadsFromElsewhere(t *testing.T) {
+	e := newEnv(t, false)
+	e.deadLetter("wms", "422", `{"id": 1}`)
+	external := regexp.MustCompile(`(?i)(src|href)="(https?:)?//`)
+	for _, path := range []string{"/ui/", "/ui/pipelines/orders", "/ui/dlq", "/ui/dlq/1", "/ui/login"} {
+		a := e.do(http.MethodGet, path, "", "")
+		if csp := a.header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'self'") || strings.Contains(csp, "unsafe") {
+			t.Errorf("%s CSP: %q", path, csp)
+		}
+		if m := external.FindString(a.body); m != "" {
+			t.Errorf("%s refers elsewhere: %s", path, m)
+		}
+		if strings.Contains(a.body, "<script>") || strings.Contains(a.body, "<style>") || strings.Contains(a.body, " style=") {
+			t.Errorf("%s has inline script or style", path)
+		}
+	}
+	sums, err := os.ReadFile("assets/SHA256SUMS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(strings.NewReader(string(sums)))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		got := e.do(http.MethodGet, "/ui/assets/"+f[1], "", "")
+		sum := sha256.Sum256([]byte(got.body))
+		if got.status != 200 || hex.EncodeToString(sum[:]) != f[0] {
+			t.Errorf("/ui/assets/%s: %d, sha256 %x, SHA256SUMS says %s", f[1], got.status, sum, f[0])
+		}
+	}
+	if a := e.do(http.MethodGet, "/ui/assets/dag.css", "", ""); !strings.Contains(a.body, ".pipectl-dag .edge.error") {
+		t.Errorf("dag.css: %.100s", a.body)
+	}
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }

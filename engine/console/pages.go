@@ -1,0 +1,405 @@
+package console
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pipectl/pipectl/engine"
+	"github.com/pipectl/pipectl/engine/ops"
+	"github.com/pipectl/pipectl/engine/state"
+	"github.com/pipectl/pipectl/pipelines"
+	"github.com/pipectl/pipectl/pipelines/component"
+)
+
+// stuckAfter is how old the oldest queued delivery may get before its
+// pipeline counts as degraded.
+const stuckAfter = time.Minute
+
+// PipelineHealth is a pipeline's line on the overview.
+type PipelineHealth struct {
+	Name         string    `json:"name"`
+	Status       string    `json:"status"` // running, degraded, draining
+	Why          []string  `json:"why,omitempty"`
+	Queued       int       `json:"queued"`
+	Running      int       `json:"running"`
+	Oldest       time.Time `json:"oldest,omitzero"`
+	OldestAge    string    `json:"oldest_age,omitempty"`
+	Retries      int       `json:"retries_waiting"`
+	DeadLetters  int       `json:"dead_letters_open"`
+	In           int64     `json:"records_in"`
+	Errored      int64     `json:"records_errored"`
+	LastRun      time.Time `json:"last_run,omitzero"`
+	Version      string    `json:"version"`
+	RulesVersion string    `json:"rules_version,omitempty"`
+}
+
+// DeadLetterGroup is open dead letters of one pipeline, node and error.
+type DeadLetterGroup struct {
+	Pipeline string    `json:"pipeline"`
+	Node     string    `json:"node"`
+	Error    string    `json:"error"`
+	Count    int       `json:"count"`
+	First    time.Time `json:"first"`
+	Last     time.Time `json:"last"`
+	Newest   int64     `json:"newest_id"`
+}
+
+// Overview is the first screen: what needs attention, then every
+// pipeline's health.
+type Overview struct {
+	Running   int               `json:"running"`
+	Degraded  int               `json:"degraded"`
+	Draining  bool              `json:"draining"`
+	Pipelines []PipelineHealth  `json:"pipelines"`
+	Groups    []DeadLetterGroup `json:"dead_letter_groups"`
+}
+
+func (c *Console) overview(r request) (view, error) {
+	ctx := r.ctx()
+	q := c.srv.Queue()
+	open, err := q.CountDeadLetters(ctx)
+	if err != nil {
+		return view{}, err
+	}
+	var ov Overview
+	ov.Draining = c.srv.Draining()
+	for _, name := range c.srv.Pipelines() {
+		h, err := c.health(r, name, open[name])
+		if err != nil {
+			return view{}, err
+		}
+		ov.Pipelines = append(ov.Pipelines, h)
+		if h.Status == "degraded" {
+			ov.Degraded++
+		} else {
+			ov.Running++
+		}
+	}
+	// What needs attention first: degraded pipelines above the others.
+	slices.SortStableFunc(ov.Pipelines, func(a, b PipelineHealth) int {
+		return boolOrder(a.Status != "degraded", b.Status != "degraded")
+	})
+	dls, err := q.ListDeadLetters(ctx, state.DeadLetterFilter{Status: state.DeadOpen, Limit: 5000})
+	if err != nil {
+		return view{}, err
+	}
+	ov.Groups = groupDeadLetters(dls)
+	return view{page: "overview", data: ov}, nil
+}
+
+func boolOrder(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case !a:
+		return -1
+	}
+	return 1
+}
+
+func (c *Console) health(r request, name string, openDLs int) (PipelineHealth, error) {
+	d, err := c.srv.Queue().Depth(r.ctx(), name)
+	if err != nil {
+		return PipelineHealth{}, err
+	}
+	h := PipelineHealth{Name: name, Status: "running", Queued: d.Queued, Running: d.Running, Oldest: d.Oldest,
+		Retries: d.Retries, DeadLetters: openDLs, LastRun: c.srv.LastRun(name)}
+	if p, ok := c.srv.Pipeline(name); ok {
+		h.Version, h.RulesVersion = p.Version, p.RulesVersion
+	}
+	for _, n := range c.srv.NodeTotals(name) {
+		if n.Section == component.SourceSection {
+			h.In += n.In
+		}
+		h.Errored += n.Errored - n.Deferred
+	}
+	now := c.cfg.Now()
+	if !d.Oldest.IsZero() {
+		h.OldestAge = now.Sub(d.Oldest).Round(time.Second).String()
+	}
+	if openDLs > 0 {
+		h.Why = append(h.Why, fmt.Sprintf("%d open dead letter%s", openDLs, plural(openDLs)))
+	}
+	if d.Retries > 0 {
+		h.Why = append(h.Why, fmt.Sprintf("%d sink retr%s waiting", d.Retries, map[bool]string{true: "y", false: "ies"}[d.Retries == 1]))
+	}
+	if !d.Oldest.IsZero() && now.Sub(d.Oldest) > stuckAfter {
+		h.Why = append(h.Why, "oldest delivery waiting "+h.OldestAge)
+	}
+	switch {
+	case c.srv.Draining():
+		h.Status = "draining"
+	case len(h.Why) > 0:
+		h.Status = "degraded"
+	}
+	return h, nil
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+func groupDeadLetters(dls []*state.DeadLetter) []DeadLetterGroup {
+	type key struct{ p, n, e string }
+	by := map[key]*DeadLetterGroup{}
+	var order []key
+	for _, dl := range dls {
+		k := key{dl.Pipeline, dl.Node, clip(160, dl.Error)}
+		g := by[k]
+		if g == nil {
+			g = &DeadLetterGroup{Pipeline: k.p, Node: k.n, Error: k.e, First: dl.Created, Last: dl.Created, Newest: dl.ID}
+			by[k] = g
+			order = append(order, k)
+		}
+		g.Count++
+		if dl.Created.Before(g.First) {
+			g.First = dl.Created
+		}
+		if dl.Created.After(g.Last) {
+			g.Last, g.Newest = dl.Created, dl.ID
+		}
+	}
+	out := make([]DeadLetterGroup, 0, len(order))
+	for _, k := range order {
+		out = append(out, *by[k])
+	}
+	slices.SortStableFunc(out, func(a, b DeadLetterGroup) int { return b.Count - a.Count })
+	return out
+}
+
+// NodeView is one node of the pipeline screen with its counts.
+type NodeView struct {
+	Name    string   `json:"name"`
+	Kind    string   `json:"kind"`
+	Section string   `json:"section"`
+	From    []string `json:"from,omitempty"` // inputs, "node" or "node.output"
+	In      int64    `json:"in"`
+	Out     int64    `json:"out"`
+	Dropped int64    `json:"dropped"`
+	Errored int64    `json:"errored"`         // failed for good
+	Retried int64    `json:"deferred"`        // failed, kept to retry
+	Where   string   `json:"where,omitempty"` // file:line
+}
+
+// PipelineView is the pipeline screen.
+type PipelineView struct {
+	Health PipelineHealth `json:"health"`
+	Path   string         `json:"path"`
+	Nodes  []NodeView     `json:"nodes"`
+	// SVG is the DAG drawn with its counts, inline in the page.
+	SVG template.HTML `json:"-"`
+}
+
+func (c *Console) pipeline(r request) (view, error) {
+	name := r.PathValue("name")
+	p, ok := c.srv.Pipeline(name)
+	if !ok {
+		return view{}, errStatus(http.StatusNotFound, "no pipeline %q is served", name)
+	}
+	open, err := c.srv.Queue().CountDeadLetters(r.ctx())
+	if err != nil {
+		return view{}, err
+	}
+	h, err := c.health(r, name, open[name])
+	if err != nil {
+		return view{}, err
+	}
+	totals := c.srv.NodeTotals(name)
+	v := PipelineView{Health: h, Path: p.Path}
+	for _, t := range p.Plan.Triggers {
+		v.Nodes = append(v.Nodes, NodeView{Name: t.Name, Kind: t.Kind + " trigger", Section: "trigger"})
+	}
+	for _, n := range p.Plan.Nodes {
+		nv := NodeView{Name: n.Name, Kind: n.Kind, Section: n.Section.String()}
+		if n.Trigger != nil {
+			nv.From = append(nv.From, n.Trigger.Name)
+		}
+		for _, e := range n.Inputs {
+			from := e.From.Name
+			if e.Output != "" {
+				from += "." + e.Output
+			}
+			nv.From = append(nv.From, from)
+		}
+		t := totals[n.Name]
+		nv.In, nv.Out, nv.Dropped, nv.Errored, nv.Retried = t.In, t.Out, t.Dropped, t.Errored-t.Deferred, t.Deferred
+		if n.Range.Start.Line > 0 {
+			nv.Where = fmt.Sprintf("%s:%d", p.Path, n.Range.Start.Line)
+		}
+		v.Nodes = append(v.Nodes, nv)
+	}
+	v.SVG = template.HTML(c.drawGraph(p.Plan, totals)) // WriteSVG escapes every name it writes
+	return view{page: "pipeline", data: v}, nil
+}
+
+// graph draws the pipeline's DAG with each node's counts, degraded nodes
+// (those with errors) in red: the picture `pipectl graph --format svg`
+// prints, annotated.
+func (c *Console) graph(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	p, ok := c.srv.Pipeline(name)
+	if !ok {
+		c.fail(w, r, http.StatusNotFound, fmt.Errorf("no pipeline %q is served", name))
+		return
+	}
+	w.Header().Set("Content-Type", "image/svg+xml")
+	w.Write([]byte(c.drawGraph(p.Plan, c.srv.NodeTotals(name))))
+}
+
+// drawGraph is the plan's SVG with each node's counts.
+func (c *Console) drawGraph(plan *pipelines.Plan, totals map[string]engine.NodeStats) string {
+	var b bytes.Buffer
+	pipelines.WriteSVG(&b, plan, pipelines.SVGOptions{
+		NoStyle: true,
+		Note: func(node string) pipelines.SVGNote {
+			t, ok := totals[node]
+			if !ok {
+				return pipelines.SVGNote{}
+			}
+			n := pipelines.SVGNote{Text: countsText(t)}
+			if t.Errored-t.Deferred > 0 {
+				n.Class = "degraded"
+			}
+			return n
+		},
+	})
+	return b.String()
+}
+
+// countsText is a node's counts as its box shows them: what failed for
+// good (err) apart from what waits to be retried (retry).
+func countsText(t engine.NodeStats) string {
+	s := fmt.Sprintf("in %d · out %d", t.In, t.Out)
+	if e := t.Errored - t.Deferred; e > 0 {
+		s += fmt.Sprintf(" · err %d", e)
+	}
+	if t.Deferred > 0 {
+		s += fmt.Sprintf(" · retry %d", t.Deferred)
+	}
+	return s
+}
+
+// DeadLetterRow is a dead letter in a list.
+type DeadLetterRow struct {
+	ID       int64     `json:"id"`
+	Pipeline string    `json:"pipeline"`
+	Node     string    `json:"node"`
+	Error    string    `json:"error"`
+	Status   string    `json:"status"`
+	Attempts int       `json:"attempts"`
+	Created  time.Time `json:"created"`
+}
+
+// DeadLettersView is the dead-letter screen: one status, grouped.
+type DeadLettersView struct {
+	Status string            `json:"status"`
+	Groups []DeadLetterGroup `json:"groups"`
+	Rows   []DeadLetterRow   `json:"dead_letters"`
+}
+
+func (c *Console) deadLetters(r request) (view, error) {
+	status := r.URL.Query().Get("status")
+	if status == "" {
+		status = state.DeadOpen
+	}
+	if !slices.Contains([]string{state.DeadOpen, state.DeadReplayed, state.DeadResolved}, status) {
+		return view{}, errStatus(http.StatusBadRequest, "status %q: want open, replayed or resolved", status)
+	}
+	f := state.DeadLetterFilter{Status: status, Pipeline: r.URL.Query().Get("pipeline"), Node: r.URL.Query().Get("node"), Limit: 500}
+	dls, err := c.srv.Queue().ListDeadLetters(r.ctx(), f)
+	if err != nil {
+		return view{}, err
+	}
+	v := DeadLettersView{Status: status, Groups: groupDeadLetters(dls)}
+	for _, dl := range dls {
+		v.Rows = append(v.Rows, DeadLetterRow{ID: dl.ID, Pipeline: dl.Pipeline, Node: dl.Node, Error: dl.Error, Status: dl.Status,
+			Attempts: len(dl.Attempts), Created: dl.Created})
+	}
+	return view{page: "dlq", data: v}, nil
+}
+
+// DeadLetterView is one dead letter, its payload masked for those
+// without pii:read.
+type DeadLetterView struct {
+	DeadLetterRow
+	Trigger  string          `json:"trigger"`
+	Version  string          `json:"version"`
+	Reason   string          `json:"reason,omitempty"`
+	Payload  string          `json:"payload"`
+	Edited   string          `json:"edited,omitempty"`
+	Masked   bool            `json:"masked"`
+	History  []state.Attempt `json:"attempts_detail"`
+	Delivery int64           `json:"delivery,omitempty"`
+}
+
+func (c *Console) deadLetter(r request) (view, error) {
+	dl, err := c.lookupDeadLetter(r)
+	if err != nil {
+		return view{}, err
+	}
+	mask := !r.who.Can(ops.ScopePII)
+	v := DeadLetterView{
+		DeadLetterRow: DeadLetterRow{ID: dl.ID, Pipeline: dl.Pipeline, Node: dl.Node, Error: dl.Error, Status: dl.Status,
+			Attempts: len(dl.Attempts), Created: dl.Created},
+		Trigger: dl.Trigger, Version: dl.Version, Reason: dl.Reason, Masked: mask, History: dl.Attempts, Delivery: dl.Delivery,
+		Payload: showPayload(dl.Payload, mask),
+	}
+	if dl.Edited != nil {
+		v.Edited = showPayload(dl.Edited, mask)
+	}
+	return view{page: "dlq_show", data: v}, nil
+}
+
+func (c *Console) lookupDeadLetter(r request) (*state.DeadLetter, error) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		return nil, errStatus(http.StatusBadRequest, "dead letter %q: not a number", r.PathValue("id"))
+	}
+	dl, err := c.srv.Queue().DeadLetter(r.ctx(), id)
+	if err != nil {
+		if strings.Contains(err.Error(), state.ErrNotFound.Error()) {
+			return nil, errStatus(http.StatusNotFound, "no dead letter %d", id)
+		}
+		return nil, err
+	}
+	return dl, nil
+}
+
+// resolve closes a dead letter with a reason, through ops as the CLI's
+// `dlq resolve` does. The API takes {"reason": "..."}, a form a field.
+func (c *Console) resolve(r request) (view, error) {
+	dl, err := c.lookupDeadLetter(r)
+	if err != nil {
+		return view{}, err
+	}
+	reason := r.PostFormValue("reason")
+	if isAPI(r.Request) {
+		var body struct {
+			Reason string `json:"reason"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+			return view{}, errStatus(http.StatusBadRequest, "the body: %v (want {\"reason\": \"...\"})", err)
+		}
+		reason = body.Reason
+	}
+	if strings.TrimSpace(reason) == "" {
+		return view{}, errStatus(http.StatusBadRequest, "resolving dead letter %d: a reason is required", dl.ID)
+	}
+	if err := ops.ResolveDeadLetter(r.ctx(), c.srv.Queue(), dl.ID, reason, r.who.Actor(), c.cfg.Now()); err != nil {
+		return view{}, err
+	}
+	if isAPI(r.Request) {
+		return view{data: map[string]any{"id": dl.ID, "status": state.DeadResolved, "reason": reason}}, nil
+	}
+	return view{data: redirect(fmt.Sprintf("/ui/dlq/%d", dl.ID))}, nil
+}
