@@ -288,6 +288,11 @@ func replayServer(c *cli, cmd string, paths []string, q state.Queue, stateURL st
 		cleanup = func() { inv.Close() }
 	}
 	srv := serve.New(serve.Config{Queue: q, Inventory: inv, Stdout: c.stdout, LookupEnv: os.LookupEnv})
+	if err := srv.Load(ps); err != nil {
+		cleanup()
+		fmt.Fprintf(c.stderr, "pipectl %s: %v\n", cmd, err)
+		return nil, nil, nil, false
+	}
 	return srv, byName, cleanup, true
 }
 
@@ -351,22 +356,8 @@ first: one its source's schema refuses is not saved.`,
 		fmt.Fprintf(c.stderr, "pipectl dlq edit: %v\n", err)
 		return exitUsage
 	}
-	if !json.Valid(payload) {
-		fmt.Fprintln(c.stderr, "pipectl dlq edit: the new payload is not JSON; nothing saved")
-		return exitError
-	}
-	ctx := context.Background()
-	if err := srv.CheckPayload(ctx, p, dl, payload); err != nil {
-		fmt.Fprintf(c.stderr, "pipectl dlq edit: %v; nothing saved\n", err)
-		return exitError
-	}
-	if err := q.EditDeadLetter(ctx, id, payload); err != nil {
+	if err := ops.EditDeadLetter(context.Background(), srv, p, dl, payload, *reason, actor(), time.Now()); err != nil {
 		fmt.Fprintf(c.stderr, "pipectl dlq edit: %v\n", err)
-		return exitError
-	}
-	detail, _ := json.Marshal(map[string]any{"before": json.RawMessage(current), "after": json.RawMessage(payload)})
-	if err := q.AddAudit(ctx, &state.AuditEntry{At: time.Now(), Actor: actor(), Action: "dlq.edit", Subject: fmt.Sprintf("dlq/%d", id), Reason: *reason, Detail: detail}); err != nil {
-		fmt.Fprintf(c.stderr, "pipectl dlq edit: audit: %v\n", err)
 		return exitError
 	}
 	fmt.Fprintf(c.stdout, "dead letter %d edited; replay it with: pipectl dlq replay %d\n", id, id)
@@ -498,12 +489,11 @@ would receive (an http sink's requests).`,
 	defer cleanup()
 	failed := 0
 	for _, dl := range dls {
-		p, ok := byName[dl.Pipeline]
-		if !ok {
+		if _, ok := byName[dl.Pipeline]; !ok {
 			fmt.Fprintf(c.stderr, "pipectl dlq replay: dead letter %d is of pipeline %q, which is not under %s\n", dl.ID, dl.Pipeline, *pipelinePaths)
 			return exitError
 		}
-		res, err := srv.Replay(ctx, p, []*state.DeadLetter{dl}, *dryRun, actor())
+		res, err := ops.Replay(ctx, srv, []*state.DeadLetter{dl}, *dryRun, actor())
 		if err != nil {
 			fmt.Fprintf(c.stderr, "pipectl dlq replay: %v\n", err)
 			return exitError

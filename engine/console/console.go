@@ -85,6 +85,7 @@ func parsePages() (map[string]*template.Template, error) {
 		"ago":   ago,
 		"clip":  clip,
 		"lower": strings.ToLower,
+		"json":  indentJSON,
 	}
 	names, err := fs.Glob(templateFiles, "templates/*.html")
 	if err != nil {
@@ -125,6 +126,11 @@ func (c *Console) Handler() http.Handler {
 	c.route(mux, "GET /ui/dlq", "GET /api/v1/dlq", ops.ScopeRead, c.deadLetters)
 	c.route(mux, "GET /ui/dlq/{id}", "GET /api/v1/dlq/{id}", ops.ScopeRead, c.deadLetter)
 	c.route(mux, "POST /ui/dlq/{id}/resolve", "POST /api/v1/dlq/{id}/resolve", ops.ScopeDLQ, c.resolve)
+	c.route(mux, "POST /ui/dlq/{id}/edit", "POST /api/v1/dlq/{id}/edit", ops.ScopeDLQ, c.edit)
+	// A dry run changes nothing, but it runs the pipeline: operators only.
+	c.route(mux, "POST /ui/dlq/{id}/replay", "POST /api/v1/dlq/{id}/replay", ops.ScopeDLQ, c.replay)
+	c.route(mux, "POST /ui/dlq/preview", "POST /api/v1/dlq/preview", ops.ScopeDLQ, c.preview)
+	c.route(mux, "POST /ui/dlq/replay", "POST /api/v1/dlq/replay", ops.ScopeDLQ, c.replayAll)
 
 	protect := http.NewCrossOriginProtection()
 	protect.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -149,8 +155,9 @@ func securityHeaders(h http.Handler) http.Handler {
 // view is what a handler answers: data for the page template named page,
 // and the same data as the API's JSON.
 type view struct {
-	page string
-	data any
+	page   string
+	data   any
+	status int // 200 when 0
 }
 
 // request is a handler's input: the HTTP request and who asks.
@@ -234,7 +241,11 @@ func (c *Console) render(h handlerFunc) http.Handler {
 			enc.Encode(v.data)
 			return
 		}
-		c.html(w, http.StatusOK, v.page, map[string]any{"Who": who, "Data": v.data})
+		status := v.status
+		if status == 0 {
+			status = http.StatusOK
+		}
+		c.html(w, status, v.page, map[string]any{"Who": who, "Data": v.data})
 	})
 }
 
@@ -285,6 +296,15 @@ func ago(t time.Time) string {
 		return fmt.Sprintf("%dh ago", int(d.Hours()))
 	}
 	return t.UTC().Format("2006-01-02 15:04 UTC")
+}
+
+// indentJSON shows a value as indented JSON.
+func indentJSON(v any) string {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return string(b)
 }
 
 func clip(n int, s string) string {

@@ -60,7 +60,7 @@ triggers:
   created:
     webhook: {path: /hooks/orders, verify: shopify, secret: "${SECRET}"}
 sources:
-  orders: {trigger: created, event: {}}
+  orders: {trigger: created, event: {}, schema: order.schema.json}
 steps:
   ticket:
     from: orders
@@ -71,6 +71,10 @@ sinks:
     http: {url: ` + wms.URL + `/tickets, idempotency_key: order_id}
 `
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	schema := `{"type": "object", "required": ["id"], "properties": {"id": {"type": "integer"}, "email": {"type": "string"}}}`
+	if err := os.WriteFile(filepath.Join(dir, "order.schema.json"), []byte(schema), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	reg := component.NewRegistry()
@@ -429,3 +433,82 @@ func TestNothingLoadsFromElsewhere(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// A dead letter is edited, previewed and replayed from the console: an
+// edit its source's schema refuses is shown again with the reason at the
+// field and nothing saved; a dry run shows what the WMS would receive and
+// changes nothing; the replay delivers and resolves the entry itself.
+func TestDeadLetterEditPreviewReplay(t *testing.T) {
+	e := newEnv(t, false)
+	operator := e.token("ops", "operator")
+	id := e.deadLetter("orders", "the WMS refused it", `{"id": 41, "email": 5}`)
+	page := "/ui/dlq/" + itoa(id)
+	bad := e.do(http.MethodPost, page+"/edit", operator, "payload="+url.QueryEscape(`{"id": "forty-one"}`), "Sec-Fetch-Site", "same-origin")
+	if bad.status != 422 || !strings.Contains(bad.body, `aria-invalid="true"`) || !strings.Contains(bad.body, "orders refuses the payload") ||
+		!strings.Contains(bad.body, "forty-one") {
+		t.Fatalf("a payload the schema refuses: %d\n%s", bad.status, bad.body)
+	}
+	if dl, _ := e.q.DeadLetter(context.Background(), id); dl.Edited != nil {
+		t.Fatalf("a refused edit was saved: %s", dl.Edited)
+	}
+	if a := e.do(http.MethodPost, "/api/v1/dlq/"+itoa(id)+"/edit", operator, `{"payload": {"id": 41, "email": "ana@example.com"}, "reason": "email fixed"}`); a.status != 200 {
+		t.Fatalf("edit: %d %s", a.status, a.body)
+	}
+	dry := e.do(http.MethodPost, "/api/v1/dlq/"+itoa(id)+"/replay?dry_run=1", operator, "")
+	var rv console.ReplayView
+	if err := json.Unmarshal([]byte(dry.body), &rv); err != nil || len(rv.Results) != 1 || !rv.Results[0].OK || len(rv.Results[0].Would["wms"]) != 1 {
+		t.Fatalf("dry run: %v %s", err, dry.body)
+	}
+	if !strings.Contains(dry.body, `"order_id": "41"`) {
+		t.Errorf("the dry run does not show the ticket the WMS would get:\n%s", dry.body)
+	}
+	if dl, _ := e.q.DeadLetter(context.Background(), id); dl.Status != state.DeadOpen {
+		t.Fatalf("a dry run changed the entry: %s", dl.Status)
+	}
+	if a := e.do(http.MethodPost, page+"/replay", operator, "x=1", "Sec-Fetch-Site", "same-origin"); a.status != 200 || !strings.Contains(a.body, "delivered, resolved") {
+		t.Fatalf("replay: %d\n%s", a.status, a.body)
+	}
+	if dl, _ := e.q.DeadLetter(context.Background(), id); dl.Status != state.DeadResolved {
+		t.Errorf("a replay that went through left the entry %s", dl.Status)
+	}
+	audit, _ := e.q.ListAudit(context.Background(), "dlq/"+itoa(id), 0)
+	if len(audit) != 2 || audit[0].Action != "dlq.replay" || audit[1].Action != "dlq.edit" || audit[1].Actor != "token:ops" {
+		t.Errorf("audit: %+v", audit)
+	}
+}
+
+// A bulk replay is bound to its preview: the preview names the set and a
+// plan hash; once the set changed (a new dead letter arrived), the hash
+// gets 409 and nothing is replayed; a fresh preview's hash replays them
+// all.
+func TestBulkReplayBoundToThePreviewedSet(t *testing.T) {
+	e := newEnv(t, false)
+	operator := e.token("ops", "operator")
+	for i := range 3 {
+		e.deadLetter("orders", "the WMS was down", `{"id": `+strconv.Itoa(100+i)+`}`)
+	}
+	var pv console.ReplayView
+	a := e.do(http.MethodPost, "/api/v1/dlq/preview?pipeline=orders&node=orders", operator, "")
+	if err := json.Unmarshal([]byte(a.body), &pv); err != nil || pv.Plan == nil || pv.Plan.Count != 3 || len(pv.Results) != 3 {
+		t.Fatalf("preview: %v %s", err, a.body)
+	}
+	e.deadLetter("orders", "the WMS was down", `{"id": 200}`)
+	stale := e.do(http.MethodPost, "/api/v1/dlq/replay?pipeline=orders&node=orders&plan_hash="+pv.Plan.Hash, operator, "")
+	if stale.status != 409 || !strings.Contains(stale.body, "changed since the preview") {
+		t.Fatalf("a stale plan: %d %s", stale.status, stale.body)
+	}
+	if n, _ := e.q.CountDeadLetters(context.Background()); n["orders"] != 4 {
+		t.Fatalf("a refused bulk replay changed something: %d open", n["orders"])
+	}
+	a = e.do(http.MethodPost, "/api/v1/dlq/preview?pipeline=orders&node=orders", operator, "")
+	json.Unmarshal([]byte(a.body), &pv)
+	if pv.Plan.Count != 4 {
+		t.Fatalf("second preview: %s", a.body)
+	}
+	if a := e.do(http.MethodPost, "/api/v1/dlq/replay?pipeline=orders&node=orders&plan_hash="+pv.Plan.Hash, operator, ""); a.status != 200 {
+		t.Fatalf("a fresh plan: %d %s", a.status, a.body)
+	}
+	if n, _ := e.q.CountDeadLetters(context.Background()); n["orders"] != 0 {
+		t.Errorf("%d still open after the bulk replay", n["orders"])
+	}
+}

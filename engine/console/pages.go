@@ -3,9 +3,11 @@ package console
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html/template"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/pipectl/pipectl/engine"
 	"github.com/pipectl/pipectl/engine/ops"
+	"github.com/pipectl/pipectl/engine/serve"
 	"github.com/pipectl/pipectl/engine/state"
 	"github.com/pipectl/pipectl/pipelines"
 	"github.com/pipectl/pipectl/pipelines/component"
@@ -340,6 +343,11 @@ type DeadLetterView struct {
 	Masked   bool            `json:"masked"`
 	History  []state.Attempt `json:"attempts_detail"`
 	Delivery int64           `json:"delivery,omitempty"`
+	// Current is what a replay sends now (the edit or the original), the
+	// edit form's starting text; Draft and EditError are a refused edit.
+	Current   string `json:"-"`
+	Draft     string `json:"-"`
+	EditError string `json:"-"`
 }
 
 func (c *Console) deadLetter(r request) (view, error) {
@@ -356,6 +364,13 @@ func (c *Console) deadLetter(r request) (view, error) {
 	}
 	if dl.Edited != nil {
 		v.Edited = showPayload(dl.Edited, mask)
+	}
+	if !mask { // only those who may see the payload whole may edit it
+		if dl.Edited != nil {
+			v.Current = showPayload(dl.Edited, false)
+		} else {
+			v.Current = showPayload(dl.Payload, false)
+		}
 	}
 	return view{page: "dlq_show", data: v}, nil
 }
@@ -402,4 +417,142 @@ func (c *Console) resolve(r request) (view, error) {
 		return view{data: map[string]any{"id": dl.ID, "status": state.DeadResolved, "reason": reason}}, nil
 	}
 	return view{data: redirect(fmt.Sprintf("/ui/dlq/%d", dl.ID))}, nil
+}
+
+// payloadOf reads an edited payload: the API's {"payload": ...} (any
+// JSON) or a form's payload field.
+func payloadOf(r request) ([]byte, string, error) {
+	if isAPI(r.Request) {
+		var body struct {
+			Payload json.RawMessage `json:"payload"`
+			Reason  string          `json:"reason"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+			return nil, "", errStatus(http.StatusBadRequest, "the body: %v (want {\"payload\": {...}, \"reason\": \"...\"})", err)
+		}
+		return body.Payload, body.Reason, nil
+	}
+	return []byte(r.PostFormValue("payload")), r.PostFormValue("reason"), nil
+}
+
+// edit saves an edited payload through ops (the checks `pipectl dlq edit`
+// makes: JSON, and a dry run at the node it replays at, the source's
+// schema included). A refused payload shows the page again with the
+// reason at the field and what was typed kept.
+func (c *Console) edit(r request) (view, error) {
+	dl, err := c.lookupDeadLetter(r)
+	if err != nil {
+		return view{}, err
+	}
+	p, ok := c.srv.Pipeline(dl.Pipeline)
+	if !ok {
+		return view{}, errStatus(http.StatusConflict, "dead letter %d is of pipeline %q, which is not served", dl.ID, dl.Pipeline)
+	}
+	payload, reason, err := payloadOf(r)
+	if err != nil {
+		return view{}, err
+	}
+	err = ops.EditDeadLetter(r.ctx(), c.srv, p, dl, payload, reason, r.who.Actor(), c.cfg.Now())
+	var bad *ops.InvalidPayload
+	switch {
+	case errors.As(err, &bad) && !isAPI(r.Request):
+		v, verr := c.deadLetter(r)
+		if verr != nil {
+			return view{}, verr
+		}
+		d := v.data.(DeadLetterView)
+		d.EditError, d.Draft = bad.Why, string(payload)
+		return view{page: "dlq_show", data: d, status: http.StatusUnprocessableEntity}, nil
+	case errors.As(err, &bad):
+		return view{}, errStatus(http.StatusUnprocessableEntity, "%s", err)
+	case err != nil:
+		return view{}, err
+	}
+	if isAPI(r.Request) {
+		return view{data: map[string]any{"id": dl.ID, "edited": true}}, nil
+	}
+	return view{data: redirect(fmt.Sprintf("/ui/dlq/%d", dl.ID))}, nil
+}
+
+// ReplayView is what a replay did, or would do (a dry run).
+type ReplayView struct {
+	DryRun  bool                 `json:"dry_run"`
+	Results []serve.ReplayResult `json:"results"`
+	// Plan is the set a bulk replay covers, with the hash to apply it by.
+	Plan   *ops.ReplayPlan `json:"plan,omitempty"`
+	Filter string          `json:"-"` // the bulk filter, as a query string
+}
+
+// replay replays one dead letter, or with dry_run shows exactly what each
+// sink would receive and changes nothing.
+func (c *Console) replay(r request) (view, error) {
+	dl, err := c.lookupDeadLetter(r)
+	if err != nil {
+		return view{}, err
+	}
+	dry := r.URL.Query().Get("dry_run") == "1" || r.PostFormValue("dry_run") == "1"
+	res, err := ops.Replay(r.ctx(), c.srv, []*state.DeadLetter{dl}, dry, r.who.Actor())
+	if err != nil {
+		return view{}, err
+	}
+	return view{page: "replay", data: ReplayView{DryRun: dry, Results: res}}, nil
+}
+
+func bulkFilter(r request) state.DeadLetterFilter {
+	get := func(k string) string {
+		if v := r.URL.Query().Get(k); v != "" {
+			return v
+		}
+		return r.PostFormValue(k)
+	}
+	return state.DeadLetterFilter{Pipeline: get("pipeline"), Node: get("node")}
+}
+
+// preview is a bulk replay's preview: how many open dead letters the
+// filter selects, a sample of them dry-run, and the plan hash the replay
+// must be sent with.
+func (c *Console) preview(r request) (view, error) {
+	f := bulkFilter(r)
+	plan, dls, err := ops.PlanReplay(r.ctx(), c.srv.Queue(), f)
+	if err != nil {
+		return view{}, err
+	}
+	var sample []*state.DeadLetter
+	for _, dl := range dls {
+		if slices.Contains(plan.Sample, dl.ID) {
+			sample = append(sample, dl)
+		}
+	}
+	res, err := ops.Replay(r.ctx(), c.srv, sample, true, r.who.Actor())
+	if err != nil {
+		return view{}, err
+	}
+	q := url.Values{}
+	if f.Pipeline != "" {
+		q.Set("pipeline", f.Pipeline)
+	}
+	if f.Node != "" {
+		q.Set("node", f.Node)
+	}
+	return view{page: "replay", data: ReplayView{DryRun: true, Results: res, Plan: plan, Filter: q.Encode()}}, nil
+}
+
+// replayAll replays the previewed set, if it is still the set previewed:
+// a plan hash that no longer matches gets 409 and changes nothing.
+func (c *Console) replayAll(r request) (view, error) {
+	hash := r.URL.Query().Get("plan_hash")
+	if hash == "" {
+		hash = r.PostFormValue("plan_hash")
+	}
+	if hash == "" {
+		return view{}, errStatus(http.StatusBadRequest, "a bulk replay needs the plan_hash of its preview")
+	}
+	res, err := ops.ReplayPlanned(r.ctx(), c.srv, bulkFilter(r), hash, r.who.Actor())
+	if errors.Is(err, ops.ErrPlanStale) {
+		return view{}, errStatus(http.StatusConflict, "%s", err)
+	}
+	if err != nil {
+		return view{}, err
+	}
+	return view{page: "replay", data: ReplayView{Results: res}}, nil
 }

@@ -40,14 +40,14 @@ func ReplayAt(p *Pipeline, dl *state.DeadLetter) (node string, payload []byte, e
 
 // ReplayResult is what replaying one dead letter did.
 type ReplayResult struct {
-	ID int64
-	At string // the node it was replayed at
-	OK bool
+	ID int64  `json:"id"`
+	At string `json:"at"` // the node it was replayed at
+	OK bool   `json:"ok"`
 	// Failures are the error records the replay produced (node and error).
-	Failures []*state.DeadLetter
+	Failures []*state.DeadLetter `json:"failures,omitempty"`
 	// Would is, in dry runs, what each sink would receive: its records, or
 	// the requests an http sink would make.
-	Would map[string][]any
+	Would map[string][]any `json:"would_receive,omitempty"`
 }
 
 // Replay runs dead letters again on p, the pipeline's current version, one
