@@ -1,0 +1,298 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"flag"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+)
+
+var updateScreenshots = flag.Bool("update-screenshots", false, "write the console screenshots the browser test takes to docs/console/")
+
+// chromium finds Debian's chromium (.ci/run installs it); without it the
+// browser tests skip, or fail when services are required (CI).
+func chromium(t *testing.T) string {
+	t.Helper()
+	for _, p := range []string{"/usr/bin/chromium", "/usr/bin/chromium-browser"} {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	if p, err := exec.LookPath("chromium"); err == nil {
+		return p
+	}
+	if os.Getenv("PIPECTL_REQUIRE_SERVICES") != "" {
+		t.Fatal("chromium is not installed (apt-get install chromium); PIPECTL_REQUIRE_SERVICES is set")
+	}
+	t.Skip("chromium is not installed")
+	return ""
+}
+
+// browser opens a headless Chromium tab, closed when the test ends, and
+// records the URL of every request the page makes.
+func browser(t *testing.T) (context.Context, func() []string) {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium(t)), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1360, 900))
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelC := chromedp.NewContext(actx)
+	ctx, cancelT := context.WithTimeout(ctx, 2*time.Minute)
+	t.Cleanup(func() { cancelT(); cancelC(); cancelA() })
+	var mu sync.Mutex
+	var urls []string
+	err := chromedp.Listen(ctx, func(ev any) {
+		if e, ok := ev.(*network.EventRequestWillBeSent); ok {
+			mu.Lock()
+			urls = append(urls, e.Request.URL)
+			mu.Unlock()
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ctx, func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), urls...)
+	}
+}
+
+// screenshot saves the page; -update-screenshots writes it where README
+// shows it, so the pictures there come from this test.
+func screenshot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if *updateScreenshots {
+		dir = filepath.Join("..", "..", "docs", "console")
+		os.MkdirAll(dir, 0o755)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name), png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestConsoleInABrowser runs examples/shopify-orders-to-wms under the
+// built binary and walks the console in headless Chromium: an operator
+// signs in with a token; the overview shows the pipeline degraded and the
+// open dead-letter group with no click; the pipeline page draws the DAG
+// with live counts; a signed webhook body a proxy cut short (kept as a
+// dead letter) is edited to the whole order, previewed, replayed, reaches
+// the WMS and resolves itself. A viewer then sees no enabled write
+// control. Nothing the pages load comes from outside the console.
+func TestConsoleInABrowser(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end: a browser and a serve process")
+	}
+	chromium(t)
+	order := shopifyOrder(t)
+
+	var mu sync.Mutex
+	var atWMS []string
+	wms := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		atWMS = append(atWMS, r.URL.Path+" "+string(b))
+		mu.Unlock()
+		w.WriteHeader(http.StatusCreated)
+	}))
+	defer wms.Close()
+
+	dir := t.TempDir()
+	stateURL := "sqlite://" + dir + "/state/"
+	inv := filepath.Join(dir, "inventory.yaml")
+	os.WriteFile(inv, []byte(`locations:
+  - {id: wh-east, name: Newark, priority: 1}
+  - {id: wh-west, name: Reno, priority: 2}
+levels:
+  IPOD2008GREEN: {wh-east: 10, wh-west: 10}
+  IPOD2008RED: {wh-east: 2, wh-west: 5}
+  IPOD2008BLACK: {wh-east: 1}
+`), 0o644)
+	if _, stderr, code := pipectlCmd(t, "inventory", "load", "--state", stateURL, inv); code != 0 {
+		t.Fatalf("inventory load: %s", stderr)
+	}
+	operator, _, code := pipectlCmd(t, "tokens", "create", "ops-laptop", "--role", "operator", "--state", stateURL)
+	viewer, _, code2 := pipectlCmd(t, "tokens", "create", "grafana", "--role", "viewer", "--state", stateURL)
+	if code != 0 || code2 != 0 {
+		t.Fatal("tokens create failed")
+	}
+	operator, viewer = strings.TrimSpace(operator), strings.TrimSpace(viewer)
+
+	addr := freeAddr(t)
+	t.Setenv("SHOPIFY_WEBHOOK_SECRET", "console-secret")
+	t.Setenv("WMS_URL", wms.URL)
+	t.Setenv("STORE_URL", wms.URL)
+	t.Setenv("WMS_TOKEN", "wms-token")
+	t.Setenv("DEAD_LETTERS", filepath.Join(dir, "failed.ndjson"))
+	startServe(t, addr, dir+"/state", filepath.Join("..", "..", "examples", "shopify-orders-to-wms"))
+	base := "http://" + addr
+
+	// The storefront's webhook, cut short on the way: signed, not JSON.
+	cut := order[:len(order)/2]
+	if got := signedPost(t, base+"/hooks/shopify/orders-create", cut, "console-secret"); got != http.StatusBadRequest {
+		t.Fatalf("a cut body: %d, want 400", got)
+	}
+
+	ctx, requests := browser(t)
+	do := func(steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, steps...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	html := func(ctx context.Context, sel chromedp.CSS) string {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.OuterHTML(sel))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	do(chromedp.Navigate(base+"/ui/"),
+		chromedp.WaitVisible(chromedp.ID("token")),
+		chromedp.SendKeys(chromedp.ID("token"), operator),
+		chromedp.Submit(chromedp.ID("token")),
+		chromedp.WaitVisible(chromedp.CSS("section.attention")))
+	overview := html(ctx, "main")
+	for _, want := range []string{"1 degraded", "the body is not JSON", "1 open dead letter"} {
+		if !strings.Contains(overview, want) {
+			t.Errorf("the overview, with no click, lacks %q:\n%s", want, overview)
+		}
+	}
+	screenshot(t, ctx, "overview.png")
+
+	do(chromedp.Navigate(base+"/ui/pipelines/shopify-orders-to-wms"),
+		chromedp.WaitVisible(chromedp.CSS("figure.dag svg")))
+	pipelinePage := html(ctx, "main")
+	if !strings.Contains(pipelinePage, `data-node="allocate"`) || !strings.Contains(pipelinePage, `<li tabindex="0" data-node="wms">`) {
+		t.Errorf("the pipeline page lacks the DAG or its node list")
+	}
+	screenshot(t, ctx, "pipeline.png")
+
+	// The dead letter: open it, put the whole order in, save, preview, replay.
+	do(chromedp.Navigate(base+"/ui/dlq"),
+		chromedp.Click(chromedp.CSS("table:last-of-type tbody a")),
+		chromedp.WaitVisible(chromedp.ID("payload")))
+	entry, err := chromedp.Run(ctx, chromedp.Location())
+	if err != nil {
+		t.Fatal(err)
+	}
+	screenshot(t, ctx, "dead-letter.png")
+	do(chromedp.SetValue(chromedp.ID("payload"), string(order)),
+		chromedp.SendKeys(chromedp.ID("edit-reason"), "the proxy cut the body; the whole order from Shopify's admin"),
+		chromedp.Submit(chromedp.ID("payload")),
+		chromedp.WaitVisible(chromedp.Search(`//h2[text()="Edited payload (what a replay sends)"]`)),
+		chromedp.Click(chromedp.Search(`//button[text()="Preview (dry run)"]`)),
+		chromedp.WaitVisible(chromedp.CSS("section.replay")))
+	preview := html(ctx, "main")
+	if !strings.Contains(preview, "would go through") || !strings.Contains(preview, "wms would receive 1") {
+		t.Errorf("the preview does not show the pick ticket the WMS would get:\n%s", preview)
+	}
+	mu.Lock()
+	before := len(atWMS)
+	mu.Unlock()
+	if before != 0 {
+		t.Fatalf("the WMS got %d requests before the replay (a dry run sent something?)", before)
+	}
+	do(chromedp.Navigate(entry),
+		chromedp.Click(chromedp.Search(`//button[text()="Replay now"]`)),
+		chromedp.WaitVisible(chromedp.CSS("section.replay")))
+	replayed := html(ctx, "main")
+	if !strings.Contains(replayed, "delivered, resolved") {
+		t.Errorf("the replay did not go through:\n%s", replayed)
+	}
+	mu.Lock()
+	gotWMS := strings.Join(atWMS, "\n")
+	mu.Unlock()
+	if !strings.Contains(gotWMS, "/pick-tickets") || !strings.Contains(gotWMS, `"order_id":"450789469"`) {
+		t.Errorf("the WMS did not get the replayed order's pick ticket:\n%s", gotWMS)
+	}
+
+	// A viewer: another dead letter, and not one enabled write control.
+	if got := signedPost(t, base+"/hooks/shopify/orders-create", cut, "console-secret"); got != http.StatusBadRequest {
+		t.Fatalf("a second cut body: %d", got)
+	}
+	vctx, _ := browser(t)
+	if err := chromedp.Do(vctx, chromedp.Navigate(base+"/ui/login"),
+		chromedp.WaitVisible(chromedp.ID("token")),
+		chromedp.SendKeys(chromedp.ID("token"), viewer),
+		chromedp.Submit(chromedp.ID("token")),
+		chromedp.WaitVisible(chromedp.CSS("section.status")),
+		chromedp.Navigate(base+"/ui/dlq"),
+		chromedp.Click(chromedp.CSS("table:last-of-type tbody a")),
+		chromedp.WaitVisible(chromedp.CSS(".facts"))); err != nil {
+		t.Fatal(err)
+	}
+	enabled, err := chromedp.Run(vctx, chromedp.Evaluate[int](`Array.from(document.querySelectorAll('main button, main input:not([type=hidden]), main textarea')).filter(e => !e.disabled).length`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := html(vctx, "main")
+	if enabled != 0 || !strings.Contains(page, "your role (viewer) may not do this") {
+		t.Errorf("a viewer has %d enabled write controls:\n%s", enabled, page)
+	}
+
+	for _, u := range requests() {
+		if !strings.HasPrefix(u, base+"/") && !strings.HasPrefix(u, "data:") {
+			t.Errorf("the console loaded %s, outside the machine's console", u)
+		}
+	}
+}
+
+// shopifyOrder is shopify_python_api's order.json (MIT, copied with its
+// licence into the example), the order alone, as an orders/create webhook
+// carries it.
+func shopifyOrder(t *testing.T) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "examples", "shopify-orders-to-wms", "testdata", "fixtures", "shopify_python_api", "order.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wrapped struct {
+		Order json.RawMessage `json:"order"`
+	}
+	if err := json.Unmarshal(b, &wrapped); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	json.Compact(&out, wrapped.Order)
+	return out.Bytes()
+}
+
+func signedPost(t *testing.T, url string, body []byte, secret string) int {
+	t.Helper()
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write(body)
+	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	req.Header.Set("X-Shopify-Hmac-Sha256", base64.StdEncoding.EncodeToString(m.Sum(nil)))
+	req.Header.Set("X-Shopify-Topic", "orders/create")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
