@@ -59,6 +59,7 @@ type DeadLetterGroup struct {
 type Overview struct {
 	Running   int               `json:"running"`
 	Degraded  int               `json:"degraded"`
+	Paused    int               `json:"paused"`
 	Draining  bool              `json:"draining"`
 	Pipelines []PipelineHealth  `json:"pipelines"`
 	Groups    []DeadLetterGroup `json:"dead_letter_groups"`
@@ -79,15 +80,18 @@ func (c *Console) overview(r request) (view, error) {
 			return view{}, err
 		}
 		ov.Pipelines = append(ov.Pipelines, h)
-		if h.Status == "degraded" {
+		switch h.Status {
+		case "degraded":
 			ov.Degraded++
-		} else {
+		case "paused":
+			ov.Paused++
+		default:
 			ov.Running++
 		}
 	}
 	// What needs attention first: degraded pipelines above the others.
 	slices.SortStableFunc(ov.Pipelines, func(a, b PipelineHealth) int {
-		return boolOrder(a.Status != "degraded", b.Status != "degraded")
+		return boolOrder(a.Status == "running", b.Status == "running")
 	})
 	dls, err := q.ListDeadLetters(ctx, state.DeadLetterFilter{Status: state.DeadOpen, Limit: 5000})
 	if err != nil {
@@ -136,9 +140,13 @@ func (c *Console) health(r request, name string, openDLs int) (PipelineHealth, e
 	if !d.Oldest.IsZero() && now.Sub(d.Oldest) > stuckAfter {
 		h.Why = append(h.Why, "oldest delivery waiting "+h.OldestAge)
 	}
+	pause := c.srv.PausedBy(name, "")
 	switch {
 	case c.srv.Draining():
 		h.Status = "draining"
+	case pause != nil:
+		h.Status = "paused"
+		h.Why = append([]string{fmt.Sprintf("paused by %s: %s", pause.By, pause.Reason)}, h.Why...)
 	case len(h.Why) > 0:
 		h.Status = "degraded"
 	}
@@ -417,6 +425,14 @@ func (c *Console) resolve(r request) (view, error) {
 		return view{data: map[string]any{"id": dl.ID, "status": state.DeadResolved, "reason": reason}}, nil
 	}
 	return view{data: redirect(fmt.Sprintf("/ui/dlq/%d", dl.ID))}, nil
+}
+
+// decodeBody reads an API request's JSON body into v.
+func decodeBody(r request, v any) error {
+	if err := json.NewDecoder(r.Body).Decode(v); err != nil {
+		return errStatus(http.StatusBadRequest, "the body: %v", err)
+	}
+	return nil
 }
 
 // payloadOf reads an edited payload: the API's {"payload": ...} (any

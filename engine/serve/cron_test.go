@@ -99,3 +99,66 @@ sinks:
 		t.Fatalf("the ERP file has %d lines after 5 runs of 2 records, want 10:\n%s", n, b)
 	}
 }
+
+// A paused cron trigger skips its ticks (recorded as skipped, nothing
+// written); resumed, the next tick runs.
+func TestPausedCronTriggerSkipsItsTicks(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.ndjson")
+	out := filepath.Join(dir, "out.ndjson")
+	if err := os.WriteFile(in, []byte("{\"sku\":\"A\"}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := compile(t, t.TempDir(), `pipeline: export
+triggers:
+  nightly:
+    cron: {schedule: "* * * * *", catch_up: none}
+sources:
+  stock: {trigger: nightly, file: {path: "`+in+`"}}
+sinks:
+  erp:
+    from: stock
+    file: {path: "`+out+`"}
+`)
+	ctx := context.Background()
+	q, err := state.OpenQueue(ctx, "sqlite://"+dir+"/", state.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { q.Close() })
+	clock := schedule.NewFakeClock(time.Date(2026, 12, 3, 10, 0, 30, 0, time.UTC))
+	srv := serve.New(serve.Config{Queue: q, ScheduleClock: clock})
+	if err := srv.Load([]*serve.Pipeline{p}); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.SetPause(ctx, &state.Pause{Pipeline: "export", Trigger: "nightly", By: "ana", Reason: "month end"}); err != nil {
+		t.Fatal(err)
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	tickOnce := func(n int) []*state.RunRecord {
+		if err := clock.BlockUntil(ctx, 1); err != nil {
+			t.Fatal(err)
+		}
+		clock.Advance(time.Minute)
+		var rs []*state.RunRecord
+		eventually(t, "the tick recorded", func() bool {
+			rs, _ = q.ListRuns(ctx, state.RunFilter{Pipeline: "export"})
+			return len(rs) == n && !rs[0].Ended.IsZero()
+		})
+		return rs
+	}
+	if rs := tickOnce(1); rs[0].Outcome != "skipped" {
+		t.Fatalf("a paused trigger's tick: %q", rs[0].Outcome)
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Fatal("a paused trigger's tick wrote the ERP file")
+	}
+	if _, err := q.ClearPause(ctx, "export", "nightly"); err != nil {
+		t.Fatal(err)
+	}
+	srv.PausesChanged()
+	if rs := tickOnce(2); rs[0].Outcome != "ok" {
+		t.Fatalf("the tick after resume: %q %s", rs[0].Outcome, rs[0].Error)
+	}
+}

@@ -101,6 +101,10 @@ func (s *Server) runTick(p *served, trigger string) (result string, nodes []byte
 	if len(srcs) == 0 {
 		return schedule.OutcomeSkipped, nil, nil
 	}
+	if s.Paused(p.Plan.Name, trigger) {
+		s.metrics.tick(p.Plan.Name, trigger, "paused")
+		return schedule.OutcomeSkipped, nil, nil
+	}
 	now := s.cfg.Clock.Now()
 	o := &outcome{p: p, now: now, byOrigin: map[*record.Origin]*state.Delivery{}}
 	var mu sync.Mutex

@@ -106,6 +106,8 @@ type Server struct {
 	conns map[string]*component.Connections
 	// totals add up what each pipeline's nodes did, for the console.
 	totals nodeTotals
+	// paused caches the pauses kept in the store.
+	paused pauseCache
 }
 
 // pipelineSet is the pipelines in force, swapped whole on reload.

@@ -84,3 +84,30 @@ func (t *nodeTotals) last(pipeline string) time.Time {
 	defer t.mu.Unlock()
 	return t.lastT[pipeline]
 }
+
+// TriggerInfo is one trigger of a pipeline in force, for the console.
+type TriggerInfo struct {
+	Name string `json:"name"`
+	Kind string `json:"kind"` // webhook, cron, ...
+	// Cron triggers: the next tick from now, in the schedule's zone.
+	Next time.Time `json:"next,omitzero"`
+	Zone string    `json:"zone,omitempty"`
+}
+
+// Triggers lists the pipeline's triggers, in file order.
+func (s *Server) Triggers(pipeline string, now time.Time) []TriggerInfo {
+	p := s.set.Load().byName[pipeline]
+	if p == nil {
+		return nil
+	}
+	var out []TriggerInfo
+	for _, t := range p.Plan.Triggers {
+		ti := TriggerInfo{Name: t.Name, Kind: t.Kind}
+		if sch, ok := p.schedules[t.Name]; ok {
+			ti.Next = sch.Next(now.In(sch.Location()))
+			ti.Zone = sch.Location().String()
+		}
+		out = append(out, ti)
+	}
+	return out
+}

@@ -50,6 +50,17 @@ func (w *worker) loop() {
 			return // unloaded by a reload
 		}
 		p.alerts.poll(w.s.cfg.Clock.Now())
+		if w.s.Paused(w.name, "") {
+			// Paused by an operator: webhooks are still acknowledged and
+			// queued; nothing runs until resumed.
+			select {
+			case <-w.s.stopClaim:
+				return
+			case <-w.notify:
+			case <-tick.C:
+			}
+			continue
+		}
 		did := w.deliveries(p)
 		if !did || time.Since(w.retriesIdle) >= w.s.cfg.PollEvery {
 			if w.retries(p) {

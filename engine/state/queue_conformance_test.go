@@ -49,6 +49,7 @@ var queueConformance = []struct {
 	{"Checkpoints", testQueueCheckpoints},
 	{"Audit", testQueueAudit},
 	{"Tokens", testQueueTokens},
+	{"Pauses", testQueuePauses},
 	{"DepthAndOldest", testQueueDepth},
 	{"Reopen", testQueueReopen},
 }
@@ -466,6 +467,41 @@ func testQueueTokens(t *testing.T, db backend) {
 	}
 	if !all[0].LastUsed.Equal(used) || !all[0].Revoked.IsZero() || !all[1].Revoked.Equal(used) {
 		t.Errorf("after touch and revoke: %+v, %+v", all[0], all[1])
+	}
+}
+
+// testQueuePauses: a pause is kept until cleared; pausing twice keeps the
+// first; a pipeline's pause and a trigger's are apart.
+func testQueuePauses(t *testing.T, db backend) {
+	clock := newClock()
+	q := openQueue(t, db(t), clock)
+	t0 := clock.Now()
+	if err := q.SetPause(ctx, &state.Pause{Pipeline: "orders", By: "ana", Reason: "WMS maintenance"}); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(time.Minute)
+	if err := q.SetPause(ctx, &state.Pause{Pipeline: "orders", By: "bo", Reason: "again"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.SetPause(ctx, &state.Pause{Pipeline: "erp", Trigger: "nightly", By: "bo", Reason: "month end"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.SetPause(ctx, &state.Pause{Pipeline: "erp"}); err == nil {
+		t.Error("a pause without who made it was kept")
+	}
+	ps, err := q.ListPauses(ctx)
+	if err != nil || len(ps) != 2 || ps[0].Pipeline != "erp" || ps[0].Trigger != "nightly" || ps[1].Pipeline != "orders" ||
+		ps[1].By != "ana" || ps[1].Reason != "WMS maintenance" || !ps[1].At.Equal(t0) {
+		t.Fatalf("pauses: %+v %v", ps, err)
+	}
+	if ok, err := q.ClearPause(ctx, "orders", ""); !ok || err != nil {
+		t.Errorf("resume orders: %v %v", ok, err)
+	}
+	if ok, err := q.ClearPause(ctx, "orders", ""); ok || err != nil {
+		t.Errorf("resume orders twice: %v %v", ok, err)
+	}
+	if ps, _ := q.ListPauses(ctx); len(ps) != 1 {
+		t.Errorf("after resume: %+v", ps)
 	}
 }
 

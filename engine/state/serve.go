@@ -24,6 +24,7 @@ type Queue interface {
 	Checkpoints
 	Audit
 	Tokens
+	Pauses
 	Close() error
 }
 
