@@ -113,5 +113,3 @@ func (c *Console) audit(r request) (view, error) {
 	}
 	return view{page: "audit", data: AuditView{Subject: subject, Entries: es}}, nil
 }
-
-
