@@ -53,7 +53,8 @@ var allowed = map[string][]string{
 	// package for the CLI and the console alike.
 	"engine/ops": append(slices.Clone(compiler), "engine", "engine/state", "engine/schedule", "engine/serve"),
 	// the console serves ops and serve's state over HTTP.
-	"engine/console": append(slices.Clone(compiler), "engine", "engine/state", "engine/schedule", "engine/serve", "engine/ops"),
+	// The console reads allocation explanations as allocate records them.
+	"engine/console": append(slices.Clone(compiler), "engine", "engine/state", "engine/schedule", "engine/serve", "engine/ops", "transforms/allocation"),
 	"internal":       {},
 	"bench":          {},
 	"examples":       {},

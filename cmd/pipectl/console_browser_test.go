@@ -231,6 +231,19 @@ levels:
 		t.Errorf("the WMS did not get the replayed order's pick ticket:\n%s", gotWMS)
 	}
 
+	// The order, found by its id: its timeline and why it was allocated so.
+	do(chromedp.Navigate(base+"/ui/orders"),
+		chromedp.SendKeys(chromedp.ID("q"), "450789469"),
+		chromedp.Submit(chromedp.ID("q")),
+		chromedp.WaitVisible(chromedp.CSS("section.explain")))
+	explain := html(ctx, "main")
+	for _, want := range []string{"<strong>allocated</strong>", "<strong>dead letter resolved</strong>", "(rules.yaml:", "IPOD2008BLACK"} {
+		if !strings.Contains(explain, want) {
+			t.Errorf("the order page lacks %q:\n%s", want, explain)
+		}
+	}
+	screenshot(t, ctx, "order-explain.png")
+
 	// A viewer: another dead letter, and not one enabled write control.
 	if got := signedPost(t, base+"/hooks/shopify/orders-create", cut, "console-secret"); got != http.StatusBadRequest {
 		t.Fatalf("a second cut body: %d", got)

@@ -126,6 +126,8 @@ func (c *Console) Handler() http.Handler {
 	c.route(mux, "GET /ui/dlq", "GET /api/v1/dlq", ops.ScopeRead, c.deadLetters)
 	c.route(mux, "GET /ui/dlq/{id}", "GET /api/v1/dlq/{id}", ops.ScopeRead, c.deadLetter)
 	c.route(mux, "POST /ui/dlq/{id}/resolve", "POST /api/v1/dlq/{id}/resolve", ops.ScopeDLQ, c.resolve)
+	c.route(mux, "GET /ui/orders", "GET /api/v1/orders", ops.ScopeRead, c.order)
+	c.route(mux, "GET /ui/orders/{ref}", "GET /api/v1/orders/{ref}", ops.ScopeRead, c.order)
 	c.route(mux, "GET /ui/runs", "GET /api/v1/runs", ops.ScopeRead, c.runs)
 	c.route(mux, "POST /ui/pipelines/{name}/pause", "POST /api/v1/pipelines/{name}/pause", ops.ScopeOperate, c.pauseOrResume(true))
 	c.route(mux, "POST /ui/pipelines/{name}/resume", "POST /api/v1/pipelines/{name}/resume", ops.ScopeOperate, c.pauseOrResume(false))

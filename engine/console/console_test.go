@@ -31,6 +31,7 @@ import (
 	"github.com/pipectl/pipectl/pipelines/exprs"
 	"github.com/pipectl/pipectl/schemas"
 	"github.com/pipectl/pipectl/transforms"
+	"github.com/shopspring/decimal"
 )
 
 const secret = "hush"
@@ -48,14 +49,10 @@ type env struct {
 
 func newEnv(t *testing.T, readOnly bool) *env {
 	t.Helper()
-	dir := t.TempDir()
-	wms := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
-		w.WriteHeader(http.StatusCreated)
-	}))
-	t.Cleanup(wms.Close)
-	path := filepath.Join(dir, "pipeline.yaml")
-	text := `pipeline: orders
+	return newEnvWith(t, readOnly, defaultPipeline, nil)
+}
+
+const defaultPipeline = `pipeline: orders
 triggers:
   created:
     webhook: {path: /hooks/orders, verify: shopify, secret: "${SECRET}"}
@@ -68,10 +65,27 @@ steps:
 sinks:
   wms:
     from: ticket
-    http: {url: ` + wms.URL + `/tickets, idempotency_key: order_id}
+    http: {url: "${WMS}/tickets", idempotency_key: order_id}
 `
-	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+
+// newEnvWith serves text (its ${WMS} the stand-in's URL) with files
+// beside it; with inventory, allocate runs against a store holding it.
+func newEnvWith(t *testing.T, readOnly bool, text string, files map[string]string) *env {
+	t.Helper()
+	dir := t.TempDir()
+	wms := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusCreated)
+	}))
+	t.Cleanup(wms.Close)
+	path := filepath.Join(dir, "pipeline.yaml")
+	if err := os.WriteFile(path, []byte(strings.ReplaceAll(text, "${WMS}", wms.URL)), 0o644); err != nil {
 		t.Fatal(err)
+	}
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	schema := `{"type": "object", "required": ["id"], "properties": {"id": {"type": "integer"}, "email": {"type": "string"}}}`
 	if err := os.WriteFile(filepath.Join(dir, "order.schema.json"), []byte(schema), 0o644); err != nil {
@@ -99,7 +113,22 @@ sinks:
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { q.Close() })
-	srv := serve.New(serve.Config{Queue: q, PollEvery: 5 * time.Millisecond, LookupEnv: lookup})
+	var inv state.Store
+	if plan.UsesState() {
+		if inv, err = state.Open(context.Background(), "sqlite://"+dir+"/", state.Options{}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { inv.Close() })
+		for _, l := range []struct {
+			sku, loc string
+			qty      int64
+		}{{"RED", "wh-east", 1}, {"RED", "wh-west", 5}, {"BLUE", "wh-east", 0}} {
+			if _, err := inv.SetLevel(context.Background(), component.LevelUpdate{SKU: l.sku, Location: l.loc, Quantity: decimal.NewFromInt(l.qty)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	srv := serve.New(serve.Config{Queue: q, Inventory: inv, PollEvery: 5 * time.Millisecond, LookupEnv: lookup})
 	if err := srv.Load([]*serve.Pipeline{{Plan: plan, Path: path, Version: "v1", RulesVersion: f.RulesVersion()}}); err != nil {
 		t.Fatal(err)
 	}
@@ -562,5 +591,65 @@ func TestPauseAndResume(t *testing.T) {
 	hist := e.do(http.MethodGet, "/ui/audit", viewer, "")
 	if !strings.Contains(hist.body, "<td>pause</td>") || !strings.Contains(hist.body, "WMS maintenance") {
 		t.Errorf("the history page lacks the pause:\n%s", hist.body)
+	}
+}
+
+// An order is found by its id: its timeline (allocated, a dead letter)
+// and why it was allocated as it was: each line's decision with the rule
+// and the rules.yaml line that set it, the ranked locations and the stock
+// seen. An order nothing mentions says so.
+func TestOrderTimelineAndExplain(t *testing.T) {
+	e := newEnvWith(t, false, `pipeline: orders
+rules: rules.yaml
+triggers:
+  created:
+    webhook: {path: /hooks/orders, verify: shopify, secret: "${SECRET}"}
+sources:
+  orders: {trigger: created, event: {}}
+steps:
+  allocate:
+    from: orders
+    allocate: {rules: fulfillment, order_id: string(id), lines: lines}
+sinks:
+  wms:
+    from: allocate.shipments
+    http: {url: "${WMS}/tickets", idempotency_key: shipment_id}
+`, map[string]string{"rules.yaml": `rules:
+  fulfillment:
+    fulfillment:
+      allocation:
+        strategy: priority
+        location_priority: [wh-east, wh-west]
+      split: {mode: ship_partial, max_shipments: 2}
+      backorder: {policy: allow_notify, remainder_action: backorder}
+`})
+	e.webhook(`{"id": 5001, "lines": [{"sku": "RED", "quantity": 3}, {"sku": "BLUE", "quantity": 1}]}`, "ev-5001")
+	eventually(t, "the order allocated", func() bool {
+		d, _ := e.q.Depth(context.Background(), "orders")
+		return d.Queued == 0 && e.srv.NodeTotals("orders")["allocate"].In == 1
+	})
+	e.deadLetter("wms", "422 the WMS refused shipment 2", `{"id": 5001}`)
+	page := e.do(http.MethodGet, "/ui/orders?q=5001", "", "")
+	for _, want := range []string{"<strong>allocated</strong>", "<strong>failed at wms</strong>", "422 the WMS refused shipment 2",
+		"<code>strategy:priority</code> <small>(rules.yaml:5)</small>", "1 from wh-east, 2 from wh-west", "Stock seen", "Ranked locations per SKU"} {
+		if !strings.Contains(page.body, want) {
+			t.Errorf("the order page lacks %q", want)
+		}
+	}
+	var ov console.OrderView
+	if err := json.Unmarshal([]byte(e.do(http.MethodGet, "/api/v1/orders/5001", "", "").body), &ov); err != nil {
+		t.Fatal(err)
+	}
+	if len(ov.Decision) != 1 || len(ov.Decision[0].Lines) != 2 || len(ov.Timeline) != 2 {
+		t.Fatalf("order JSON: %+v", ov)
+	}
+	if l := ov.Decision[0].Lines[1]; l.SKU != "BLUE" || !l.Backordered.Equal(decimal.NewFromInt(1)) {
+		t.Errorf("the BLUE line: %+v", l)
+	}
+	if a := e.do(http.MethodGet, "/api/v1/orders/424242", "", ""); a.status != 404 {
+		t.Errorf("an order nothing mentions: %d", a.status)
+	}
+	if a := e.do(http.MethodGet, "/ui/orders?q=424242", "", ""); !strings.Contains(a.body, "Nothing is recorded for order") {
+		t.Errorf("the page for an unknown order:\n%s", a.body)
 	}
 }

@@ -111,3 +111,7 @@ func (s *Server) Triggers(pipeline string, now time.Time) []TriggerInfo {
 	}
 	return out
 }
+
+// Inventory is the inventory store the server's pipelines allocate
+// against; nil when none uses one.
+func (s *Server) Inventory() state.Store { return s.cfg.Inventory }
