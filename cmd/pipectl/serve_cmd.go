@@ -149,6 +149,11 @@ start). A second signal exits at once; nothing acknowledged is lost.`,
 		fmt.Fprintf(c.stderr, "pipectl serve: %v\n", err)
 		return exitError
 	}
+	// The overview's sparklines: a sample of every pipeline's KPIs each
+	// 30 s, an hour kept.
+	sampling, stopSampling := context.WithCancel(ctx)
+	defer stopSampling()
+	go cons.Run(sampling, 30*time.Second)
 	root := http.NewServeMux()
 	ui := cons.Handler()
 	root.Handle("/ui/", ui)

@@ -62,6 +62,7 @@ type Console struct {
 	log      *slog.Logger
 	pages    map[string]*template.Template
 	sessions *sessions
+	series   series
 }
 
 // New makes a console over a running server.

@@ -646,10 +646,45 @@ sinks:
 	if l := ov.Decision[0].Lines[1]; l.SKU != "BLUE" || !l.Backordered.Equal(decimal.NewFromInt(1)) {
 		t.Errorf("the BLUE line: %+v", l)
 	}
+	// The overview's KPIs count the order: delivered, its latency, its
+	// outcome (split and short: backordered).
+	var ov2 console.Overview
+	json.Unmarshal([]byte(e.do(http.MethodGet, "/api/v1/overview", "", "").body), &ov2)
+	k := ov2.Pipelines[0].KPI
+	if k.Delivered != 1 || k.Outcomes["backordered"] != 1 || k.LatencyP99 <= 0 {
+		t.Errorf("KPIs: %+v", k.KPIs)
+	}
 	if a := e.do(http.MethodGet, "/api/v1/orders/424242", "", ""); a.status != 404 {
 		t.Errorf("an order nothing mentions: %d", a.status)
 	}
 	if a := e.do(http.MethodGet, "/ui/orders?q=424242", "", ""); !strings.Contains(a.body, "Nothing is recorded for order") {
 		t.Errorf("the page for an unknown order:\n%s", a.body)
+	}
+}
+
+// The overview's sparklines are drawn server-side from samples of the
+// KPIs: none before two samples, an SVG line after.
+func TestSparklinesFromSamples(t *testing.T) {
+	e := newEnv(t, false)
+	c, err := console.New(console.Config{Server: e.srv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := c.Handler()
+	get := func() string {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/ui/", nil))
+		return rec.Body.String()
+	}
+	if strings.Contains(get(), `<svg class="spark"`) {
+		t.Error("a sparkline before any sample")
+	}
+	c.Sample()
+	e.webhook(`{"id": 11, "email": "a@example.com"}`, "ev-11")
+	eventually(t, "the delivery", func() bool { return e.srv.KPIs("orders").Delivered == 1 })
+	c.Sample()
+	body := get()
+	if !strings.Contains(body, `<svg class="spark" viewBox="0 0 120 24"`) || !strings.Contains(body, `aria-label="orders delivered per interval, the last hour"`) {
+		t.Errorf("no sparkline after two samples:\n%s", body)
 	}
 }

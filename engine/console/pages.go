@@ -41,6 +41,7 @@ type PipelineHealth struct {
 	LastRun      time.Time `json:"last_run,omitzero"`
 	Version      string    `json:"version"`
 	RulesVersion string    `json:"rules_version,omitempty"`
+	KPI          KPIView   `json:"kpis"`
 }
 
 // DeadLetterGroup is open dead letters of one pipeline, node and error.
@@ -117,7 +118,7 @@ func (c *Console) health(r request, name string, openDLs int) (PipelineHealth, e
 		return PipelineHealth{}, err
 	}
 	h := PipelineHealth{Name: name, Status: "running", Queued: d.Queued, Running: d.Running, Oldest: d.Oldest,
-		Retries: d.Retries, DeadLetters: openDLs, LastRun: c.srv.LastRun(name)}
+		Retries: d.Retries, DeadLetters: openDLs, LastRun: c.srv.LastRun(name), KPI: c.kpiView(name)}
 	if p, ok := c.srv.Pipeline(name); ok {
 		h.Version, h.RulesVersion = p.Version, p.RulesVersion
 	}

@@ -71,6 +71,7 @@ func (s *Server) intake(w http.ResponseWriter, r *http.Request) {
 	if err := h.wh.Verify(r.Header, body); err != nil {
 		// Logged without the body: an unsigned request is anyone's.
 		s.metrics.refused(name, h.trigger, refusedSignature)
+		s.kpis.refused(name, refusedSignature)
 		s.log.Warn("webhook refused: signature", "pipeline", name, "trigger", h.trigger, "remote", r.RemoteAddr, "error", err.Error())
 		http.Error(w, "signature missing or wrong", http.StatusUnauthorized)
 		return
@@ -80,6 +81,7 @@ func (s *Server) intake(w http.ResponseWriter, r *http.Request) {
 	if !json.Valid(body) {
 		// Signed, so the storefront sent something real: keep it.
 		s.metrics.refused(name, h.trigger, refusedNotJSON)
+		s.kpis.refused(name, refusedNotJSON)
 		dl := &state.DeadLetter{Pipeline: name, Version: h.p.Version, Trigger: h.trigger, Node: h.trigger,
 			Error: "the body is not JSON", Payload: body, Header: header, Status: state.DeadOpen, Created: now, Updated: now}
 		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.EnqueueTimeout)

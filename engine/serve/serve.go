@@ -108,6 +108,8 @@ type Server struct {
 	totals nodeTotals
 	// paused caches the pauses kept in the store.
 	paused pauseCache
+	// kpis keep the merchant's KPIs for the console.
+	kpis kpiTracker
 }
 
 // pipelineSet is the pipelines in force, swapped whole on reload.
@@ -330,7 +332,7 @@ func (s *Server) runtime(p *Pipeline) *component.Runtime {
 		Append:            true,
 		Connections:       s.connections(p.Plan.Name),
 		Discrepancy:       s.discrepancy(p.Plan.Name),
-		AllocationOutcome: s.metrics.allocationOutcome(p.Plan.Name),
+		AllocationOutcome: s.allocationOutcome(p.Plan.Name),
 	}
 	if s.cfg.Inventory != nil {
 		rt.Inventory, rt.Keys = s.cfg.Inventory, s.cfg.Inventory
@@ -341,10 +343,20 @@ func (s *Server) runtime(p *Pipeline) *component.Runtime {
 	return rt
 }
 
+// allocationOutcome counts the pipeline's orders by outcome.
+func (s *Server) allocationOutcome(pipeline string) func(step, outcome string) {
+	count := s.metrics.allocationOutcome(pipeline)
+	return func(step, outcome string) {
+		count(step, outcome)
+		s.kpis.outcome(pipeline, outcome)
+	}
+}
+
 // discrepancy counts and logs the pipeline's inventory discrepancies.
 func (s *Server) discrepancy(pipeline string) func(string, component.Discrepancy) {
 	return func(sink string, d component.Discrepancy) {
 		s.metrics.discrepancy(pipeline, sink, d)
+		s.kpis.discrepancy(pipeline)
 		s.log.Info("inventory discrepancy", "pipeline", pipeline, "sink", sink, "sku", d.SKU, "location", d.Location,
 			"held", d.Held.String(), "counted", d.Counted.String())
 	}

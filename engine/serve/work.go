@@ -254,6 +254,7 @@ func (w *worker) runDeliveries(p *served, ds []*state.Delivery) {
 	done := s.cfg.Clock.Now()
 	for _, d := range ds {
 		s.metrics.delivered(p.Plan.Name, done.Sub(d.Received))
+		s.kpis.delivered(p.Plan.Name, done.Sub(d.Received))
 	}
 	if res != nil {
 		s.metrics.nodes(p.Plan.Name, res.Nodes)
