@@ -159,7 +159,7 @@ func hasRuleSet(c *cli, cmd string, f *pipelines.File, name string) bool {
 	return false
 }
 
-// ruleSetting is one effective setting of a rule set.
+// ruleSetting is one effective setting of a rule set (pipelines.RuleSetting).
 type ruleSetting struct {
 	set    string // the rule set
 	name   string // RULESET.path
@@ -171,107 +171,10 @@ type ruleSetting struct {
 // settings, in rule set order and then in the order of the kind's spec.
 func ruleSettings(f *pipelines.File) []ruleSetting {
 	var out []ruleSetting
-	for _, e := range f.EntriesOf(component.RuleSection) {
-		add := func(name string, v *component.Value) {
-			s := ruleSetting{set: e.Name, name: name, value: "-", source: "unset"}
-			if v != nil {
-				s.value = renderValue(v)
-				s.source = "default"
-				if v.Set {
-					s.source = fmt.Sprintf("%s:%d", v.Range.Start.File, v.Range.Start.Line)
-				}
-			}
-			out = append(out, s)
-		}
-		for _, key := range []string{"description", "when"} {
-			if v := e.Common[key]; v != nil && v.Set {
-				add(e.Name+"."+key, v)
-			}
-		}
-		if e.Spec != nil && e.Config != nil {
-			flattenSettings(e.Name, e.Spec.Config, e.Config, false, add)
-		}
-		if ov := e.Common["overrides"]; ov != nil {
-			for i, o := range ov.List {
-				prefix := fmt.Sprintf("%s.overrides[%d]", e.Name, i)
-				if w := o.Get("when"); w != nil {
-					add(prefix+".when", w)
-				}
-				if s := o.Get("set"); s != nil && e.Spec != nil {
-					flattenSettings(prefix+".set", e.Spec.Config, s, true, add)
-				}
-			}
-		}
+	for _, r := range pipelines.RuleSettings(f) {
+		out = append(out, ruleSetting{set: r.Set, name: r.Name, value: r.Value, source: r.Source})
 	}
 	return out
-}
-
-// flattenSettings calls add for every leaf setting of an object field:
-// scalars, lists and maps. partial visits only the settings v has.
-func flattenSettings(prefix string, f *component.Field, v *component.Value, partial bool, add func(string, *component.Value)) {
-	for _, sub := range f.Fields {
-		sv := v.Get(sub.Name)
-		if sv == nil && partial {
-			continue
-		}
-		name := prefix + "." + sub.Name
-		if sub.Kind == component.ObjectField {
-			if sv == nil {
-				sv = &component.Value{Field: sub}
-			}
-			flattenSettings(name, sub, sv, partial, add)
-			continue
-		}
-		add(name, sv)
-	}
-}
-
-// renderValue is a setting's value as YAML text on one line.
-func renderValue(v *component.Value) string {
-	if v.Secret {
-		return component.Redacted
-	}
-	kind := component.StringField
-	if v.Field != nil {
-		kind = v.Field.Kind
-	}
-	switch kind {
-	case component.IntField:
-		return strconv.FormatInt(v.Int, 10)
-	case component.NumberField:
-		return strconv.FormatFloat(v.Num, 'g', -1, 64)
-	case component.BoolField:
-		return strconv.FormatBool(v.Bool)
-	case component.DurationField:
-		return v.Dur.String()
-	case component.ListField:
-		var items []string
-		for _, e := range v.List {
-			items = append(items, renderValue(e))
-		}
-		return "[" + strings.Join(items, ", ") + "]"
-	case component.ObjectField, component.MapField, component.MappingField:
-		var items []string
-		for _, k := range v.Keys {
-			items = append(items, k+": "+renderValue(v.Map[k]))
-		}
-		return "{" + strings.Join(items, ", ") + "}"
-	case component.ExprField:
-		return yamlQuote(v.Str)
-	}
-	if v.Str == "" || strings.ContainsAny(v.Str, ":#,[]{}\"'\n&*!|>%@`") || strings.TrimSpace(v.Str) != v.Str {
-		return yamlQuote(v.Str)
-	}
-	return v.Str
-}
-
-// yamlQuote quotes a string the way YAML reads it back: single quotes,
-// or double quotes with escapes when it spans lines.
-func yamlQuote(s string) string {
-	if strings.ContainsAny(s, "\n\r\t") {
-		return strconv.Quote(s)
-	}
-	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
 }
 
 func settingsByName(ss []ruleSetting) map[string]ruleSetting {

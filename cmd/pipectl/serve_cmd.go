@@ -273,7 +273,7 @@ func loadServed(c *cli, paths []string) (out []*serve.Pipeline, files []watchedF
 			writeDiagnostics(c.stderr, "text", ds, sourcesOf(f))
 			continue
 		}
-		out = append(out, &serve.Pipeline{Plan: plan, Path: path, Version: versionOf(f), RulesVersion: f.RulesVersion()})
+		out = append(out, &serve.Pipeline{Plan: plan, File: f, Path: path, Version: versionOf(f), RulesVersion: f.RulesVersion()})
 	}
 	if !ok {
 		return nil, files, false

@@ -87,6 +87,7 @@ func parsePages() (map[string]*template.Template, error) {
 		"clip":  clip,
 		"lower": strings.ToLower,
 		"json":  indentJSON,
+		"pair":  func(a, b any) struct{ A, B any } { return struct{ A, B any }{a, b} },
 	}
 	names, err := fs.Glob(templateFiles, "templates/*.html")
 	if err != nil {
@@ -133,6 +134,7 @@ func (c *Console) Handler() http.Handler {
 	c.route(mux, "POST /ui/pipelines/{name}/pause", "POST /api/v1/pipelines/{name}/pause", ops.ScopeOperate, c.pauseOrResume(true))
 	c.route(mux, "POST /ui/pipelines/{name}/resume", "POST /api/v1/pipelines/{name}/resume", ops.ScopeOperate, c.pauseOrResume(false))
 	c.route(mux, "GET /ui/audit", "GET /api/v1/audit", ops.ScopeRead, c.audit)
+	c.route(mux, "GET /ui/pipelines/{name}/docs", "GET /api/v1/pipelines/{name}/docs", ops.ScopeRead, c.docs)
 	c.route(mux, "POST /ui/dlq/{id}/edit", "POST /api/v1/dlq/{id}/edit", ops.ScopeDLQ, c.edit)
 	// A dry run changes nothing, but it runs the pipeline: operators only.
 	c.route(mux, "POST /ui/dlq/{id}/replay", "POST /api/v1/dlq/{id}/replay", ops.ScopeDLQ, c.replay)

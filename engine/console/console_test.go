@@ -129,7 +129,7 @@ func newEnvWith(t *testing.T, readOnly bool, text string, files map[string]strin
 		}
 	}
 	srv := serve.New(serve.Config{Queue: q, Inventory: inv, PollEvery: 5 * time.Millisecond, LookupEnv: lookup})
-	if err := srv.Load([]*serve.Pipeline{{Plan: plan, Path: path, Version: "v1", RulesVersion: f.RulesVersion()}}); err != nil {
+	if err := srv.Load([]*serve.Pipeline{{Plan: plan, File: f, Path: path, Version: "v1", RulesVersion: f.RulesVersion()}}); err != nil {
 		t.Fatal(err)
 	}
 	srv.Start()
@@ -646,6 +646,16 @@ sinks:
 	if l := ov.Decision[0].Lines[1]; l.SKU != "BLUE" || !l.Backordered.Equal(decimal.NewFromInt(1)) {
 		t.Errorf("the BLUE line: %+v", l)
 	}
+	// The pipeline's documentation page: its DAG and every rule setting in
+	// force, with what it means and where it is set.
+	docs := e.do(http.MethodGet, "/ui/pipelines/orders/docs", "", "")
+	for _, want := range []string{`<svg xmlns="http://www.w3.org/2000/svg" class="pipectl-dag"`, "<code>fulfillment.split.max_shipments</code></td><td><code>2</code></td><td>",
+		"rules.yaml:7</td><td>Most shipments per order; 0 for no limit.</td>", "<code>fulfillment.allocation.tie_breakers</code>"} {
+		if !strings.Contains(docs.body, want) {
+			t.Errorf("the docs page lacks %q", want)
+		}
+	}
+
 	// The overview's KPIs count the order: delivered, its latency, its
 	// outcome (split and short: backordered).
 	var ov2 console.Overview

@@ -1,12 +1,16 @@
 package console
 
 import (
+	"html/template"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/pipectl/pipectl/engine/ops"
 	"github.com/pipectl/pipectl/engine/serve"
 	"github.com/pipectl/pipectl/engine/state"
+	"github.com/pipectl/pipectl/pipelines"
+	"github.com/pipectl/pipectl/pipelines/component"
 )
 
 // TriggerRow is a trigger on the runs screen, with its pause.
@@ -112,4 +116,49 @@ func (c *Console) audit(r request) (view, error) {
 		return view{}, err
 	}
 	return view{page: "audit", data: AuditView{Subject: subject, Entries: es}}, nil
+}
+
+// DocsView is a pipeline's documentation page, as `pipectl docs` writes
+// it.
+type DocsView struct {
+	Page pipelines.DocPage `json:"page"`
+	SVG  template.HTML     `json:"-"`
+}
+
+func (c *Console) docs(r request) (view, error) {
+	name := r.PathValue("name")
+	p, ok := c.srv.Pipeline(name)
+	if !ok {
+		return view{}, errStatus(http.StatusNotFound, "no pipeline %q is served", name)
+	}
+	if p.File == nil {
+		return view{}, errStatus(http.StatusNotFound, "pipeline %q was served without its file", name)
+	}
+	d := pipelines.Document(p.File, p.Plan)
+	if inv := c.srv.Inventory(); inv != nil {
+		if all, err := inv.RuleHistory(r.ctx(), ""); err == nil {
+			d.Changes = recentChanges(all, d.Settings)
+		}
+	}
+	var svg strings.Builder
+	pipelines.WriteSVG(&svg, p.Plan, pipelines.SVGOptions{NoStyle: true})
+	d.SVG = ""
+	return view{page: "docs", data: DocsView{Page: d, SVG: template.HTML(svg.String())}}, nil
+}
+
+// recentChanges keeps the rule changes of the page's rule sets, newest
+// first, the last 20.
+func recentChanges(all []component.RuleChange, settings []pipelines.RuleSetting) []component.RuleChange {
+	sets := map[string]bool{}
+	for _, s := range settings {
+		sets[s.Set] = true
+	}
+	var out []component.RuleChange
+	for i := len(all) - 1; i >= 0 && len(out) < 20; i-- {
+		set, _, _ := strings.Cut(all[i].Rule, ".")
+		if sets[set] {
+			out = append(out, all[i])
+		}
+	}
+	return out
 }

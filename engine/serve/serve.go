@@ -22,6 +22,9 @@ import (
 // Pipeline is one compiled pipeline to serve.
 type Pipeline struct {
 	Plan *pipelines.Plan
+	// File is the loaded file the plan was compiled from (its rule sets'
+	// settings, for the console's documentation); nil is allowed.
+	File *pipelines.File
 	// Path is the pipeline file; what it ships with resolves against its
 	// directory.
 	Path string
