@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -139,7 +140,16 @@ start). A second signal exits at once; nothing acknowledged is lost.`,
 			return exitError
 		}
 	}
-	cons, err := console.New(console.Config{Server: srv, ReadOnly: *readOnly, Logger: log})
+	// The console's rules changes reload through the loop below, as a
+	// SIGHUP does, and wait for the outcome.
+	reloadReq := make(chan chan error)
+	copts := compileOptions(registry(), component.SystemClock{})
+	cons, err := console.New(console.Config{Server: srv, ReadOnly: *readOnly, Logger: log, Compile: &copts,
+		Reload: func() error {
+			done := make(chan error, 1)
+			reloadReq <- done
+			return <-done
+		}})
 	if err != nil {
 		fmt.Fprintf(c.stderr, "pipectl serve: %v\n", err)
 		return exitError
@@ -178,7 +188,7 @@ start). A second signal exits at once; nothing acknowledged is lost.`,
 		defer t.Stop()
 		tick = t.C
 	}
-	reload := func(why string) {
+	reload := func(why string) bool {
 		next, nextFiles, ok := loadServed(c, paths)
 		if ok {
 			if err := srv.Load(next); err != nil {
@@ -190,10 +200,11 @@ start). A second signal exits at once; nothing acknowledged is lost.`,
 		files = nextFiles
 		if !ok {
 			log.Error("reload refused: the running pipelines stay in force", "why", why)
-			return
+			return false
 		}
 		log.Info("reloaded", "why", why, "pipelines", strings.Join(srv.Pipelines(), ","))
 		noteIdle(log, next)
+		return true
 	}
 	for {
 		select {
@@ -203,6 +214,13 @@ start). A second signal exits at once; nothing acknowledged is lost.`,
 			return exitError
 		case <-hup:
 			reload("SIGHUP")
+			continue
+		case done := <-reloadReq:
+			if reload("rules changed on the console") {
+				done <- nil
+			} else {
+				done <- errors.New("the pipelines did not compile; the running versions stay in force (see serve's log)")
+			}
 			continue
 		case <-tick:
 			if changed(files) {

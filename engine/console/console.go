@@ -53,6 +53,13 @@ type Config struct {
 	Logger   *slog.Logger
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// Compile is how pipelines are compiled (the registry of kinds serve
+	// runs with): the rules screen plans changes with it. Without it, the
+	// rules are shown and not changed.
+	Compile *pipelines.Options
+	// Reload puts changed files in force, as a SIGHUP does; called after
+	// a rules change is applied.
+	Reload func() error
 }
 
 // Console serves the console and its API.
@@ -63,6 +70,7 @@ type Console struct {
 	pages    map[string]*template.Template
 	sessions *sessions
 	series   series
+	plans    plans
 }
 
 // New makes a console over a running server.
@@ -134,6 +142,10 @@ func (c *Console) Handler() http.Handler {
 	c.route(mux, "POST /ui/pipelines/{name}/pause", "POST /api/v1/pipelines/{name}/pause", ops.ScopeOperate, c.pauseOrResume(true))
 	c.route(mux, "POST /ui/pipelines/{name}/resume", "POST /api/v1/pipelines/{name}/resume", ops.ScopeOperate, c.pauseOrResume(false))
 	c.route(mux, "GET /ui/audit", "GET /api/v1/audit", ops.ScopeRead, c.audit)
+	c.route(mux, "GET /ui/rules/{name}", "GET /api/v1/rules/{name}", ops.ScopeRead, c.rules)
+	c.route(mux, "POST /ui/rules/{name}/plan", "POST /api/v1/rules/{name}/plan", ops.ScopeRules, c.planRules)
+	c.route(mux, "POST /ui/rules/{name}/apply", "POST /api/v1/rules/{name}/apply", ops.ScopeRules, c.applyRules)
+	c.route(mux, "POST /ui/rules/{name}/rollback", "POST /api/v1/rules/{name}/rollback", ops.ScopeRules, c.rollback)
 	c.route(mux, "GET /ui/pipelines/{name}/docs", "GET /api/v1/pipelines/{name}/docs", ops.ScopeRead, c.docs)
 	c.route(mux, "POST /ui/dlq/{id}/edit", "POST /api/v1/dlq/{id}/edit", ops.ScopeDLQ, c.edit)
 	// A dry run changes nothing, but it runs the pipeline: operators only.

@@ -45,6 +45,7 @@ type env struct {
 	ui   *httptest.Server // the console and the webhooks, as serve mounts them
 	wms  *httptest.Server
 	opts console.Config
+	dir  string // the pipeline's folder
 }
 
 func newEnv(t *testing.T, readOnly bool) *env {
@@ -100,11 +101,12 @@ func newEnvWith(t *testing.T, readOnly bool, text string, files map[string]strin
 		}
 		return "", false
 	}
-	plan, f, ds := pipelines.Validate(path, pipelines.Options{
+	copts := pipelines.Options{
 		LoadOptions: pipelines.LoadOptions{Registry: reg, LookupEnv: lookup},
 		Library:     exprs.NewLibrary(component.SystemClock{}),
 		Schema:      schemas.Lookup, SchemaNames: schemas.Names(), Check: engine.Check,
-	})
+	}
+	plan, f, ds := pipelines.Validate(path, copts)
 	if plan == nil || ds.HasErrors() {
 		t.Fatalf("pipeline does not compile:\n%v", ds.Err())
 	}
@@ -134,7 +136,13 @@ func newEnvWith(t *testing.T, readOnly bool, text string, files map[string]strin
 	}
 	srv.Start()
 	t.Cleanup(srv.Close)
-	cfg := console.Config{Server: srv, ReadOnly: readOnly}
+	cfg := console.Config{Server: srv, ReadOnly: readOnly, Compile: &copts, Reload: func() error {
+		plan, f, ds := pipelines.Validate(path, copts)
+		if plan == nil || ds.HasErrors() {
+			return ds.Err()
+		}
+		return srv.Load([]*serve.Pipeline{{Plan: plan, File: f, Path: path, Version: "v2", RulesVersion: f.RulesVersion()}})
+	}}
 	c, err := console.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -146,7 +154,7 @@ func newEnvWith(t *testing.T, readOnly bool, text string, files map[string]strin
 	root.Handle("/", srv.Handler())
 	ui := httptest.NewServer(root)
 	t.Cleanup(ui.Close)
-	return &env{t: t, q: q, srv: srv, ui: ui, wms: wms, opts: cfg}
+	return &env{t: t, q: q, srv: srv, ui: ui, wms: wms, opts: cfg, dir: dir}
 }
 
 // token makes a token of role and returns it.
@@ -594,12 +602,7 @@ func TestPauseAndResume(t *testing.T) {
 	}
 }
 
-// An order is found by its id: its timeline (allocated, a dead letter)
-// and why it was allocated as it was: each line's decision with the rule
-// and the rules.yaml line that set it, the ranked locations and the stock
-// seen. An order nothing mentions says so.
-func TestOrderTimelineAndExplain(t *testing.T) {
-	e := newEnvWith(t, false, `pipeline: orders
+const allocatePipeline = `pipeline: orders
 rules: rules.yaml
 triggers:
   created:
@@ -614,7 +617,9 @@ sinks:
   wms:
     from: allocate.shipments
     http: {url: "${WMS}/tickets", idempotency_key: shipment_id}
-`, map[string]string{"rules.yaml": `rules:
+`
+
+const allocateRules = `rules:
   fulfillment:
     fulfillment:
       allocation:
@@ -622,7 +627,14 @@ sinks:
         location_priority: [wh-east, wh-west]
       split: {mode: ship_partial, max_shipments: 2}
       backorder: {policy: allow_notify, remainder_action: backorder}
-`})
+`
+
+// An order is found by its id: its timeline (allocated, a dead letter)
+// and why it was allocated as it was: each line's decision with the rule
+// and the rules.yaml line that set it, the ranked locations and the stock
+// seen. An order nothing mentions says so.
+func TestOrderTimelineAndExplain(t *testing.T) {
+	e := newEnvWith(t, false, allocatePipeline, map[string]string{"rules.yaml": allocateRules})
 	e.webhook(`{"id": 5001, "lines": [{"sku": "RED", "quantity": 3}, {"sku": "BLUE", "quantity": 1}]}`, "ev-5001")
 	eventually(t, "the order allocated", func() bool {
 		d, _ := e.q.Depth(context.Background(), "orders")
@@ -696,5 +708,103 @@ func TestSparklinesFromSamples(t *testing.T) {
 	body := get()
 	if !strings.Contains(body, `<svg class="spark" viewBox="0 0 120 24"`) || !strings.Contains(body, `aria-label="orders delivered per interval, the last hour"`) {
 		t.Errorf("no sparkline after two samples:\n%s", body)
+	}
+}
+
+// The safe rule change: a change is planned (compiled with the whole
+// pipeline; a bad value is refused at the field), reviewed with its plan
+// hash, and applied with a reason: a plan whose file changed since gets
+// 409 and changes nothing; a fresh one writes the rules, is recorded and
+// audited, reloads, and the next order is decided by it. Rolling the
+// change back is a new plan that puts the old value back.
+func TestRulesPlanApplyRollback(t *testing.T) {
+	e := newEnvWith(t, false, allocatePipeline, map[string]string{"rules.yaml": allocateRules})
+	operator := e.token("ops", "operator")
+	viewer := e.token("grafana", "viewer")
+	rulesPath := filepath.Join(e.dir, "rules.yaml")
+	order := func(id int) *console.OrderView {
+		body := `{"id": ` + strconv.Itoa(id) + `, "lines": [{"sku": "BLUE", "quantity": 1}]}`
+		e.webhook(body, "ev-"+strconv.Itoa(id))
+		var ov console.OrderView
+		eventually(t, "order "+strconv.Itoa(id)+" decided", func() bool {
+			a := e.do(http.MethodGet, "/api/v1/orders/"+strconv.Itoa(id), viewer, "")
+			return a.status == 200 && json.Unmarshal([]byte(a.body), &ov) == nil && len(ov.Decision) == 1
+		})
+		return &ov
+	}
+	if l := order(7001).Decision[0].Lines[0]; !l.Backordered.Equal(decimal.NewFromInt(1)) {
+		t.Fatalf("before the change, BLUE is backordered: %+v", l)
+	}
+	page := e.do(http.MethodGet, "/ui/rules/orders", viewer, "")
+	if !strings.Contains(page.body, "<code>fulfillment.backorder.policy</code></td><td><code>allow_notify</code></td><td>") ||
+		!strings.Contains(page.body, `<button type="submit" disabled title="your role (viewer) may not do this">Plan the change</button>`) {
+		t.Errorf("the rules page for a viewer:\n%s", page.body)
+	}
+	if a := e.do(http.MethodPost, "/api/v1/rules/orders/plan", viewer, `{"changes": ["fulfillment.backorder.policy=deny"]}`); a.status != 403 {
+		t.Errorf("a viewer planning: %d", a.status)
+	}
+	bad := e.do(http.MethodPost, "/ui/rules/orders/plan", operator, "changes="+url.QueryEscape("fulfillment.backorder.policy=sometimes"), "Sec-Fetch-Site", "same-origin")
+	if bad.status != 422 || !strings.Contains(bad.body, `aria-invalid="true"`) || !strings.Contains(bad.body, "sometimes") {
+		t.Fatalf("a bad value: %d\n%s", bad.status, bad.body)
+	}
+	var plan struct {
+		Plan struct {
+			Hash    string `json:"plan_hash"`
+			Changes []struct{ Rule, Old, New string }
+		} `json:"plan"`
+	}
+	a := e.do(http.MethodPost, "/api/v1/rules/orders/plan", operator, `{"changes": ["fulfillment.backorder.policy=deny"]}`)
+	if err := json.Unmarshal([]byte(a.body), &plan); err != nil || plan.Plan.Hash == "" || len(plan.Plan.Changes) != 1 ||
+		plan.Plan.Changes[0].Old != "allow_notify" || plan.Plan.Changes[0].New != "deny" {
+		t.Fatalf("plan: %v %s", err, a.body)
+	}
+	// Someone edits the rules file meanwhile: the plan is stale.
+	orig, _ := os.ReadFile(rulesPath)
+	edited := strings.Replace(string(orig), "max_shipments: 2", "max_shipments: 3", 1)
+	os.WriteFile(rulesPath, []byte(edited), 0o644)
+	stale := e.do(http.MethodPost, "/api/v1/rules/orders/apply", operator, `{"plan_hash": "`+plan.Plan.Hash+`", "reason": "supplier outage"}`)
+	if stale.status != 409 {
+		t.Fatalf("a stale plan: %d %s", stale.status, stale.body)
+	}
+	if now, _ := os.ReadFile(rulesPath); string(now) != edited {
+		t.Fatal("a stale apply changed the rules file")
+	}
+	if a := e.do(http.MethodPost, "/api/v1/rules/orders/apply", operator, `{"plan_hash": "0000", "reason": "x"}`); a.status != 409 {
+		t.Errorf("an unknown plan hash: %d", a.status)
+	}
+	a = e.do(http.MethodPost, "/api/v1/rules/orders/plan", operator, `{"changes": ["fulfillment.backorder.policy=deny"]}`)
+	json.Unmarshal([]byte(a.body), &plan)
+	if a := e.do(http.MethodPost, "/api/v1/rules/orders/apply", operator, `{"plan_hash": "`+plan.Plan.Hash+`", "reason": ""}`); a.status != 400 {
+		t.Errorf("an apply without a reason: %d", a.status)
+	}
+	applied := e.do(http.MethodPost, "/ui/rules/orders/apply", operator, "plan_hash="+plan.Plan.Hash+"&reason=supplier+outage", "Sec-Fetch-Site", "same-origin")
+	if applied.status != 303 || applied.header.Get("Location") != "/ui/rules/orders?applied=1" {
+		t.Fatalf("apply: %d %s", applied.status, applied.body)
+	}
+	if now, _ := os.ReadFile(rulesPath); !strings.Contains(string(now), "policy: deny") || !strings.Contains(string(now), "max_shipments: 3") {
+		t.Errorf("the rules file after apply:\n%s", now)
+	}
+	if l := order(7002).Decision[0].Lines[0]; !l.Backordered.IsZero() || !l.Held.Equal(decimal.NewFromInt(1)) {
+		t.Errorf("after the change, BLUE is not backordered (deny) but held: %+v", l)
+	}
+	audit, _ := e.q.ListAudit(context.Background(), "orders", 0)
+	if len(audit) == 0 || audit[0].Action != "rules.apply" || audit[0].Reason != "supplier outage" || audit[0].Actor != "token:ops" {
+		t.Errorf("audit: %+v", audit)
+	}
+	hist, _ := e.srv.Inventory().RuleHistory(context.Background(), "fulfillment.backorder.policy")
+	if len(hist) != 1 || hist[0].Old != "allow_notify" || hist[0].New != "deny" {
+		t.Fatalf("rule history: %+v", hist)
+	}
+	// Roll back: a plan from the recorded change, reviewed and applied.
+	rbPage := e.do(http.MethodPost, "/ui/rules/orders/rollback", operator, "seq="+strconv.FormatInt(hist[0].Seq, 10), "Sec-Fetch-Site", "same-origin")
+	m := regexp.MustCompile(`name="plan_hash" value="([0-9a-f]+)"`).FindStringSubmatch(rbPage.body)
+	if rbPage.status != 200 || m == nil || !strings.Contains(rbPage.body, "<td><code>deny</code></td><td><code>allow_notify</code></td>") {
+		t.Fatalf("rollback plan: %d\n%s", rbPage.status, rbPage.body)
+	}
+	if a := e.do(http.MethodPost, "/ui/rules/orders/apply", operator, "plan_hash="+m[1]+"&reason=supplier+back", "Sec-Fetch-Site", "same-origin"); a.status != 303 {
+		t.Fatalf("apply the rollback: %d %s", a.status, a.body)
+	}
+	if l := order(7003).Decision[0].Lines[0]; !l.Backordered.Equal(decimal.NewFromInt(1)) {
+		t.Errorf("after the rollback, BLUE is backordered again: %+v", l)
 	}
 }
