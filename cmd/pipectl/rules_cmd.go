@@ -13,6 +13,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/pipectl/pipectl/engine/ops"
 	"github.com/pipectl/pipectl/engine/state"
 	"github.com/pipectl/pipectl/pipelines"
 	"github.com/pipectl/pipectl/pipelines/component"
@@ -219,10 +220,8 @@ true, [wh-east, wh-west].`, `  pipectl rules set pipeline.yaml fulfillment.split
 		fmt.Fprintln(c.stderr, "pipectl rules set: --actor must not be empty")
 		return exitUsage
 	}
-	type assignment struct{ name, set, value string }
-	var as []assignment
 	for _, a := range pos[1:] {
-		name, value, found := strings.Cut(a, "=")
+		name, _, found := strings.Cut(a, "=")
 		set, rest, dotted := strings.Cut(name, ".")
 		if !found || !dotted || set == "" || rest == "" || slices.Contains(strings.Split(rest, "."), "") {
 			fmt.Fprintf(c.stderr, "pipectl rules set: %q is not RULESET.path=VALUE, e.g. fulfillment.split.max_shipments=1\n", a)
@@ -232,126 +231,44 @@ true, [wh-east, wh-west].`, `  pipectl rules set pipeline.yaml fulfillment.split
 			fmt.Fprintf(c.stderr, "pipectl rules set: %s: list items cannot be set one by one; set the whole list, e.g. %s='[...]'\n", name, name[:strings.IndexAny(name, "[")])
 			return exitUsage
 		}
-		as = append(as, assignment{name, set, value})
 	}
 	path := pos[0]
 	f, code := loadRules(c, "rules set", path)
 	if f == nil {
 		return code
 	}
-	target := path
-	if f.RulesPath != "" {
-		target = f.RulesPath
-		if !filepath.IsAbs(target) {
-			target = filepath.Join(filepath.Dir(path), target)
+	for _, a := range pos[1:] {
+		set, _, _ := strings.Cut(a, ".")
+		if ruleEntry(f, set) == nil {
+			hasRuleSet(c, "rules set", f, set)
+			return exitError
 		}
 	}
-	orig, err := os.ReadFile(target)
-	if err != nil {
+	// Planned and applied by engine/ops, as the console's rules screen
+	// does: the edit compiled with the whole pipeline before anything is
+	// written.
+	plan, err := ops.PlanRules(path, compileOptions(registry(), component.SystemClock{}), pos[1:])
+	var invalid *ops.InvalidRules
+	switch {
+	case errors.As(err, &invalid):
+		writeDiagnostics(c.stderr, "text", invalid.Diagnostics, invalid.Sources)
+		errs, _ := invalid.Diagnostics.Count()
+		fmt.Fprintf(c.stderr, "pipectl rules set: the change would leave %s; %s is unchanged\n", plural(errs, "error"), invalid.Target)
+		return exitError
+	case err != nil:
 		fmt.Fprintf(c.stderr, "pipectl rules set: %v\n", err)
 		return exitError
 	}
-	src := orig
-	yamlOld := map[string]string{}
-	for _, a := range as {
-		e := ruleEntry(f, a.set)
-		if e == nil {
-			hasRuleSet(c, "rules set", f, a.set)
-			return exitError
-		}
-		keys := strings.Split(a.name, ".")[1:]
-		ypath := []string{"rules", e.Name}
-		if !slices.Contains([]string{"description", "when", "overrides"}, keys[0]) {
-			ypath = append(ypath, e.Kind)
-		}
-		ypath = append(ypath, keys...)
-		var old string
-		src, old, err = pipelines.SetYAMLValue(src, ypath, a.value)
-		if err != nil {
-			fmt.Fprintf(c.stderr, "pipectl rules set: %s: %v\n", a.name, err)
-			return exitError
-		}
-		if _, seen := yamlOld[a.name]; !seen {
-			yamlOld[a.name] = old
-		}
+	if len(plan.WarningDiagnostics) > 0 {
+		writeDiagnostics(c.stderr, "text", plan.WarningDiagnostics, plan.Sources)
 	}
-
-	// Load and compile the whole pipeline with the edit, before writing.
-	opts := compileOptions(registry(), component.SystemClock{})
-	readFile := os.ReadFile
-	opts.ReadFile = func(p string) ([]byte, error) {
-		if filepath.Clean(p) == filepath.Clean(target) {
-			return src, nil
-		}
-		return readFile(p)
+	for _, u := range plan.Unchanged {
+		fmt.Fprintf(c.stdout, "%s is already %s\n", u.Rule, u.New)
 	}
-	pipeSrc := src
-	if target != path {
-		if pipeSrc, err = os.ReadFile(path); err != nil {
-			fmt.Fprintf(c.stderr, "pipectl rules set: %v\n", err)
-			return exitError
-		}
-	}
-	nf, ds := pipelines.LoadBytes(path, pipeSrc, opts.LoadOptions)
-	if nf != nil && !ds.HasErrors() {
-		_, cds := pipelines.Compile(nf, opts)
-		ds = append(ds, cds...)
-	}
-	ds = ds.Sorted()
-	if ds.HasErrors() {
-		var sources diag.Sources
-		if nf != nil {
-			sources = nf.Sources
-		}
-		writeDiagnostics(c.stderr, "text", ds, sources)
-		errs, _ := ds.Count()
-		fmt.Fprintf(c.stderr, "pipectl rules set: the change would leave %s; %s is unchanged\n", plural(errs, "error"), target)
-		return exitError
-	}
-	// Warnings about the file being changed; the rest of the pipeline's
-	// are validate's business.
-	var warns diag.Diagnostics
-	for _, d := range ds {
-		if filepath.Clean(d.Subject.Start.File) == filepath.Clean(target) {
-			warns = append(warns, d)
-		}
-	}
-	if len(warns) > 0 {
-		writeDiagnostics(c.stderr, "text", warns, nf.Sources)
-	}
-
-	// What changes, in effective values.
-	before, after := settingsByName(ruleSettings(f)), settingsByName(ruleSettings(nf))
-	var changes []component.RuleChange
-	seen := map[string]bool{}
-	for _, a := range as {
-		if seen[a.name] {
-			continue
-		}
-		seen[a.name] = true
-		old, ok := before[a.name]
-		oldValue := old.value
-		if !ok {
-			oldValue = yamlOld[a.name]
-		}
-		newValue := strings.TrimSpace(a.value)
-		if s, ok := after[a.name]; ok {
-			newValue = s.value
-		}
-		if ok && old.source == "unset" {
-			oldValue = ""
-		}
-		if oldValue == newValue {
-			fmt.Fprintf(c.stdout, "%s is already %s\n", a.name, newValue)
-			continue
-		}
-		changes = append(changes, component.RuleChange{Rule: a.name, Actor: *actor, Old: oldValue, New: newValue, Reason: *reason})
-	}
-	if len(changes) == 0 {
+	if len(plan.Changes) == 0 {
 		fmt.Fprintln(c.stdout, "nothing to change")
 		return exitOK
 	}
-
 	ctx := context.Background()
 	store, err := state.Open(ctx, *stateURL, state.Options{})
 	if err != nil {
@@ -359,22 +276,11 @@ true, [wh-east, wh-west].`, `  pipectl rules set pipeline.yaml fulfillment.split
 		return exitError
 	}
 	defer store.Close()
-	if err := writeFileAtomic(target, src); err != nil {
+	if err := ops.ApplyRules(ctx, plan, plan.Hash, *reason, *actor, store, nil, time.Now()); err != nil {
 		fmt.Fprintf(c.stderr, "pipectl rules set: %v\n", err)
 		return exitError
 	}
-	for i, ch := range changes {
-		if err := store.RecordRuleChange(ctx, ch); err != nil {
-			msg := "the old file is restored"
-			if rerr := writeFileAtomic(target, orig); rerr != nil {
-				msg = fmt.Sprintf("restoring the old file failed too: %v", rerr)
-			} else if i > 0 {
-				msg += fmt.Sprintf("; %s recorded before the failure did not take effect", plural(i, "change"))
-			}
-			fmt.Fprintf(c.stderr, "pipectl rules set: cannot record %s in the audit log: %v; %s\n", ch.Rule, err, msg)
-			return exitError
-		}
-	}
+	target, changes := plan.Target, plan.Changes
 	for _, ch := range changes {
 		fmt.Fprintf(c.stdout, "%s: %s -> %s\n", ch.Rule, shownOld(ch.Old), ch.New)
 	}

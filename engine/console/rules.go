@@ -122,6 +122,14 @@ func (c *Console) plan(r request, lines []string, draft string) (view, error) {
 		v.Draft, v.Error = draft, err.Error()
 		return view{page: "rules", data: v, status: http.StatusUnprocessableEntity}, nil
 	}
+	if len(plan.Changes) == 0 {
+		msg := "nothing to change: every setting named already has that value"
+		if isAPI(r.Request) {
+			return view{}, errStatus(http.StatusUnprocessableEntity, "%s", msg)
+		}
+		v.Draft, v.Error = draft, msg
+		return view{page: "rules", data: v, status: http.StatusUnprocessableEntity}, nil
+	}
 	c.plans.put(plan, c.cfg.Now())
 	v.Plan, v.Draft = plan, draft
 	return view{page: "rules", data: v}, nil

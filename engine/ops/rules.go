@@ -28,10 +28,16 @@ type RulesPlan struct {
 	Pipeline string                 `json:"pipeline"`
 	Target   string                 `json:"file"`
 	Changes  []component.RuleChange `json:"changes"`
-	Warnings []string               `json:"warnings,omitempty"`
-	Hash     string                 `json:"plan_hash"`
-	base     []byte
-	content  []byte
+	// Unchanged are the settings named that already have their value.
+	Unchanged []component.RuleChange `json:"unchanged,omitempty"`
+	Warnings  []string               `json:"warnings,omitempty"`
+	Hash      string                 `json:"plan_hash"`
+	// WarningDiagnostics are the warnings about the edited file, with the
+	// sources to print them with.
+	WarningDiagnostics diag.Diagnostics `json:"-"`
+	Sources            diag.Sources     `json:"-"`
+	base               []byte
+	content            []byte
 }
 
 // Content is what applying the plan writes.
@@ -40,6 +46,7 @@ func (p *RulesPlan) Content() []byte { return p.content }
 // InvalidRules is a change that would leave the pipeline with errors;
 // nothing is planned.
 type InvalidRules struct {
+	Target      string // the file the change was to
 	Diagnostics diag.Diagnostics
 	Sources     diag.Sources
 }
@@ -57,7 +64,7 @@ var ErrRulesStale = errors.New("the rules changed since this change was planned;
 // rule sets of the pipeline at path: the file holding them is edited in
 // memory, keeping comments and layout, and the whole pipeline compiled
 // with it, as `pipectl rules set` does. Settings whose value would not
-// change are left out; a plan of none is an error.
+// change are listed apart (Unchanged); a plan may change nothing.
 func PlanRules(path string, opts pipelines.Options, assignments []string) (*RulesPlan, error) {
 	f, ds := pipelines.Load(path, opts.LoadOptions)
 	if f == nil || ds.HasErrors() {
@@ -138,12 +145,13 @@ func PlanRules(path string, opts pipelines.Options, assignments []string) (*Rule
 	}
 	nds = nds.Sorted()
 	if nds.HasErrors() {
-		return nil, &InvalidRules{Diagnostics: nds, Sources: sourcesOf(nf)}
+		return nil, &InvalidRules{Target: target, Diagnostics: nds, Sources: sourcesOf(nf)}
 	}
-	plan := &RulesPlan{Pipeline: f.Name, Target: target, base: base, content: src}
+	plan := &RulesPlan{Pipeline: f.Name, Target: target, base: base, content: src, Sources: sourcesOf(nf)}
 	for _, d := range nds {
 		if filepath.Clean(d.Subject.Start.File) == filepath.Clean(target) {
 			plan.Warnings = append(plan.Warnings, d.Summary)
+			plan.WarningDiagnostics = append(plan.WarningDiagnostics, d)
 		}
 	}
 	before, after := byName(pipelines.RuleSettings(f)), byName(pipelines.RuleSettings(nf))
@@ -165,12 +173,12 @@ func PlanRules(path string, opts pipelines.Options, assignments []string) (*Rule
 		if s, ok := after[a.name]; ok {
 			newValue = s.Value
 		}
+		ch := component.RuleChange{Rule: a.name, Old: oldValue, New: newValue}
 		if oldValue != newValue {
-			plan.Changes = append(plan.Changes, component.RuleChange{Rule: a.name, Old: oldValue, New: newValue})
+			plan.Changes = append(plan.Changes, ch)
+		} else {
+			plan.Unchanged = append(plan.Unchanged, ch)
 		}
-	}
-	if len(plan.Changes) == 0 {
-		return nil, errors.New("every setting named is already so: nothing to change")
 	}
 	h := sha256.New()
 	h.Write([]byte(target))
@@ -185,7 +193,7 @@ func PlanRules(path string, opts pipelines.Options, assignments []string) (*Rule
 // ApplyRules writes a planned change if hash is still the plan's and its
 // file is as it was planned against (ErrRulesStale otherwise, nothing
 // changed), records each setting's change with the reason in the rules
-// audit log and the action in the serve audit log. The running pipelines
+// audit log and the action in the serve audit log (when q is not nil). The running pipelines
 // take it at their next reload, which the caller triggers.
 func ApplyRules(ctx context.Context, plan *RulesPlan, hash, reason, actor string, store component.Inventory, q state.Queue, now time.Time) error {
 	if strings.TrimSpace(reason) == "" {
@@ -193,6 +201,9 @@ func ApplyRules(ctx context.Context, plan *RulesPlan, hash, reason, actor string
 	}
 	if plan == nil || hash != plan.Hash {
 		return ErrRulesStale
+	}
+	if len(plan.Changes) == 0 {
+		return errors.New("the plan changes nothing")
 	}
 	cur, err := os.ReadFile(plan.Target)
 	if err != nil {
@@ -212,6 +223,9 @@ func ApplyRules(ctx context.Context, plan *RulesPlan, hash, reason, actor string
 			}
 			return fmt.Errorf("recording %s: %w; the old rules are restored (%d change(s) recorded before did not take effect)", ch.Rule, err, i)
 		}
+	}
+	if q == nil { // the CLI: the rules audit log above is the record
+		return nil
 	}
 	detail, _ := json.Marshal(map[string]any{"file": plan.Target, "plan_hash": plan.Hash, "changes": plan.Changes})
 	return q.AddAudit(ctx, &state.AuditEntry{At: now, Actor: actor, Action: "rules.apply", Subject: plan.Pipeline, Reason: reason, Detail: detail})
