@@ -147,7 +147,17 @@ levels:
 	t.Setenv("STORE_URL", wms.URL)
 	t.Setenv("WMS_TOKEN", "wms-token")
 	t.Setenv("DEAD_LETTERS", filepath.Join(dir, "failed.ndjson"))
-	startServe(t, addr, dir+"/state", filepath.Join("..", "..", "examples", "shopify-orders-to-wms"))
+	// A copy of the example: the rules change below writes its rules file.
+	example := filepath.Join(dir, "shopify-orders-to-wms")
+	os.MkdirAll(example, 0o755)
+	for _, name := range []string{"pipeline.yaml", "rules.yaml"} {
+		b, err := os.ReadFile(filepath.Join("..", "..", "examples", "shopify-orders-to-wms", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(example, name), b, 0o644)
+	}
+	startServe(t, addr, dir+"/state", example)
 	base := "http://" + addr
 
 	// The storefront's webhook, cut short on the way: signed, not JSON.
@@ -243,6 +253,26 @@ levels:
 		}
 	}
 	screenshot(t, ctx, "order-explain.png")
+
+	// The safe rule change: plan one shipment per order, review it, apply
+	// it with a reason; the history shows it with who and why.
+	do(chromedp.Navigate(base+"/ui/rules/shopify-orders-to-wms"),
+		chromedp.SetValue(chromedp.ID("changes"), "fulfillment.split.max_shipments=1"),
+		chromedp.Submit(chromedp.ID("changes")),
+		chromedp.WaitVisible(chromedp.CSS("section.plan")))
+	review := html(ctx, "main")
+	if !strings.Contains(review, "<td><code>fulfillment.split.max_shipments</code></td><td><code>2</code></td><td><code>1</code></td>") {
+		t.Errorf("the review does not show 2 -> 1:\n%s", review)
+	}
+	screenshot(t, ctx, "rules-review.png")
+	do(chromedp.SendKeys(chromedp.ID("apply-reason"), "peak season: one box per order"),
+		chromedp.Submit(chromedp.ID("apply-reason")),
+		chromedp.WaitVisible(chromedp.Search(`//p[contains(., "Applied")]`)),
+		chromedp.Navigate(base+"/ui/audit"),
+		chromedp.WaitVisible(chromedp.Search(`//td[text()="rules.apply"]`)))
+	if audit := html(ctx, "main"); !strings.Contains(audit, "peak season: one box per order") {
+		t.Errorf("the history lacks the rules change:\n%s", audit)
+	}
 
 	// A viewer: another dead letter, and not one enabled write control.
 	if got := signedPost(t, base+"/hooks/shopify/orders-create", cut, "console-secret"); got != http.StatusBadRequest {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -70,7 +71,7 @@ func (c *Console) rulesView(r request) (RulesView, error) {
 	if !ok || p.File == nil {
 		return RulesView{}, errStatus(http.StatusNotFound, "no pipeline %q is served", name)
 	}
-	v := RulesView{Pipeline: name, Settings: pipelines.RuleSettings(p.File)}
+	v := RulesView{Pipeline: name, Settings: relativeSources(pipelines.RuleSettings(p.File), p.Path)}
 	if inv := c.srv.Inventory(); inv != nil {
 		if all, err := inv.RuleHistory(r.ctx(), ""); err == nil {
 			v.History = recentChanges(all, v.Settings)
@@ -194,4 +195,14 @@ func (c *Console) rollback(r request) (view, error) {
 		}
 	}
 	return view{}, errStatus(http.StatusNotFound, "no recent change %d of %s's rules", seq, v.Pipeline)
+}
+
+// relativeSources shows where settings are set relative to the
+// pipeline's folder: rules.yaml:12, not a long absolute path.
+func relativeSources(ss []pipelines.RuleSetting, pipelinePath string) []pipelines.RuleSetting {
+	dir := filepath.Dir(pipelinePath) + string(filepath.Separator)
+	for i := range ss {
+		ss[i].Source = strings.TrimPrefix(ss[i].Source, dir)
+	}
+	return ss
 }

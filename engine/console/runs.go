@@ -135,6 +135,7 @@ func (c *Console) docs(r request) (view, error) {
 		return view{}, errStatus(http.StatusNotFound, "pipeline %q was served without its file", name)
 	}
 	d := pipelines.Document(p.File, p.Plan)
+	d.Settings = relativeSources(d.Settings, p.Path)
 	if inv := c.srv.Inventory(); inv != nil {
 		if all, err := inv.RuleHistory(r.ctx(), ""); err == nil {
 			d.Changes = recentChanges(all, d.Settings)
