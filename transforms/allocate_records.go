@@ -186,6 +186,9 @@ func outcomeOf(res allocation.Result, order []byte) (component.Outcome, error) {
 	if ob.err != nil {
 		return component.Outcome{}, ob.err
 	}
+	if json.Valid(order) {
+		res.Explanation.Order = raw
+	}
 	var err error
 	if ob.out.Explanation, err = json.Marshal(res.Explanation); err != nil {
 		return component.Outcome{}, err

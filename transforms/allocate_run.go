@@ -888,3 +888,32 @@ func (s *allocateStep) catalog(ctx context.Context, o allocation.Order) (map[str
 	slices.Sort(lock)
 	return skus, lock, nil
 }
+
+// Redecide decides a recorded order again under the rules this step was
+// built with, against the stock its explanation recorded, without a store
+// transaction: nothing is written. An explanation without its order (made
+// before orders were recorded) cannot be decided again.
+func (s *allocateStep) Redecide(ctx context.Context, explanation []byte) (component.Outcome, error) {
+	var x allocation.Explanation
+	if err := json.Unmarshal(explanation, &x); err != nil {
+		return component.Outcome{}, fmt.Errorf("the recorded explanation: %w", err)
+	}
+	if len(x.Order) == 0 || string(x.Order) == "null" {
+		return component.Outcome{}, errors.New("the decision was recorded without its order")
+	}
+	w := &allocateWorker{step: s}
+	p, err := w.prepare(ctx, record.New(x.Order, nil))
+	if err != nil {
+		return component.Outcome{}, err
+	}
+	snap := component.Snapshot{Now: s.clock.Now()}
+	for _, r := range x.Snapshot {
+		l := component.Level{SKU: r.SKU, Location: r.LocationID, OnHand: r.OnHand, Committed: r.Committed, Reserved: r.Reserved,
+			Backordered: r.Backordered, Exists: r.Exists}
+		if r.SafetyStockFrom == allocation.SafetyFromRow {
+			l.SafetyStock = r.SafetyStock // the row's own; the rules' are computed again
+		}
+		snap.Levels = append(snap.Levels, l)
+	}
+	return p.decide(snap)
+}

@@ -254,23 +254,26 @@ levels:
 	}
 	screenshot(t, ctx, "order-explain.png")
 
-	// The safe rule change: plan one shipment per order, review it, apply
-	// it with a reason; the history shows it with who and why.
+	// The safe rule change: stop backordering (a supplier outage), review
+	// it with the backtest of the orders so far (the replayed order's
+	// black iPod, short, would be held rather than backordered), apply it
+	// with a reason; the history shows who and why.
 	do(chromedp.Navigate(base+"/ui/rules/shopify-orders-to-wms"),
-		chromedp.SetValue(chromedp.ID("changes"), "fulfillment.split.max_shipments=1"),
+		chromedp.SetValue(chromedp.ID("changes"), "fulfillment.backorder.policy=deny"),
 		chromedp.Submit(chromedp.ID("changes")),
 		chromedp.WaitVisible(chromedp.CSS("section.plan")))
 	review := html(ctx, "main")
-	if !strings.Contains(review, "<td><code>fulfillment.split.max_shipments</code></td><td><code>2</code></td><td><code>1</code></td>") {
-		t.Errorf("the review does not show 2 -> 1:\n%s", review)
+	if !strings.Contains(review, "<td><code>fulfillment.backorder.policy</code></td><td><code>allow_notify</code></td><td><code>deny</code></td>") ||
+		!strings.Contains(review, "<strong>1</strong> of 1 would come out differently") || !strings.Contains(review, "<td>backordered</td><td>held</td>") {
+		t.Errorf("the review does not show the change and its backtest:\n%s", review)
 	}
 	screenshot(t, ctx, "rules-review.png")
-	do(chromedp.SendKeys(chromedp.ID("apply-reason"), "peak season: one box per order"),
+	do(chromedp.SendKeys(chromedp.ID("apply-reason"), "supplier outage: no backorders this week"),
 		chromedp.Submit(chromedp.ID("apply-reason")),
 		chromedp.WaitVisible(chromedp.Search(`//p[contains(., "Applied")]`)),
 		chromedp.Navigate(base+"/ui/audit"),
 		chromedp.WaitVisible(chromedp.Search(`//td[text()="rules.apply"]`)))
-	if audit := html(ctx, "main"); !strings.Contains(audit, "peak season: one box per order") {
+	if audit := html(ctx, "main"); !strings.Contains(audit, "supplier outage: no backorders this week") {
 		t.Errorf("the history lacks the rules change:\n%s", audit)
 	}
 

@@ -752,11 +752,19 @@ func TestRulesPlanApplyRollback(t *testing.T) {
 			Hash    string `json:"plan_hash"`
 			Changes []struct{ Rule, Old, New string }
 		} `json:"plan"`
+		Backtest console.Backtest `json:"backtest"`
 	}
 	a := e.do(http.MethodPost, "/api/v1/rules/orders/plan", operator, `{"changes": ["fulfillment.backorder.policy=deny"]}`)
 	if err := json.Unmarshal([]byte(a.body), &plan); err != nil || plan.Plan.Hash == "" || len(plan.Plan.Changes) != 1 ||
 		plan.Plan.Changes[0].Old != "allow_notify" || plan.Plan.Changes[0].New != "deny" {
 		t.Fatalf("plan: %v %s", err, a.body)
+	}
+	// The backtest decides order 7001 again against the stock it saw:
+	// under deny its BLUE line would be held, not backordered.
+	if bt := plan.Backtest; bt.Orders != 1 || bt.Changed != 1 || len(bt.Transitions) != 1 ||
+		bt.Transitions[0] != (console.Transition{From: "backordered", To: "held", Count: 1}) ||
+		len(bt.Samples) != 1 || bt.Samples[0].Ref != "7001" || bt.Samples[0].After != "BLUE 1: held 1" {
+		t.Errorf("backtest: %+v", bt)
 	}
 	// Someone edits the rules file meanwhile: the plan is stale.
 	orig, _ := os.ReadFile(rulesPath)

@@ -60,6 +60,7 @@ type RulesView struct {
 	Settings []pipelines.RuleSetting `json:"settings"`
 	History  []component.RuleChange  `json:"history"`
 	Plan     *ops.RulesPlan          `json:"plan,omitempty"`
+	Backtest *Backtest               `json:"backtest,omitempty"`
 	Draft    string                  `json:"-"`
 	Error    string                  `json:"-"`
 	Applied  bool                    `json:"-"`
@@ -133,6 +134,9 @@ func (c *Console) plan(r request, lines []string, draft string) (view, error) {
 	}
 	c.plans.put(plan, c.cfg.Now())
 	v.Plan, v.Draft = plan, draft
+	if v.Backtest, err = c.backtest(r.ctx(), v.Pipeline, plan.Candidate); err != nil {
+		c.log.Warn("rules backtest", "pipeline", v.Pipeline, "error", err.Error())
+	}
 	return view{page: "rules", data: v}, nil
 }
 

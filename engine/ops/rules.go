@@ -36,6 +36,9 @@ type RulesPlan struct {
 	// sources to print them with.
 	WarningDiagnostics diag.Diagnostics `json:"-"`
 	Sources            diag.Sources     `json:"-"`
+	// Candidate is the pipeline compiled with the change (a backtest
+	// builds its steps).
+	Candidate *pipelines.Plan `json:"-"`
 	base               []byte
 	content            []byte
 }
@@ -139,15 +142,17 @@ func PlanRules(path string, opts pipelines.Options, assignments []string) (*Rule
 		}
 	}
 	nf, nds := pipelines.LoadBytes(path, pipeSrc, opts.LoadOptions)
+	var candidate *pipelines.Plan
 	if nf != nil && !nds.HasErrors() {
-		_, cds := pipelines.Compile(nf, opts)
+		var cds diag.Diagnostics
+		candidate, cds = pipelines.Compile(nf, opts)
 		nds = append(nds, cds...)
 	}
 	nds = nds.Sorted()
 	if nds.HasErrors() {
 		return nil, &InvalidRules{Target: target, Diagnostics: nds, Sources: sourcesOf(nf)}
 	}
-	plan := &RulesPlan{Pipeline: f.Name, Target: target, base: base, content: src, Sources: sourcesOf(nf)}
+	plan := &RulesPlan{Pipeline: f.Name, Target: target, base: base, content: src, Sources: sourcesOf(nf), Candidate: candidate}
 	for _, d := range nds {
 		if filepath.Clean(d.Subject.Start.File) == filepath.Clean(target) {
 			plan.Warnings = append(plan.Warnings, d.Summary)

@@ -753,6 +753,16 @@ func (s *pgStore) Explanations(ctx context.Context, ref string) ([]component.Exp
 	return out, nil
 }
 
+func (s *pgStore) RecentExplanations(ctx context.Context, n int) ([]component.Explanation, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+explanationColumns+` FROM applied
+		WHERE explanation IS NOT NULL ORDER BY seq DESC LIMIT $1`, n)
+	if err != nil {
+		return nil, fmt.Errorf("recent explanations: %w", err)
+	}
+	defer rows.Close()
+	return collect(rows, scanExplanation)
+}
+
 func (s *pgStore) Movements(ctx context.Context, sku string) ([]component.Movement, error) {
 	rows, err := s.pool.Query(ctx, `SELECT `+movementColumns+` FROM movements WHERE sku = $1 ORDER BY seq`, sku)
 	if err != nil {

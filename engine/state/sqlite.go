@@ -830,6 +830,16 @@ func (s *sqliteStore) Explanations(ctx context.Context, ref string) ([]component
 	return out, nil
 }
 
+func (s *sqliteStore) RecentExplanations(ctx context.Context, n int) ([]component.Explanation, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT `+explanationColumns+` FROM applied
+		WHERE explanation IS NOT NULL ORDER BY seq DESC LIMIT ?`, n)
+	if err != nil {
+		return nil, fmt.Errorf("recent explanations: %w", err)
+	}
+	defer rows.Close()
+	return collect(rows, scanExplanation)
+}
+
 func (s *sqliteStore) Movements(ctx context.Context, sku string) ([]component.Movement, error) {
 	rows, err := s.rdb.QueryContext(ctx, `SELECT `+movementColumns+` FROM movements WHERE sku = ? ORDER BY seq`, sku)
 	if err != nil {

@@ -28,6 +28,10 @@ type Store interface {
 	component.Inventory
 	component.GroupApplier
 	component.KeyLog
+	// RecentExplanations returns the last n allocation decisions recorded
+	// with an explanation, newest first: a rules backtest decides them
+	// again.
+	RecentExplanations(ctx context.Context, n int) ([]component.Explanation, error)
 	// ExpireReservations deletes the reservations that have expired. They
 	// stopped counting when they expired; this only reclaims the rows.
 	ExpireReservations(ctx context.Context) (int, error)

@@ -439,3 +439,11 @@ type Movement struct {
 	Key      string // the idempotency key of the Apply or feed update
 	At       time.Time
 }
+
+// Redecider is a step that decides a recorded input again under its own
+// settings, against the stock recorded with the decision (an Explanation's
+// Data), changing nothing: the console's rules backtest builds the
+// candidate pipeline's allocate step and asks it.
+type Redecider interface {
+	Redecide(ctx context.Context, explanation []byte) (Outcome, error)
+}

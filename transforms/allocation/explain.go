@@ -1,5 +1,7 @@
 package allocation
 
+import "encoding/json"
+
 import "github.com/shopspring/decimal"
 
 // Explanation is why Allocate decided what it did: the stock it saw, how it
@@ -27,6 +29,10 @@ type Explanation struct {
 	// RulesVersion is the version of the rules that decided (a hash of the
 	// rules file), set by the allocate step; "" when unknown.
 	RulesVersion string `json:"rules_version,omitempty"`
+	// Order is the allocate step's input record as it was decided, kept
+	// with the stock seen so a rules backtest can decide it again; set by
+	// the step.
+	Order json.RawMessage `json:"order,omitempty"`
 }
 
 // ExcludedLocation is a location that could not be allocated from.
