@@ -39,8 +39,8 @@ type RulesPlan struct {
 	// Candidate is the pipeline compiled with the change (a backtest
 	// builds its steps).
 	Candidate *pipelines.Plan `json:"-"`
-	base               []byte
-	content            []byte
+	base      []byte
+	content   []byte
 }
 
 // Content is what applying the plan writes.
