@@ -512,6 +512,13 @@ func TestDeadLetterEditPreviewReplay(t *testing.T) {
 	if len(audit) != 2 || audit[0].Action != "dlq.replay" || audit[1].Action != "dlq.edit" || audit[1].Actor != "token:ops" {
 		t.Errorf("audit: %+v", audit)
 	}
+	viewer := e.token("grafana", "viewer")
+	if a := e.do(http.MethodGet, "/api/v1/audit", viewer, ""); strings.Contains(a.body, "ana@example.com") {
+		t.Errorf("a viewer reads the edited payload's email in the history:\n%s", a.body)
+	}
+	if a := e.do(http.MethodGet, "/api/v1/audit", operator, ""); !strings.Contains(a.body, "ana@example.com") {
+		t.Error("an operator's history lacks the edit's payload")
+	}
 }
 
 // A bulk replay is bound to its preview: the preview names the set and a
@@ -723,7 +730,7 @@ func TestRulesPlanApplyRollback(t *testing.T) {
 	viewer := e.token("grafana", "viewer")
 	rulesPath := filepath.Join(e.dir, "rules.yaml")
 	order := func(id int) *console.OrderView {
-		body := `{"id": ` + strconv.Itoa(id) + `, "lines": [{"sku": "BLUE", "quantity": 1}]}`
+		body := `{"id": ` + strconv.Itoa(id) + `, "email": "ana@example.com", "lines": [{"sku": "BLUE", "quantity": 1}]}`
 		e.webhook(body, "ev-"+strconv.Itoa(id))
 		var ov console.OrderView
 		eventually(t, "order "+strconv.Itoa(id)+" decided", func() bool {
@@ -734,6 +741,14 @@ func TestRulesPlanApplyRollback(t *testing.T) {
 	}
 	if l := order(7001).Decision[0].Lines[0]; !l.Backordered.Equal(decimal.NewFromInt(1)) {
 		t.Fatalf("before the change, BLUE is backordered: %+v", l)
+	}
+	// The order as decided is kept with its explanation: a viewer gets it
+	// with the email masked, an operator whole.
+	if a := e.do(http.MethodGet, "/api/v1/orders/7001", viewer, ""); strings.Contains(a.body, "ana@example.com") || !strings.Contains(a.body, `"email": "•••"`) {
+		t.Errorf("a viewer's order JSON:\n%s", a.body)
+	}
+	if a := e.do(http.MethodGet, "/api/v1/orders/7001", operator, ""); !strings.Contains(a.body, "ana@example.com") {
+		t.Errorf("an operator's order JSON lacks the email")
 	}
 	page := e.do(http.MethodGet, "/ui/rules/orders", viewer, "")
 	if !strings.Contains(page.body, "<code>fulfillment.backorder.policy</code></td><td><code>allow_notify</code></td><td>") ||

@@ -41,6 +41,23 @@ func showPayload(b []byte, mask bool) string {
 	return string(out)
 }
 
+// maskJSON is b with its PII values masked, compact; bytes that are not
+// JSON are hidden whole.
+func maskJSON(b []byte) []byte {
+	var v any
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	if err := d.Decode(&v); err != nil {
+		out, _ := json.Marshal("(hidden from viewers)")
+		return out
+	}
+	out, err := json.Marshal(maskPII(v, ""))
+	if err != nil {
+		return []byte(`"(hidden from viewers)"`)
+	}
+	return out
+}
+
 // maskPII replaces the values of PII keys, at any depth. A "name" is PII
 // only inside an address or customer object (a line item's name is not).
 func maskPII(v any, parent string) any {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pipectl/pipectl/engine/ops"
 	"github.com/pipectl/pipectl/engine/state"
 	"github.com/pipectl/pipectl/pipelines"
 	"github.com/pipectl/pipectl/transforms/allocation"
@@ -75,9 +76,14 @@ func (c *Console) order(r request) (view, error) {
 			return view{}, err
 		}
 		for _, e := range exps {
-			d := Decision{Ref: e.Ref, IdempotencyKey: e.IdempotencyKey, At: e.At, Raw: e.Data}
+			d := Decision{Ref: e.Ref, IdempotencyKey: e.IdempotencyKey, At: e.At}
 			if err := json.Unmarshal(e.Data, &d.Explanation); err != nil {
 				d.Unreadable = err.Error()
+			}
+			// The order as decided holds the customer's name, email and
+			// address: masked for those without pii:read.
+			if len(d.Explanation.Order) > 0 && !r.who.Can(ops.ScopePII) {
+				d.Explanation.Order = json.RawMessage(maskJSON(d.Explanation.Order))
 			}
 			d.Snapshot = d.Explanation.Snapshot
 			for _, l := range d.Explanation.Lines {

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"encoding/json"
 	"html/template"
 	"net/http"
 	"strings"
@@ -105,8 +106,18 @@ func (c *Console) pauseOrResume(pause bool) handlerFunc {
 
 // AuditView is the history of what operators did.
 type AuditView struct {
-	Subject string              `json:"subject,omitempty"`
-	Entries []*state.AuditEntry `json:"entries"`
+	Subject string     `json:"subject,omitempty"`
+	Entries []AuditRow `json:"entries"`
+}
+
+// AuditRow is one entry, its detail (a diff, an outcome) as JSON.
+type AuditRow struct {
+	At      time.Time       `json:"at"`
+	Actor   string          `json:"actor"`
+	Action  string          `json:"action"`
+	Subject string          `json:"subject"`
+	Reason  string          `json:"reason,omitempty"`
+	Detail  json.RawMessage `json:"detail,omitempty"`
 }
 
 func (c *Console) audit(r request) (view, error) {
@@ -115,7 +126,19 @@ func (c *Console) audit(r request) (view, error) {
 	if err != nil {
 		return view{}, err
 	}
-	return view{page: "audit", data: AuditView{Subject: subject, Entries: es}}, nil
+	v := AuditView{Subject: subject, Entries: []AuditRow{}}
+	for _, e := range es {
+		row := AuditRow{At: e.At, Actor: e.Actor, Action: e.Action, Subject: e.Subject, Reason: e.Reason}
+		if len(e.Detail) > 0 {
+			row.Detail = json.RawMessage(e.Detail)
+			// An edit's before and after are payloads: masked for viewers.
+			if !json.Valid(e.Detail) || !r.who.Can(ops.ScopePII) {
+				row.Detail = json.RawMessage(maskJSON(e.Detail))
+			}
+		}
+		v.Entries = append(v.Entries, row)
+	}
+	return view{page: "audit", data: v}, nil
 }
 
 // DocsView is a pipeline's documentation page, as `pipectl docs` writes
