@@ -524,7 +524,7 @@ func (w *allocateWorker) prepare(ctx context.Context, rec *record.Record) (prepa
 			return prepared{}, fmt.Errorf("rule set %s when: %w", s.rulesName, err)
 		}
 		if !ok {
-			return prepared{}, fmt.Errorf("rule set %s does not apply to this order (its when is false)", s.rulesName)
+			return prepared{}, fmt.Errorf("rule set %s does not apply to this order: %w", s.rulesName, component.ErrNotInScope)
 		}
 	}
 	rules, err := rs.rulesFor(&w.vm, env)

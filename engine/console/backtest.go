@@ -3,6 +3,7 @@ package console
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -20,9 +21,12 @@ const backtestOrders = 500
 // orders, against the stock each saw when it was decided: which outcomes
 // change, and a few of them side by side.
 type Backtest struct {
-	Orders      int          `json:"orders"`
-	Changed     int          `json:"changed"`
-	Skipped     int          `json:"skipped"` // recorded without their order, or failed to decide
+	Orders  int `json:"orders"`
+	Changed int `json:"changed"`
+	Skipped int `json:"skipped"` // recorded without their order, or failed to decide
+	// OutOfScope are the orders the candidate's rule set `when` leaves
+	// out: how far a pilot scope reaches.
+	OutOfScope  int          `json:"out_of_scope"`
 	Transitions []Transition `json:"transitions"`
 	Samples     []Sample     `json:"samples"`
 }
@@ -90,6 +94,10 @@ func (c *Console) backtest(ctx context.Context, pipeline string, candidate *pipe
 		}
 		// Any allocate step of the pipeline decides it: most have one.
 		out, err := deciders[steps[0]].Redecide(ctx, e.Data)
+		if errors.Is(err, component.ErrNotInScope) {
+			bt.OutOfScope++
+			continue
+		}
 		if err != nil {
 			bt.Skipped++
 			continue

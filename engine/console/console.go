@@ -95,6 +95,7 @@ func parsePages() (map[string]*template.Template, error) {
 		"clip":  clip,
 		"lower": strings.ToLower,
 		"json":  indentJSON,
+		"minus": func(a, b int) int { return a - b },
 		"pair":  func(a, b any) struct{ A, B any } { return struct{ A, B any }{a, b} },
 	}
 	names, err := fs.Glob(templateFiles, "templates/*.html")

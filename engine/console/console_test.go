@@ -781,6 +781,15 @@ func TestRulesPlanApplyRollback(t *testing.T) {
 		len(bt.Samples) != 1 || bt.Samples[0].Ref != "7001" || bt.Samples[0].After != "BLUE 1: held 1" {
 		t.Errorf("backtest: %+v", bt)
 	}
+	// A pilot scope: a `when` that leaves every recent order out shows
+	// how far it reaches.
+	var pilot struct {
+		Backtest console.Backtest `json:"backtest"`
+	}
+	a = e.do(http.MethodPost, "/api/v1/rules/orders/plan", operator, `{"changes": ["fulfillment.when=id > 9000"]}`)
+	if err := json.Unmarshal([]byte(a.body), &pilot); err != nil || pilot.Backtest.Orders != 1 || pilot.Backtest.OutOfScope != 1 {
+		t.Errorf("a pilot scope's backtest: %v %s", err, a.body)
+	}
 	// Someone edits the rules file meanwhile: the plan is stale.
 	orig, _ := os.ReadFile(rulesPath)
 	edited := strings.Replace(string(orig), "max_shipments: 2", "max_shipments: 3", 1)

@@ -440,6 +440,10 @@ type Movement struct {
 	At       time.Time
 }
 
+// ErrNotInScope is a record a rule set's `when` leaves out: a pilot scope
+// (some SKUs, one channel) that this order is not in.
+var ErrNotInScope = errors.New("its when is false")
+
 // Redecider is a step that decides a recorded input again under its own
 // settings, against the stock recorded with the decision (an Explanation's
 // Data), changing nothing: the console's rules backtest builds the
