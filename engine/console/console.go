@@ -146,6 +146,8 @@ func (c *Console) Handler() http.Handler {
 	c.route(mux, "GET /ui/rules/{name}", "GET /api/v1/rules/{name}", ops.ScopeRead, c.rules)
 	c.route(mux, "POST /ui/rules/{name}/plan", "POST /api/v1/rules/{name}/plan", ops.ScopeRules, c.planRules)
 	c.route(mux, "POST /ui/rules/{name}/apply", "POST /api/v1/rules/{name}/apply", ops.ScopeRules, c.applyRules)
+	c.route(mux, "POST /ui/rules/{name}/shadow", "POST /api/v1/rules/{name}/shadow", ops.ScopeRules, c.shadow)
+	c.route(mux, "POST /ui/rules/{name}/shadow/stop", "POST /api/v1/rules/{name}/shadow/stop", ops.ScopeRules, c.stopShadow)
 	c.route(mux, "POST /ui/rules/{name}/rollback", "POST /api/v1/rules/{name}/rollback", ops.ScopeRules, c.rollback)
 	c.route(mux, "GET /ui/pipelines/{name}/docs", "GET /api/v1/pipelines/{name}/docs", ops.ScopeRead, c.docs)
 	c.route(mux, "POST /ui/dlq/{id}/edit", "POST /api/v1/dlq/{id}/edit", ops.ScopeDLQ, c.edit)

@@ -840,3 +840,55 @@ func TestRulesPlanApplyRollback(t *testing.T) {
 		t.Errorf("after the rollback, BLUE is backordered again: %+v", l)
 	}
 }
+
+// A rules candidate in shadow: each order the live rules decide is
+// decided again by the candidate against the same stock and compared,
+// while the live decision stands and the candidate writes nothing.
+func TestShadowComparesLiveDecisions(t *testing.T) {
+	e := newEnvWith(t, false, allocatePipeline, map[string]string{"rules.yaml": allocateRules})
+	operator := e.token("ops", "operator")
+	var plan struct {
+		Plan struct {
+			Hash string `json:"plan_hash"`
+		} `json:"plan"`
+	}
+	a := e.do(http.MethodPost, "/api/v1/rules/orders/plan", operator, `{"changes": ["fulfillment.backorder.policy=deny"]}`)
+	if err := json.Unmarshal([]byte(a.body), &plan); err != nil || plan.Plan.Hash == "" {
+		t.Fatalf("plan: %v %s", err, a.body)
+	}
+	if a := e.do(http.MethodPost, "/api/v1/rules/orders/shadow", operator, `{"plan_hash": "nope"}`); a.status != 409 {
+		t.Errorf("a shadow of no plan: %d", a.status)
+	}
+	if a := e.do(http.MethodPost, "/api/v1/rules/orders/shadow", operator, `{"plan_hash": "`+plan.Plan.Hash+`"}`); a.status != 200 {
+		t.Fatalf("shadow: %d %s", a.status, a.body)
+	}
+	rules, _ := os.ReadFile(filepath.Join(e.dir, "rules.yaml"))
+	e.webhook(`{"id": 8001, "lines": [{"sku": "BLUE", "quantity": 1}]}`, "ev-8001")
+	var rep serve.ShadowReport
+	eventually(t, "the shadow's comparison", func() bool {
+		r, ok := e.srv.Shadow("orders")
+		rep = r
+		return ok && r.Orders == 1
+	})
+	if rep.Differ != 1 || rep.Transitions["backordered → held"] != 1 || len(rep.Samples) != 1 || rep.Samples[0].Ref != "8001" {
+		t.Errorf("shadow report: %+v", rep)
+	}
+	var ov console.OrderView
+	json.Unmarshal([]byte(e.do(http.MethodGet, "/api/v1/orders/8001", operator, "").body), &ov)
+	if len(ov.Decision) != 1 || !ov.Decision[0].Lines[0].Backordered.Equal(decimal.NewFromInt(1)) {
+		t.Errorf("the live decision is not the live rules': %+v", ov.Decision)
+	}
+	if now, _ := os.ReadFile(filepath.Join(e.dir, "rules.yaml")); string(now) != string(rules) {
+		t.Error("a shadow changed the rules file")
+	}
+	page := e.do(http.MethodGet, "/ui/rules/orders", operator, "")
+	if !strings.Contains(page.body, "In shadow: plan "+plan.Plan.Hash) || !strings.Contains(page.body, "<td>backordered → held</td><td class=\"num\">1</td>") {
+		t.Errorf("the rules page lacks the shadow:\n%s", page.body)
+	}
+	if a := e.do(http.MethodPost, "/api/v1/rules/orders/shadow/stop", operator, ""); a.status != 200 {
+		t.Fatalf("stop: %d", a.status)
+	}
+	if _, ok := e.srv.Shadow("orders"); ok {
+		t.Error("the shadow still runs after stop")
+	}
+}

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -11,8 +12,11 @@ import (
 	"time"
 
 	"github.com/pipectl/pipectl/engine/ops"
+	"github.com/pipectl/pipectl/engine/serve"
+	"github.com/pipectl/pipectl/engine/state"
 	"github.com/pipectl/pipectl/pipelines"
 	"github.com/pipectl/pipectl/pipelines/component"
+	"github.com/pipectl/pipectl/transforms/allocation"
 )
 
 // planTTL is how long a planned rules change can be applied.
@@ -61,9 +65,11 @@ type RulesView struct {
 	History  []component.RuleChange  `json:"history"`
 	Plan     *ops.RulesPlan          `json:"plan,omitempty"`
 	Backtest *Backtest               `json:"backtest,omitempty"`
-	Draft    string                  `json:"-"`
-	Error    string                  `json:"-"`
-	Applied  bool                    `json:"-"`
+	// Shadow is the candidate running beside the live rules, if any.
+	Shadow  *serve.ShadowReport `json:"shadow,omitempty"`
+	Draft   string              `json:"-"`
+	Error   string              `json:"-"`
+	Applied bool                `json:"-"`
 }
 
 func (c *Console) rulesView(r request) (RulesView, error) {
@@ -73,6 +79,9 @@ func (c *Console) rulesView(r request) (RulesView, error) {
 		return RulesView{}, errStatus(http.StatusNotFound, "no pipeline %q is served", name)
 	}
 	v := RulesView{Pipeline: name, Settings: relativeSources(pipelines.RuleSettings(p.File), p.Path)}
+	if sh, ok := c.srv.Shadow(name); ok {
+		v.Shadow = &sh
+	}
 	if inv := c.srv.Inventory(); inv != nil {
 		if all, err := inv.RuleHistory(r.ctx(), ""); err == nil {
 			v.History = recentChanges(all, v.Settings)
@@ -181,6 +190,61 @@ func (c *Console) applyRules(r request) (view, error) {
 		return view{data: map[string]any{"pipeline": name, "applied": plan.Hash, "changes": plan.Changes}}, nil
 	}
 	return view{data: redirect("/ui/rules/" + name + "?applied=1")}, nil
+}
+
+// shadow runs a reviewed plan beside the live rules: every order the live
+// version decides is decided again by the candidate against the same
+// stock, compared on this page; nothing is written or sent.
+func (c *Console) shadow(r request) (view, error) {
+	name := r.PathValue("name")
+	hash := r.PostFormValue("plan_hash")
+	if isAPI(r.Request) {
+		var body struct {
+			PlanHash string `json:"plan_hash"`
+		}
+		if err := decodeBody(r, &body); err != nil {
+			return view{}, err
+		}
+		hash = body.PlanHash
+	}
+	plan := c.plans.get(hash, c.cfg.Now())
+	if plan == nil || plan.Pipeline != name {
+		return view{}, errStatus(http.StatusConflict, "no planned change %q of %s to run in shadow; plan it again", hash, name)
+	}
+	if err := c.srv.StartShadow(name, hash, plan.Candidate, compareDecisions); err != nil {
+		return view{}, errStatus(http.StatusBadRequest, "%s", err)
+	}
+	if err := c.srv.Queue().AddAudit(r.ctx(), &state.AuditEntry{At: c.cfg.Now(), Actor: r.who.Actor(), Action: "rules.shadow", Subject: name,
+		Reason: "plan " + hash}); err != nil {
+		return view{}, err
+	}
+	if isAPI(r.Request) {
+		return view{data: map[string]any{"pipeline": name, "shadow": hash}}, nil
+	}
+	return view{data: redirect("/ui/rules/" + name)}, nil
+}
+
+func (c *Console) stopShadow(r request) (view, error) {
+	name := r.PathValue("name")
+	c.srv.StopShadow(name)
+	if err := c.srv.Queue().AddAudit(r.ctx(), &state.AuditEntry{At: c.cfg.Now(), Actor: r.who.Actor(), Action: "rules.shadow.stop", Subject: name}); err != nil {
+		return view{}, err
+	}
+	if isAPI(r.Request) {
+		return view{data: map[string]any{"pipeline": name, "shadow": nil}}, nil
+	}
+	return view{data: redirect("/ui/rules/" + name)}, nil
+}
+
+// compareDecisions is how a shadow compares a live decision with the
+// candidate's: their outcomes, and whether every line came out the same.
+func compareDecisions(live, candidate []byte) (from, to string, same bool) {
+	var a, b allocation.Explanation
+	if json.Unmarshal(live, &a) != nil || json.Unmarshal(candidate, &b) != nil {
+		return "unreadable", "unreadable", false
+	}
+	from, to = outcomeOfExplanation(a), outcomeOfExplanation(b)
+	return from, to, from == to && lineSummary(a) == lineSummary(b)
 }
 
 // rollback plans putting a recorded change's settings back as they were,

@@ -113,6 +113,9 @@ type Server struct {
 	paused pauseCache
 	// kpis keep the merchant's KPIs for the console.
 	kpis kpiTracker
+	// shadows are the rules candidates run beside the live pipelines, by
+	// pipeline (under mu).
+	shadows map[string]*shadow
 }
 
 // pipelineSet is the pipelines in force, swapped whole on reload.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -225,13 +226,29 @@ func (w *worker) runDeliveries(p *served, ds []*state.Delivery) {
 	}
 	var res *engine.Result
 	var err error
+	var liveMu sync.Mutex
+	var live []explained
 	if len(inputs) > 0 {
 		stopRenewing := w.renewWhileRunning(p.Plan.Name, ids)
+		rt := s.runtime(p.Pipeline)
+		sh := s.shadowOf(p.Plan.Name)
+		if sh != nil {
+			rt.Explain = func(step, ref string, exp []byte) {
+				liveMu.Lock()
+				live = append(live, explained{ref, append([]byte(nil), exp...)})
+				liveMu.Unlock()
+			}
+		}
 		res, err = engine.Run(s.runCtx, p.Plan, engine.Options{
-			Runtime: s.runtime(p.Pipeline), Inputs: inputs, RulesVersion: p.RulesVersion,
+			Runtime: rt, Inputs: inputs, RulesVersion: p.RulesVersion,
 			Defer: o.deferRetry, Unhandled: o.deadLetter,
 		})
 		stopRenewing()
+		if sh != nil && err == nil {
+			// The candidate decides again what the live version just
+			// decided (and committed to its sinks), writing nothing.
+			sh.compareAll(s.runCtx, live)
+		}
 	}
 	if err == nil && res != nil && !res.Committed {
 		err = errors.New("the run did not commit")
