@@ -649,7 +649,7 @@ func TestOrderTimelineAndExplain(t *testing.T) {
 	})
 	e.deadLetter("wms", "422 the WMS refused shipment 2", `{"id": 5001}`)
 	page := e.do(http.MethodGet, "/ui/orders?q=5001", "", "")
-	for _, want := range []string{"<strong>allocated</strong>", "<strong>failed at wms</strong>", "422 the WMS refused shipment 2",
+	for _, want := range []string{"<strong>received</strong>: webhook created, event shopify::ev-5001", "<strong>processed</strong>", "<strong>allocated</strong>", "<strong>failed at wms</strong>", "422 the WMS refused shipment 2",
 		"<code>strategy:priority</code> <small>(rules.yaml:5)</small>", "1 from wh-east, 2 from wh-west", "Stock seen", "Ranked locations per SKU"} {
 		if !strings.Contains(page.body, want) {
 			t.Errorf("the order page lacks %q", want)
@@ -659,7 +659,7 @@ func TestOrderTimelineAndExplain(t *testing.T) {
 	if err := json.Unmarshal([]byte(e.do(http.MethodGet, "/api/v1/orders/5001", "", "").body), &ov); err != nil {
 		t.Fatal(err)
 	}
-	if len(ov.Decision) != 1 || len(ov.Decision[0].Lines) != 2 || len(ov.Timeline) != 2 {
+	if len(ov.Decision) != 1 || len(ov.Decision[0].Lines) != 2 || len(ov.Timeline) != 4 {
 		t.Fatalf("order JSON: %+v", ov)
 	}
 	if l := ov.Decision[0].Lines[1]; l.SKU != "BLUE" || !l.Backordered.Equal(decimal.NewFromInt(1)) {

@@ -93,6 +93,15 @@ func (c *Console) order(r request) (view, error) {
 			v.Timeline = append(v.Timeline, TimelineEvent{At: e.At, What: "allocated", Detail: verdictOf(d.Explanation)})
 		}
 	}
+	// What serve did with it: received, processed, retries.
+	events, err := c.srv.Queue().OrderEventsOf(r.ctx(), q)
+	if err != nil {
+		return view{}, err
+	}
+	for _, e := range events {
+		v.Timeline = append(v.Timeline, TimelineEvent{At: e.At, What: e.Kind, Detail: e.Detail,
+			Failed: e.Kind == "dead letter" || strings.HasPrefix(e.Kind, "retry") && strings.Contains(e.Kind, "failed")})
+	}
 	// Dead letters of the order: its id in the payload or the record.
 	dls, err := c.srv.Queue().ListDeadLetters(r.ctx(), state.DeadLetterFilter{Limit: 5000})
 	if err != nil {

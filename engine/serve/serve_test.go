@@ -297,6 +297,17 @@ func TestWMSOutageIsRetriedFromTheStore(t *testing.T) {
 		d, err := h.q.Depth(context.Background(), "orders")
 		return err == nil && d.Retries == 0
 	})
+	// Each order's timeline says so: received, processed, its retry queued
+	// with the 503, retried until delivered.
+	es, err := h.q.OrderEventsOf(context.Background(), "3")
+	var kinds []string
+	for _, e := range es {
+		kinds = append(kinds, e.Kind)
+	}
+	if err != nil || len(kinds) < 4 || kinds[0] != "received" || kinds[1] != "processed" || kinds[2] != "retry queued" ||
+		kinds[len(kinds)-1] != "retried: delivered" || !strings.Contains(es[2].Detail, "wms") {
+		t.Errorf("order 3's events: %v %v", kinds, err)
+	}
 	resp, err := http.Get(h.url + "/metrics")
 	if err != nil {
 		t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -268,6 +269,7 @@ func (w *worker) runDeliveries(p *served, ds []*state.Delivery) {
 		s.log.Error("committing deliveries' outcome", "pipeline", p.Plan.Name, "deliveries", len(ids), "error", err.Error())
 		return
 	}
+	s.recordEvents(ctx, p.Plan.Name, deliveryEvents(p, o, ds))
 	done := s.cfg.Clock.Now()
 	for _, d := range ds {
 		s.metrics.delivered(p.Plan.Name, done.Sub(d.Received))
@@ -503,11 +505,20 @@ func (w *worker) runRetries(p *served, rs []*state.Retry) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.runCtx), 30*time.Second)
 	defer cancel()
 	q := s.cfg.Queue
+	var events []state.OrderEvent
+	defer func() { s.recordEvents(ctx, p.Plan.Name, events) }()
 	for _, st := range states {
 		var serr error
+		ref := orderRef(st.r.Origin)
+		event := func(kind, detail string) {
+			if ref != "" {
+				events = append(events, state.OrderEvent{Ref: ref, At: now, Kind: kind, Detail: st.r.Sink + ": " + detail})
+			}
+		}
 		switch {
 		case st.dead != nil:
 			serr = q.RetryDead(ctx, st.r.ID, st.attempt, st.dead)
+			event("dead letter", st.dead.Error)
 			if serr == nil {
 				s.metrics.deadLetters(p.Plan.Name, st.dead.Node, 1)
 				p.alerts.deadLetter(now, st.dead.Node, st.dead.Error)
@@ -523,10 +534,12 @@ func (w *worker) runRetries(p *served, rs []*state.Retry) {
 			serr = q.RetryAgain(ctx, st.r.ID, a, now.Add(retryDelay(len(st.r.Attempts)+1, component.DefaultRetryPolicy, nil)))
 		case st.again:
 			serr = q.RetryAgain(ctx, st.r.ID, st.attempt, st.next)
+			event("retried: failed again", st.attempt.Error)
 			s.metrics.retried(p.Plan.Name, st.r.Sink, false)
 			p.alerts.sinkFailed(now, st.r.Sink, st.attempt.Error)
 		default:
 			serr = q.RetryDelivered(ctx, st.r.ID)
+			event("retried: delivered", fmt.Sprintf("attempt %d", len(st.r.Attempts)+1))
 			s.metrics.retried(p.Plan.Name, st.r.Sink, true)
 			p.alerts.sinkDelivered(now, st.r.Sink)
 		}

@@ -50,6 +50,7 @@ var queueConformance = []struct {
 	{"Audit", testQueueAudit},
 	{"Tokens", testQueueTokens},
 	{"Pauses", testQueuePauses},
+	{"OrderEvents", testQueueOrderEvents},
 	{"DepthAndOldest", testQueueDepth},
 	{"Reopen", testQueueReopen},
 }
@@ -502,6 +503,28 @@ func testQueuePauses(t *testing.T, db backend) {
 	}
 	if ps, _ := q.ListPauses(ctx); len(ps) != 1 {
 		t.Errorf("after resume: %+v", ps)
+	}
+}
+
+// testQueueOrderEvents: an order's events come back in the order they
+// were added; events older than OrderEventsKept are dropped.
+func testQueueOrderEvents(t *testing.T, db backend) {
+	clock := newClock()
+	q := openQueue(t, db(t), clock)
+	old := clock.Now()
+	if err := q.AddOrderEvents(ctx, []state.OrderEvent{{Ref: "1001", Kind: "received", Detail: "order_created"}}); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(state.OrderEventsKept + time.Hour)
+	if err := q.AddOrderEvents(ctx, []state.OrderEvent{{Ref: "1002", Kind: "received"}, {Ref: "1002", Kind: "processed", Detail: "wms"}}); err != nil {
+		t.Fatal(err)
+	}
+	if es, err := q.OrderEventsOf(ctx, "1001"); err != nil || len(es) != 0 {
+		t.Errorf("an event older than kept (%s): %+v %v", old, es, err)
+	}
+	es, err := q.OrderEventsOf(ctx, "1002")
+	if err != nil || len(es) != 2 || es[0].Kind != "received" || es[1].Kind != "processed" || es[1].Detail != "wms" || !es[1].At.Equal(clock.Now()) {
+		t.Errorf("events of 1002: %+v %v", es, err)
 	}
 }
 

@@ -25,6 +25,7 @@ type Queue interface {
 	Audit
 	Tokens
 	Pauses
+	OrderEvents
 	Close() error
 }
 
