@@ -892,3 +892,29 @@ func TestShadowComparesLiveDecisions(t *testing.T) {
 		t.Error("the shadow still runs after stop")
 	}
 }
+
+// A rules change is marked on the sparklines at the sample it happened in.
+func TestSparklinesMarkRulesChanges(t *testing.T) {
+	e := newEnvWith(t, false, allocatePipeline, map[string]string{"rules.yaml": allocateRules})
+	c, err := console.New(console.Config{Server: e.srv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Sample()
+	c.Sample()
+	path := filepath.Join(e.dir, "rules.yaml")
+	b, _ := os.ReadFile(path)
+	os.WriteFile(path, []byte(strings.Replace(string(b), "max_shipments: 2", "max_shipments: 1", 1)), 0o644)
+	if err := e.opts.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	c.Sample()
+	rec := httptest.NewRecorder()
+	c.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/ui/", nil))
+	if n := strings.Count(rec.Body.String(), `<line class="rules-change"`); n != 2 { // one per sparkline
+		t.Errorf("%d rules-change marks, want 2:\n%s", n, rec.Body.String())
+	}
+	if !strings.Contains(rec.Body.String(), "1 rules change marked") {
+		t.Error("the sparkline's label does not say a change is marked")
+	}
+}

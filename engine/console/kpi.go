@@ -17,14 +17,19 @@ const sparkPoints = 120
 
 // series is a pipeline's KPIs sampled over time, for the sparklines.
 type series struct {
-	mu sync.Mutex
-	by map[string]*pipelineSeries
+	mu    sync.Mutex
+	by    map[string]*pipelineSeries
+	rules map[string]string // the rules version at the last sample
 }
 
 type pipelineSeries struct {
 	last      int64     // delivered at the last sample
 	orders    []float64 // orders delivered in each interval
 	latencyMS []float64 // p99 at each sample
+	// changed marks the samples in whose interval the pipeline's rules
+	// changed: the sparklines draw a marker there, so "backorders rose
+	// after the change" can be seen.
+	changed []bool
 }
 
 // Sample records every pipeline's KPIs now; Run calls it every interval.
@@ -43,6 +48,19 @@ func (c *Console) Sample() {
 		}
 		s.orders = push(s.orders, float64(k.Delivered-s.last))
 		s.latencyMS = push(s.latencyMS, float64(k.LatencyP99.Milliseconds()))
+		rv := ""
+		if p, ok := c.srv.Pipeline(name); ok {
+			rv = p.RulesVersion
+		}
+		changed := c.series.rules[name] != "" && c.series.rules[name] != rv
+		if c.series.rules == nil {
+			c.series.rules = map[string]string{}
+		}
+		c.series.rules[name] = rv
+		s.changed = append(s.changed, changed)
+		if len(s.changed) > sparkPoints {
+			s.changed = s.changed[len(s.changed)-sparkPoints:]
+		}
 		s.last = k.Delivered
 	}
 }
@@ -69,19 +87,19 @@ func (c *Console) Run(ctx context.Context, interval time.Duration) {
 	}
 }
 
-func (c *Console) spark(pipeline string) (orders, latency []float64) {
+func (c *Console) spark(pipeline string) (orders, latency []float64, changed []bool) {
 	c.series.mu.Lock()
 	defer c.series.mu.Unlock()
 	s := c.series.by[pipeline]
 	if s == nil {
-		return nil, nil
+		return nil, nil, nil
 	}
-	return append([]float64(nil), s.orders...), append([]float64(nil), s.latencyMS...)
+	return append([]float64(nil), s.orders...), append([]float64(nil), s.latencyMS...), append([]bool(nil), s.changed...)
 }
 
 // sparkline draws values as a small SVG line, server-side; nothing when
 // there are fewer than two.
-func sparkline(values []float64, label string) template.HTML {
+func sparkline(values []float64, changed []bool, label string) template.HTML {
 	if len(values) < 2 {
 		return ""
 	}
@@ -99,8 +117,21 @@ func sparkline(values []float64, label string) template.HTML {
 		y := h - 2 - v/top*(h-4)
 		pts = append(pts, fmt.Sprintf("%.1f,%.1f", x, y))
 	}
-	return template.HTML(fmt.Sprintf(`<svg class="spark" viewBox="0 0 %d %d" width="%d" height="%d" role="img" aria-label="%s"><polyline points="%s"/></svg>`,
-		w, h, w, h, template.HTMLEscapeString(label), strings.Join(pts, " ")))
+	// A rules change is a vertical mark where it happened.
+	var marks strings.Builder
+	n := 0
+	for i, ch := range changed {
+		if ch && i < len(values) {
+			x := float64(i) * w / float64(len(values)-1)
+			fmt.Fprintf(&marks, `<line class="rules-change" x1="%.1f" y1="0" x2="%.1f" y2="%d"/>`, x, x, h)
+			n++
+		}
+	}
+	if n > 0 {
+		label += fmt.Sprintf("; %d rules change%s marked", n, plural(n))
+	}
+	return template.HTML(fmt.Sprintf(`<svg class="spark" viewBox="0 0 %d %d" width="%d" height="%d" role="img" aria-label="%s">%s<polyline points="%s"/></svg>`,
+		w, h, w, h, template.HTMLEscapeString(label), marks.String(), strings.Join(pts, " ")))
 }
 
 // KPIView is a pipeline's KPI tiles.
@@ -113,8 +144,8 @@ type KPIView struct {
 
 func (c *Console) kpiView(pipeline string) KPIView {
 	k := c.srv.KPIs(pipeline)
-	orders, latency := c.spark(pipeline)
+	orders, latency, changed := c.spark(pipeline)
 	return KPIView{KPIs: k, Split: k.Outcomes["split"], Backordered: k.Outcomes["backordered"], Held: k.Outcomes["held"],
-		OrdersSpark:  sparkline(orders, "orders delivered per interval, the last hour"),
-		LatencySpark: sparkline(latency, "order latency p99, the last hour")}
+		OrdersSpark:  sparkline(orders, changed, "orders delivered per interval, the last hour"),
+		LatencySpark: sparkline(latency, changed, "order latency p99, the last hour")}
 }
