@@ -38,13 +38,39 @@ type Transition struct {
 	Count int    `json:"count"`
 }
 
-// Sample is one order whose outcome would change.
+// Sample is one order whose outcome would change, with its explain diff:
+// each line before and after.
 type Sample struct {
-	Ref    string `json:"ref"`
-	From   string `json:"from"`
-	To     string `json:"to"`
-	Before string `json:"before"`
-	After  string `json:"after"`
+	Ref    string     `json:"ref"`
+	From   string     `json:"from"`
+	To     string     `json:"to"`
+	Before string     `json:"before"`
+	After  string     `json:"after"`
+	Lines  []LineDiff `json:"lines"`
+}
+
+// LineDiff is one line of an order decided now and under a change.
+type LineDiff struct {
+	SKU     string `json:"sku"`
+	Qty     string `json:"qty"`
+	Before  string `json:"before"`
+	After   string `json:"after"`
+	Rules   string `json:"rules_after"` // the rules that decided it under the change
+	Changed bool   `json:"changed"`
+}
+
+// lineDiffs pairs the lines of two decisions of one order.
+func lineDiffs(before, after allocation.Explanation) []LineDiff {
+	var out []LineDiff
+	for i, l := range before.Lines {
+		d := LineDiff{SKU: l.SKU, Qty: l.Qty.String(), Before: lineFate(l)}
+		if i < len(after.Lines) {
+			d.After, d.Rules = lineFate(after.Lines[i]), strings.Join(after.Lines[i].Rules, ", ")
+		}
+		d.Changed = d.Before != d.After
+		out = append(out, d)
+	}
+	return out
 }
 
 // backtest decides the pipeline's last recorded orders again under the
@@ -114,7 +140,8 @@ func (c *Console) backtest(ctx context.Context, pipeline string, candidate *pipe
 		bt.Changed++
 		counts[[2]string{from, to}]++
 		if len(bt.Samples) < 5 {
-			bt.Samples = append(bt.Samples, Sample{Ref: e.Ref, From: from, To: to, Before: lineSummary(before), After: lineSummary(after)})
+			bt.Samples = append(bt.Samples, Sample{Ref: e.Ref, From: from, To: to, Before: lineSummary(before), After: lineSummary(after),
+				Lines: lineDiffs(before, after)})
 		}
 	}
 	for k, n := range counts {
@@ -157,22 +184,27 @@ func outcomeOfExplanation(x allocation.Explanation) string {
 func lineSummary(x allocation.Explanation) string {
 	var parts []string
 	for _, l := range x.Lines {
-		var fate []string
-		for _, f := range l.From {
-			fate = append(fate, f.Qty.String()+" "+f.LocationID)
-		}
-		if l.Backordered.IsPositive() {
-			fate = append(fate, "backordered "+l.Backordered.String())
-		}
-		if l.Held.IsPositive() {
-			fate = append(fate, "held "+l.Held.String())
-		}
-		if l.Cancelled.IsPositive() {
-			fate = append(fate, "cancelled "+l.Cancelled.String())
-		}
-		parts = append(parts, fmt.Sprintf("%s %s: %s", l.SKU, l.Qty, strings.Join(fate, " + ")))
+		parts = append(parts, fmt.Sprintf("%s %s: %s", l.SKU, l.Qty, lineFate(l)))
 	}
 	return strings.Join(parts, "; ")
+}
+
+// lineFate is what became of a line: "1 wh-east + backordered 2".
+func lineFate(l allocation.LineDecision) string {
+	var fate []string
+	for _, f := range l.From {
+		fate = append(fate, f.Qty.String()+" "+f.LocationID)
+	}
+	if l.Backordered.IsPositive() {
+		fate = append(fate, "backordered "+l.Backordered.String())
+	}
+	if l.Held.IsPositive() {
+		fate = append(fate, "held "+l.Held.String())
+	}
+	if l.Cancelled.IsPositive() {
+		fate = append(fate, "cancelled "+l.Cancelled.String())
+	}
+	return strings.Join(fate, " + ")
 }
 
 func dirOf(path string) string {

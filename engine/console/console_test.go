@@ -781,6 +781,10 @@ func TestRulesPlanApplyRollback(t *testing.T) {
 		len(bt.Samples) != 1 || bt.Samples[0].Ref != "7001" || bt.Samples[0].After != "BLUE 1: held 1" {
 		t.Errorf("backtest: %+v", bt)
 	}
+	if ls := plan.Backtest.Samples[0].Lines; len(ls) != 1 || !ls[0].Changed || ls[0].Before != "backordered 1" || ls[0].After != "held 1" ||
+		!strings.Contains(ls[0].Rules, "remainder:backorder_denied:hold") {
+		t.Errorf("the sample's explain diff: %+v", ls)
+	}
 	// A pilot scope: a `when` that leaves every recent order out shows
 	// how far it reaches.
 	var pilot struct {
