@@ -83,6 +83,8 @@ start). A second signal exits at once; nothing acknowledged is lost.`,
 	drainTimeout := fs.Duration("drain-timeout", 30*time.Second, "longest wait, on SIGTERM, for runs in flight to finish")
 	logFormat := fs.String("log-format", "text", "log lines as text or json, on stderr")
 	readOnly := fs.Bool("read-only", false, "the console and its API change nothing")
+	var shadows multiFlag
+	fs.Var(&shadows, "shadow", "a candidate version of a served pipeline (a file with the same pipeline name), run in shadow: dry, its sinks captured and tallied on the console (repeatable)")
 	paths, code, ok := parseFlags(c, fs, args)
 	if !ok {
 		return code
@@ -153,6 +155,19 @@ start). A second signal exits at once; nothing acknowledged is lost.`,
 	if err != nil {
 		fmt.Fprintf(c.stderr, "pipectl serve: %v\n", err)
 		return exitError
+	}
+	if len(shadows) > 0 {
+		cands, _, ok := loadServed(c, shadows)
+		if !ok {
+			return exitError
+		}
+		for _, p := range cands {
+			if err := srv.ShadowVersion(p); err != nil {
+				fmt.Fprintf(c.stderr, "pipectl serve: --shadow %s: %v\n", p.Path, err)
+				return exitError
+			}
+			log.Info("shadow version", "pipeline", p.Plan.Name, "file", p.Path, "version", p.Version)
+		}
 	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {

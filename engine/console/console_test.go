@@ -922,3 +922,29 @@ func TestSparklinesMarkRulesChanges(t *testing.T) {
 		t.Error("the sparkline's label does not say a change is marked")
 	}
 }
+
+// A candidate version in shadow is shown on its pipeline's page: what each
+// sink got from the live version and would get from the candidate.
+func TestPipelinePageShowsAShadowVersion(t *testing.T) {
+	e := newEnv(t, false)
+	text := strings.ReplaceAll(defaultPipeline, "${WMS}", e.wms.URL)
+	text = strings.Replace(text, "  ticket:\n    from: orders\n", "  big:\n    from: orders\n    filter: \"id > 100\"\n  ticket:\n    from: big\n", 1)
+	path := filepath.Join(e.dir, "candidate.yaml")
+	os.WriteFile(path, []byte(text), 0o644)
+	plan, f, ds := pipelines.Validate(path, *e.opts.Compile)
+	if plan == nil || ds.HasErrors() {
+		t.Fatalf("candidate: %v", ds.Err())
+	}
+	if err := e.srv.ShadowVersion(&serve.Pipeline{Plan: plan, File: f, Path: path, Version: "next"}); err != nil {
+		t.Fatal(err)
+	}
+	e.webhook(`{"id": 5, "email": "a@example.com"}`, "ev-5")
+	eventually(t, "the shadow tallied the delivery", func() bool {
+		r, ok := e.srv.VersionShadow("orders")
+		return ok && r.Sinks["wms"].Live == 1
+	})
+	page := e.do(http.MethodGet, "/ui/pipelines/orders", "", "")
+	if !strings.Contains(page.body, "Version next in shadow") || !strings.Contains(page.body, `<tr><td>wms</td><td class="num">1</td><td class="num">0</td></tr>`) {
+		t.Errorf("the pipeline page lacks the shadow version:\n%s", page.body)
+	}
+}

@@ -210,6 +210,8 @@ type PipelineView struct {
 	Nodes  []NodeView     `json:"nodes"`
 	// SVG is the DAG drawn with its counts, inline in the page.
 	SVG template.HTML `json:"-"`
+	// Shadow is a candidate version running in shadow, if any.
+	Shadow *serve.VersionShadowReport `json:"shadow_version,omitempty"`
 }
 
 func (c *Console) pipeline(r request) (view, error) {
@@ -251,6 +253,9 @@ func (c *Console) pipeline(r request) (view, error) {
 		v.Nodes = append(v.Nodes, nv)
 	}
 	v.SVG = template.HTML(c.drawGraph(p.Plan, totals)) // WriteSVG escapes every name it writes
+	if sh, ok := c.srv.VersionShadow(name); ok {
+		v.Shadow = &sh
+	}
 	return view{page: "pipeline", data: v}, nil
 }
 

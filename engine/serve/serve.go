@@ -113,9 +113,11 @@ type Server struct {
 	paused pauseCache
 	// kpis keep the merchant's KPIs for the console.
 	kpis kpiTracker
-	// shadows are the rules candidates run beside the live pipelines, by
-	// pipeline (under mu).
-	shadows map[string]*shadow
+	// shadows are the rules candidates run beside the live pipelines, and
+	// versionShadows the candidate versions of their files, by pipeline
+	// (under mu).
+	shadows        map[string]*shadow
+	versionShadows map[string]*versionShadow
 }
 
 // pipelineSet is the pipelines in force, swapped whole on reload.

@@ -421,3 +421,48 @@ func (l testLog) Write(p []byte) (int, error) {
 	l.t.Log(strings.TrimSuffix(string(p), "\n"))
 	return len(p), nil
 }
+
+// A candidate version of a pipeline runs in shadow on the same deliveries:
+// its sinks are captured, not delivered, and what each would have
+// received is tallied beside what the live version sent.
+func TestShadowVersionCapturesItsSinks(t *testing.T) {
+	w := newWMS(t, nil)
+	live := compile(t, t.TempDir(), pipelineText(w.srv.URL))
+	candidateText := strings.Replace(pipelineText(w.srv.URL), `steps:
+  ticket:
+    from: orders`, `steps:
+  small:
+    from: orders
+    filter: "id <= 2"
+  ticket:
+    from: small`, 1)
+	candidate := compile(t, t.TempDir(), candidateText)
+	candidate.Version = "v2"
+	h := start(t, live)
+	if err := h.srv.ShadowVersion(candidate); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 4; i++ {
+		if got := h.post("/hooks/orders", fmt.Sprintf(`{"id": %d, "sku": "A"}`, i), fmt.Sprint("sv-", i)); got != 200 {
+			t.Fatalf("status %d", got)
+		}
+	}
+	eventually(t, "the live version delivered all 4", func() bool { return len(w.received()) == 4 })
+	var rep serve.VersionShadowReport
+	eventually(t, "the shadow tallied them", func() bool {
+		r, ok := h.srv.VersionShadow("orders")
+		rep = r
+		return ok && r.Deliveries == 4 && r.Sinks["wms"].Live == 4
+	})
+	if rep.Version != "v2" || rep.Sinks["wms"].Candidate != 2 || rep.Failed != 0 {
+		t.Errorf("shadow version report: %+v", rep)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if n := len(w.received()); n != 4 {
+		t.Errorf("the WMS got %d requests: a shadow delivered", n)
+	}
+	h.srv.StopShadowVersion("orders")
+	if _, ok := h.srv.VersionShadow("orders"); ok {
+		t.Error("the shadow version still runs after stop")
+	}
+}

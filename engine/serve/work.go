@@ -231,6 +231,9 @@ func (w *worker) runDeliveries(p *served, ds []*state.Delivery) {
 	var live []explained
 	if len(inputs) > 0 {
 		stopRenewing := w.renewWhileRunning(p.Plan.Name, ids)
+		// A shadow version runs first, dry, against the stock the live
+		// run is about to commit against.
+		s.runShadowVersion(p.Plan.Name, ds)
 		rt := s.runtime(p.Pipeline)
 		sh := s.shadowOf(p.Plan.Name)
 		if sh != nil {
@@ -278,6 +281,7 @@ func (w *worker) runDeliveries(p *served, ds []*state.Delivery) {
 	if res != nil {
 		s.metrics.nodes(p.Plan.Name, res.Nodes)
 		s.totals.add(p.Plan.Name, done, res.Nodes)
+		s.tallyLive(p.Plan.Name, res.Nodes)
 	}
 	s.metrics.retriesQueued(p.Plan.Name, o.retries)
 	for _, r := range o.retries {
