@@ -254,26 +254,51 @@ levels:
 	}
 	screenshot(t, ctx, "order-explain.png")
 
-	// The safe rule change: stop backordering (a supplier outage), review
-	// it with the backtest of the orders so far (the replayed order's
-	// black iPod, short, would be held rather than backordered), apply it
-	// with a reason; the history shows who and why.
+	// A second order, of 12 green iPods: more than wh-east can give, so it
+	// ships in two boxes.
+	var second map[string]any
+	json.Unmarshal(order, &second)
+	items := second["line_items"].([]any)
+	green := items[0].(map[string]any)
+	green["quantity"] = 12
+	second["line_items"], second["id"], second["name"], second["order_number"] = []any{green}, 450789470, "#1002", 1002
+	secondBody, _ := json.Marshal(second)
+	if got := signedPost(t, base+"/hooks/shopify/orders-create", secondBody, "console-secret"); got != http.StatusOK {
+		t.Fatalf("the second order: %d", got)
+	}
+	eventuallyE2E(t, 30*time.Second, func() string { return "the second order never reached the WMS" }, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		n := 0
+		for _, r := range atWMS {
+			if strings.HasPrefix(r, "/pick-tickets ") && strings.Contains(r, `"order_id":"450789470"`) {
+				n++
+			}
+		}
+		return n == 2 // two boxes
+	})
+
+	// The safe rule change: split shipments off (one box per order),
+	// reviewed with the backtest of the orders so far — the two-box order
+	// would ship one box and backorder the rest —, applied with a reason;
+	// the history shows who and why.
 	do(chromedp.Navigate(base+"/ui/rules/shopify-orders-to-wms"),
-		chromedp.SetValue(chromedp.ID("changes"), "fulfillment.backorder.policy=deny"),
+		chromedp.SetValue(chromedp.ID("changes"), "fulfillment.split.max_shipments=1"),
 		chromedp.Submit(chromedp.ID("changes")),
 		chromedp.WaitVisible(chromedp.CSS("section.plan")))
 	review := html(ctx, "main")
-	if !strings.Contains(review, "<td><code>fulfillment.backorder.policy</code></td><td><code>allow_notify</code></td><td><code>deny</code></td>") ||
-		!strings.Contains(review, "<strong>1</strong> of 1 would come out differently") || !strings.Contains(review, "<td>backordered</td><td>held</td>") {
+	if !strings.Contains(review, "<td><code>fulfillment.split.max_shipments</code></td><td><code>2</code></td><td><code>1</code></td>") ||
+		!strings.Contains(review, "<strong>1</strong> of 2 would come out differently") || !strings.Contains(review, "<td>split</td><td>backordered</td>") ||
+		!strings.Contains(review, "450789470") {
 		t.Errorf("the review does not show the change and its backtest:\n%s", review)
 	}
 	screenshot(t, ctx, "rules-review.png")
-	do(chromedp.SendKeys(chromedp.ID("apply-reason"), "supplier outage: no backorders this week"),
+	do(chromedp.SendKeys(chromedp.ID("apply-reason"), "peak season: one box per order"),
 		chromedp.Submit(chromedp.ID("apply-reason")),
 		chromedp.WaitVisible(chromedp.Search(`//p[contains(., "Applied")]`)),
 		chromedp.Navigate(base+"/ui/audit"),
 		chromedp.WaitVisible(chromedp.Search(`//td[text()="rules.apply"]`)))
-	if audit := html(ctx, "main"); !strings.Contains(audit, "supplier outage: no backorders this week") {
+	if audit := html(ctx, "main"); !strings.Contains(audit, "peak season: one box per order") {
 		t.Errorf("the history lacks the rules change:\n%s", audit)
 	}
 
@@ -299,6 +324,35 @@ levels:
 	page := html(vctx, "main")
 	if enabled != 0 || !strings.Contains(page, "your role (viewer) may not do this") {
 		t.Errorf("a viewer has %d enabled write controls:\n%s", enabled, page)
+	}
+
+	// A read-only console: every write control disabled, with the reason.
+	roDir := t.TempDir()
+	roAddr := freeAddr(t)
+	ro := exec.Command(pipectlBinary(t), "serve", "--listen", roAddr, "--state", "sqlite://"+roDir+"/", "--read-only", example)
+	ro.Env = e2eEnv()
+	if err := ro.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { ro.Process.Kill(); ro.Wait() }()
+	for i := 0; i < 200 && readyz(roAddr) != http.StatusOK; i++ {
+		time.Sleep(25 * time.Millisecond)
+	}
+	if got := signedPost(t, "http://"+roAddr+"/hooks/shopify/orders-create", cut, "console-secret"); got != http.StatusBadRequest {
+		t.Fatalf("a cut body at the read-only serve: %d", got)
+	}
+	rctx, _ := browser(t)
+	if err := chromedp.Do(rctx, chromedp.Navigate("http://"+roAddr+"/ui/dlq"),
+		chromedp.Click(chromedp.CSS("table:last-of-type tbody a")),
+		chromedp.WaitVisible(chromedp.CSS(".facts"))); err != nil {
+		t.Fatal(err)
+	}
+	roEnabled, err := chromedp.Run(rctx, chromedp.Evaluate[int](`Array.from(document.querySelectorAll('main button, main input:not([type=hidden]), main textarea')).filter(e => !e.disabled).length`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if roPage := html(rctx, "main"); roEnabled != 0 || !strings.Contains(roPage, "the console is read-only") {
+		t.Errorf("a read-only console has %d enabled write controls:\n%s", roEnabled, roPage)
 	}
 
 	for _, u := range requests() {
