@@ -235,6 +235,7 @@ type httpSink struct {
 	client    *http.Client
 	transport *http.Transport
 	keepConns bool // the transport is Runtime.Connections', kept open across runs
+	delivered func(sink string, rec *record.Record, detail string)
 	logger    *slog.Logger
 	fail      func(*record.Record, error)
 	now       func() time.Time
@@ -308,6 +309,7 @@ func newHTTPSink(ctx component.BuildContext) (component.Sink, error) {
 		s.logger = ctx.Runtime.Logger
 		s.retryLater = ctx.Runtime.RetryLater
 		s.answered = ctx.Runtime.Answered
+		s.delivered = ctx.Runtime.Delivered
 	}
 	if v := cfg.Get("path"); v != nil && v.Str != "" {
 		if s.path, err = compiled(v, "path"); err != nil {
@@ -630,6 +632,12 @@ func (s *httpSink) Write(ctx context.Context, rec *record.Record) error {
 		defer context.AfterFunc(s.stopCtx, cancel)()
 		if err := s.send(rctx, p); err != nil {
 			s.report(rec, err)
+		} else if s.delivered != nil {
+			detail := p.shown
+			if p.key != "" {
+				detail += ", Idempotency-Key " + p.key
+			}
+			s.delivered(s.name, rec, detail)
 		}
 	}()
 	return nil

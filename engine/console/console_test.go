@@ -659,7 +659,10 @@ func TestOrderTimelineAndExplain(t *testing.T) {
 	if err := json.Unmarshal([]byte(e.do(http.MethodGet, "/api/v1/orders/5001", "", "").body), &ov); err != nil {
 		t.Fatal(err)
 	}
-	if len(ov.Decision) != 1 || len(ov.Decision[0].Lines) != 2 || len(ov.Timeline) != 4 {
+	// received, allocated, two pick tickets acknowledged by the WMS,
+	// processed, and the dead letter.
+	if len(ov.Decision) != 1 || len(ov.Decision[0].Lines) != 2 || len(ov.Timeline) != 6 || ov.Timeline[2].What != "acknowledged" ||
+		!strings.Contains(ov.Timeline[2].Detail, "wms: ") || ov.Timeline[4].What != "processed" {
 		t.Fatalf("order JSON: %+v", ov)
 	}
 	if l := ov.Decision[0].Lines[1]; l.SKU != "BLUE" || !l.Backordered.Equal(decimal.NewFromInt(1)) {

@@ -45,8 +45,15 @@ func deliveryEvents(p *served, o *outcome, ds []*state.Delivery) []state.OrderEv
 			detail += ", event " + d.EventID
 		}
 		es = append(es, state.OrderEvent{Ref: ref, At: d.Received, Kind: "received", Detail: detail},
-			state.OrderEvent{Ref: ref, At: o.now, Kind: "processed", Detail: fmt.Sprintf("%s version %s: every sink acknowledged what it was given (a run of %d)", p.Plan.Name, p.Version, len(ds))})
+			state.OrderEvent{Ref: ref, At: o.clock(), Kind: "processed", Detail: fmt.Sprintf("%s version %s: every sink acknowledged what it was given (a run of %d)", p.Plan.Name, p.Version, len(ds))})
 	}
+	o.ackMu.Lock()
+	for _, a := range o.acks {
+		if ref := refs[a.delivery]; ref != "" {
+			es = append(es, state.OrderEvent{Ref: ref, At: a.at, Kind: "acknowledged", Detail: a.what})
+		}
+	}
+	o.ackMu.Unlock()
 	for _, r := range o.retries {
 		if ref := refs[r.Delivery]; ref != "" {
 			es = append(es, state.OrderEvent{Ref: ref, At: o.now, Kind: "retry queued", Detail: r.Sink + ": " + r.Attempts[0].Error})

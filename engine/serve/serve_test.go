@@ -308,6 +308,20 @@ func TestWMSOutageIsRetriedFromTheStore(t *testing.T) {
 		kinds[len(kinds)-1] != "retried: delivered" || !strings.Contains(es[2].Detail, "wms") {
 		t.Errorf("order 3's events: %v %v", kinds, err)
 	}
+	// A delivery the WMS takes at once is acknowledged on its timeline,
+	// with the request's Idempotency-Key.
+	if got := h.post("/hooks/orders", `{"id": 6}`, "6"); got != 200 {
+		t.Fatalf("status %d", got)
+	}
+	eventually(t, "order 6 acknowledged", func() bool {
+		es, _ := h.q.OrderEventsOf(context.Background(), "6")
+		for _, e := range es {
+			if e.Kind == "acknowledged" && strings.Contains(e.Detail, "wms: ") && strings.Contains(e.Detail, "Idempotency-Key 6") {
+				return true
+			}
+		}
+		return false
+	})
 	resp, err := http.Get(h.url + "/metrics")
 	if err != nil {
 		t.Fatal(err)

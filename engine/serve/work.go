@@ -153,6 +153,9 @@ type outcome struct {
 	byOrigin map[*record.Origin]*state.Delivery
 	retries  []*state.Retry
 	dead     []*state.DeadLetter
+	ackMu    sync.Mutex
+	acks     []ack
+	clock    func() time.Time // the server's, for the acknowledgements' times
 }
 
 func (o *outcome) deliveryOf(rec *record.Record) *state.Delivery {
@@ -160,6 +163,28 @@ func (o *outcome) deliveryOf(rec *record.Record) *state.Delivery {
 		return nil
 	}
 	return o.byOrigin[rec.Origin]
+}
+
+// acknowledged records, for its order's timeline, that a sink's far end
+// acknowledged a record (from the sink's delivery goroutines).
+func (o *outcome) acknowledged(sink string, rec *record.Record, detail string) {
+	d := o.deliveryOf(rec)
+	if d == nil {
+		return
+	}
+	o.ackMu.Lock()
+	defer o.ackMu.Unlock()
+	at := time.Now()
+	if o.clock != nil {
+		at = o.clock()
+	}
+	o.acks = append(o.acks, ack{delivery: d.ID, at: at, what: sink + ": " + detail})
+}
+
+type ack struct {
+	delivery int64
+	at       time.Time
+	what     string
 }
 
 // deferRetry keeps a record a sink could not deliver yet, to try again
@@ -207,7 +232,7 @@ func deadLetterOf(p *served, now time.Time, rec *record.Record) *state.DeadLette
 func (w *worker) runDeliveries(p *served, ds []*state.Delivery) {
 	s := w.s
 	now := s.cfg.Clock.Now()
-	o := &outcome{p: p, now: now, byOrigin: map[*record.Origin]*state.Delivery{}}
+	o := &outcome{p: p, now: now, byOrigin: map[*record.Origin]*state.Delivery{}, clock: s.cfg.Clock.Now}
 	var inputs []engine.Input
 	var ids []int64
 	for _, d := range ds {
@@ -235,6 +260,7 @@ func (w *worker) runDeliveries(p *served, ds []*state.Delivery) {
 		// run is about to commit against.
 		s.runShadowVersion(p.Plan.Name, ds)
 		rt := s.runtime(p.Pipeline)
+		rt.Delivered = o.acknowledged
 		sh := s.shadowOf(p.Plan.Name)
 		if sh != nil {
 			rt.Explain = func(step, ref string, exp []byte) {

@@ -58,6 +58,11 @@ type Runtime struct {
 	// that runs the step: dry runs with --trace print them. Steps call it
 	// only when it is set, so runs pay nothing for it.
 	Explain func(step, ref string, explanation []byte)
+	// Delivered, when set, is told each record a sink delivered and the
+	// far end acknowledged (an http sink's 2xx), with what identifies the
+	// request (its Idempotency-Key): serve records it on the order's
+	// timeline. Called from the sink's delivery goroutines.
+	Delivered func(sink string, rec *record.Record, detail string)
 	// Discrepancy, when set, is told each count an inventory sink's feed
 	// set that differs from the on-hand quantity held for the row (serve
 	// counts them in its metrics). Called after the update committed.
