@@ -125,3 +125,21 @@ func mdCell(s string) string {
 	s = strings.Join(strings.Fields(s), " ")
 	return strings.ReplaceAll(s, "|", `\|`)
 }
+
+// RecentChanges keeps the rule changes (oldest first, as the store lists
+// them) of the rule sets settings belong to, newest first, at most n: the
+// page's recent changes.
+func RecentChanges(all []component.RuleChange, settings []RuleSetting, n int) []component.RuleChange {
+	sets := map[string]bool{}
+	for _, s := range settings {
+		sets[s.Set] = true
+	}
+	var out []component.RuleChange
+	for i := len(all) - 1; i >= 0 && len(out) < n; i-- {
+		set, _, _ := strings.Cut(all[i].Rule, ".")
+		if sets[set] {
+			out = append(out, all[i])
+		}
+	}
+	return out
+}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 
 	"github.com/pipectl/pipectl/pipelines"
@@ -60,7 +59,7 @@ and write nothing.`, `  pipectl docs examples/ --out docs/pipelines
 			return exitError
 		}
 		d := pipelines.Document(f, plan)
-		d.Changes = changesOf(changes, d.Settings)
+		d.Changes = pipelines.RecentChanges(changes, d.Settings, 20)
 		pages = append(pages, d)
 	}
 	if len(pages) == 0 {
@@ -83,22 +82,4 @@ and write nothing.`, `  pipectl docs examples/ --out docs/pipelines
 		fmt.Fprintf(c.stdout, "wrote %s\n", filepath.Join(*out, d.Name+".md"))
 	}
 	return exitOK
-}
-
-// changesOf keeps the rule changes of the page's rule sets, newest first,
-// the last 20.
-func changesOf(all []component.RuleChange, settings []pipelines.RuleSetting) []component.RuleChange {
-	sets := map[string]bool{}
-	for _, s := range settings {
-		sets[s.Set] = true
-	}
-	var out []component.RuleChange
-	for _, ch := range all {
-		set, _, _ := strings.Cut(ch.Rule, ".")
-		if sets[set] {
-			out = append(out, ch)
-		}
-	}
-	slices.Reverse(out)
-	return out[:min(20, len(out))]
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -91,7 +92,7 @@ func (c *Console) backtest(ctx context.Context, pipeline string, candidate *pipe
 	}
 	rt := &component.Runtime{Clock: component.SystemClock{}, Inventory: inv, DryRun: true}
 	if p, ok := c.srv.Pipeline(pipeline); ok {
-		rt.Dir = dirOf(p.Path)
+		rt.Dir = filepath.Dir(p.Path)
 	}
 	deciders := map[string]component.Redecider{}
 	for _, s := range steps {
@@ -205,11 +206,4 @@ func lineFate(l allocation.LineDecision) string {
 		fate = append(fate, "cancelled "+l.Cancelled.String())
 	}
 	return strings.Join(fate, " + ")
-}
-
-func dirOf(path string) string {
-	if i := strings.LastIndexByte(path, '/'); i >= 0 {
-		return path[:i]
-	}
-	return "."
 }

@@ -84,7 +84,7 @@ func (c *Console) rulesView(r request) (RulesView, error) {
 	}
 	if inv := c.srv.Inventory(); inv != nil {
 		if all, err := inv.RuleHistory(r.ctx(), ""); err == nil {
-			v.History = recentChanges(all, v.Settings)
+			v.History = pipelines.RecentChanges(all, v.Settings, 20)
 		}
 	}
 	return v, nil

@@ -11,7 +11,6 @@ import (
 	"github.com/pipectl/pipectl/engine/serve"
 	"github.com/pipectl/pipectl/engine/state"
 	"github.com/pipectl/pipectl/pipelines"
-	"github.com/pipectl/pipectl/pipelines/component"
 )
 
 // TriggerRow is a trigger on the runs screen, with its pause.
@@ -161,28 +160,11 @@ func (c *Console) docs(r request) (view, error) {
 	d.Settings = relativeSources(d.Settings, p.Path)
 	if inv := c.srv.Inventory(); inv != nil {
 		if all, err := inv.RuleHistory(r.ctx(), ""); err == nil {
-			d.Changes = recentChanges(all, d.Settings)
+			d.Changes = pipelines.RecentChanges(all, d.Settings, 20)
 		}
 	}
 	var svg strings.Builder
 	pipelines.WriteSVG(&svg, p.Plan, pipelines.SVGOptions{NoStyle: true})
 	d.SVG = ""
 	return view{page: "docs", data: DocsView{Page: d, SVG: template.HTML(svg.String())}}, nil
-}
-
-// recentChanges keeps the rule changes of the page's rule sets, newest
-// first, the last 20.
-func recentChanges(all []component.RuleChange, settings []pipelines.RuleSetting) []component.RuleChange {
-	sets := map[string]bool{}
-	for _, s := range settings {
-		sets[s.Set] = true
-	}
-	var out []component.RuleChange
-	for i := len(all) - 1; i >= 0 && len(out) < 20; i-- {
-		set, _, _ := strings.Cut(all[i].Rule, ".")
-		if sets[set] {
-			out = append(out, all[i])
-		}
-	}
-	return out
 }
