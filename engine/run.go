@@ -58,6 +58,27 @@ type Options struct {
 	// handled (a persistent dedupe keeps its keys). Called from the ordered
 	// stage's goroutine.
 	Unhandled func(rec *record.Record)
+	// Paths, when set, is told the path each record took through the DAG
+	// as it ends: written to a sink or dropped by a step (an error record
+	// goes to Unhandled or an error output, whose sink then reports it).
+	// Serve keeps them as order timelines and compares a shadow version's
+	// sink records with the live ones by them. Records carry their trace
+	// as in a traced run, without the explanations and dropped records a
+	// traced run keeps. Called from the ordered stage's goroutine.
+	Paths func(Path)
+}
+
+// Path is where one record went: the nodes it passed (as Record.Trace
+// lists them: a step's named output as "step.output") and how it ended.
+type Path struct {
+	Origin *record.Origin
+	Steps  []string
+	// Sink is the sink it was written to; "" when a step dropped it.
+	Sink string
+	// Dropped is why the last step emitted nothing for it.
+	Dropped string
+	// Record is the record: what the sink received, or what was dropped.
+	Record *record.Record
 }
 
 // Input is a record injected at a source or step.
@@ -208,7 +229,7 @@ func Start(ctx context.Context, plan *pipelines.Plan, opts Options) (*Running, e
 			return nil, g.mask.error(err)
 		}
 	}
-	r := &runner{g: g, opts: opts, stats: make([]NodeStats, len(g.nodes))}
+	r := &runner{g: g, opts: opts, stats: make([]NodeStats, len(g.nodes)), tracing: opts.Trace || opts.Paths != nil}
 	for i, n := range g.nodes {
 		r.stats[i] = NodeStats{Name: n.name(), Section: n.plan.Section, Kind: n.plan.Kind}
 	}
@@ -280,6 +301,9 @@ type runner struct {
 	committed bool
 	failed    int64
 	dropped   []Dropped // traced runs only
+	// tracing says records carry their trace: a traced run, or one whose
+	// paths are reported (Options.Paths).
+	tracing bool
 
 	mu        sync.Mutex
 	progress  Progress
@@ -330,7 +354,7 @@ func (r *runner) run(parent context.Context) error {
 		go func() {
 			defer workers.Done()
 			w := newWorker(ctx, r.g)
-			w.trace = r.opts.Trace
+			w.trace = r.tracing
 			w.log = r.opts.Runtime.Logger
 			for b := range work {
 				w.process(b)
@@ -568,7 +592,9 @@ func (r *runner) ordered(b *batch) error {
 		r.unhandled = append(r.unhandled, b.unhandled...)
 	}
 	r.failed += b.failed
-	r.dropped = append(r.dropped, b.dropped...)
+	for _, d := range b.dropped {
+		r.drop(d)
+	}
 	r.holding = r.holdSinks
 	defer func() { r.holding = false }()
 	for _, a := range b.ordered {
@@ -672,7 +698,7 @@ func addStats(dst *NodeStats, d NodeStats) {
 func (r *runner) arriveOrdered(n *node, rec *record.Record) error {
 	st := &r.stats[n.idx]
 	st.In++
-	if r.opts.Trace {
+	if r.tracing {
 		rec.Trace = append(rec.Trace, n.name())
 	}
 	if n.sink != nil {
@@ -698,6 +724,16 @@ func (r *runner) arriveOrdered(n *node, rec *record.Record) error {
 	return r.settle(n, &oc, rec)
 }
 
+// drop keeps a record a step dropped (traced runs) or reports its path.
+func (r *runner) drop(d Dropped) {
+	if r.opts.Trace {
+		r.dropped = append(r.dropped, d)
+	}
+	if r.opts.Paths != nil {
+		r.opts.Paths(Path{Origin: d.Record.Origin, Steps: d.Record.Trace, Dropped: d.Reason, Record: d.Record})
+	}
+}
+
 // write hands rec to sink n; a failed write goes to n's error output.
 func (r *runner) write(n *node, rec *record.Record) error {
 	st := &r.stats[n.idx]
@@ -716,6 +752,9 @@ func (r *runner) write(n *node, rec *record.Record) error {
 		return r.deliverError(n, component.ErrorRecord(n.name(), rec, err))
 	}
 	st.Out++
+	if r.opts.Paths != nil {
+		r.opts.Paths(Path{Origin: rec.Origin, Steps: rec.Trace, Sink: n.name(), Record: rec})
+	}
 	return nil
 }
 
@@ -747,7 +786,7 @@ func (r *runner) collect(n *node, oc *outcome, output string, o *record.Record) 
 	}
 	st.ByOutput[output]++
 	for i, d := range n.down[output] {
-		oc.out = append(oc.out, arrival{d, branch(o, n, output, i, r.opts.Trace), r.origin})
+		oc.out = append(oc.out, arrival{d, branch(o, n, output, i, r.tracing), r.origin})
 	}
 }
 
@@ -761,8 +800,8 @@ func (r *runner) settle(n *node, oc *outcome, rec *record.Record) error {
 		st.Out++
 	default:
 		st.Dropped++
-		if r.opts.Trace {
-			r.dropped = append(r.dropped, Dropped{n.name(), dropReason(n, r.seqWorker[n], oc.unread, rec), rec})
+		if r.tracing {
+			r.drop(Dropped{n.name(), dropReason(n, r.seqWorker[n], oc.unread, rec), rec})
 		}
 	}
 	for _, e := range oc.errs {

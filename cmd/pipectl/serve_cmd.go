@@ -84,7 +84,7 @@ start). A second signal exits at once; nothing acknowledged is lost.`,
 	logFormat := fs.String("log-format", "text", "log lines as text or json, on stderr")
 	readOnly := fs.Bool("read-only", false, "the console and its API change nothing")
 	var shadows multiFlag
-	fs.Var(&shadows, "shadow", "a candidate version of a served pipeline (a file with the same pipeline name), run in shadow: dry, its sinks captured and tallied on the console (repeatable)")
+	fs.Var(&shadows, "shadow", "a candidate version of a served pipeline (a file with the same pipeline name), run in shadow: dry, its sinks captured and compared record by record with the live version's on the console (repeatable)")
 	paths, code, ok := parseFlags(c, fs, args)
 	if !ok {
 		return code

@@ -71,7 +71,18 @@ type Console struct {
 	sessions *sessions
 	series   series
 	plans    plans
+	routes   []Route
 }
+
+// Route is one handler's route and the scope it needs.
+type Route struct {
+	Pattern string // "POST /api/v1/dlq/{id}/resolve"
+	Scope   ops.Scope
+}
+
+// Routes lists every route Handler registered with its scope, pages' and
+// API's: the permission tests walk them, so no write escapes them.
+func (c *Console) Routes() []Route { return c.routes }
 
 // New makes a console over a running server.
 func New(cfg Config) (*Console, error) {
@@ -120,6 +131,7 @@ func parsePages() (map[string]*template.Template, error) {
 // Handler serves /ui/ and /api/v1/.
 func (c *Console) Handler() http.Handler {
 	mux := http.NewServeMux()
+	c.routes = nil
 	assets, _ := fs.Sub(assetFiles, "assets")
 	mux.Handle("GET /ui/assets/", http.StripPrefix("/ui/assets/", http.FileServerFS(assets)))
 	mux.HandleFunc("GET /ui/assets/dag.css", func(w http.ResponseWriter, r *http.Request) {
@@ -148,6 +160,8 @@ func (c *Console) Handler() http.Handler {
 	c.route(mux, "POST /ui/rules/{name}/apply", "POST /api/v1/rules/{name}/apply", ops.ScopeRules, c.applyRules)
 	c.route(mux, "POST /ui/rules/{name}/shadow", "POST /api/v1/rules/{name}/shadow", ops.ScopeRules, c.shadow)
 	c.route(mux, "POST /ui/rules/{name}/shadow/stop", "POST /api/v1/rules/{name}/shadow/stop", ops.ScopeRules, c.stopShadow)
+	c.route(mux, "POST /ui/pipelines/{name}/shadow/start", "POST /api/v1/pipelines/{name}/shadow/start", ops.ScopeOperate, c.shadowVersion(true))
+	c.route(mux, "POST /ui/pipelines/{name}/shadow/stop", "POST /api/v1/pipelines/{name}/shadow/stop", ops.ScopeOperate, c.shadowVersion(false))
 	c.route(mux, "POST /ui/rules/{name}/rollback", "POST /api/v1/rules/{name}/rollback", ops.ScopeRules, c.rollback)
 	c.route(mux, "GET /ui/pipelines/{name}/docs", "GET /api/v1/pipelines/{name}/docs", ops.ScopeRead, c.docs)
 	c.route(mux, "POST /ui/dlq/{id}/edit", "POST /api/v1/dlq/{id}/edit", ops.ScopeDLQ, c.edit)
@@ -223,6 +237,7 @@ type handlerFunc func(r request) (view, error)
 func (c *Console) route(mux *http.ServeMux, ui, api string, scope ops.Scope, h handlerFunc) {
 	mux.Handle(ui, c.authorized(scope, c.render(h)))
 	mux.Handle(api, c.authorized(scope, c.render(h)))
+	c.routes = append(c.routes, Route{ui, scope}, Route{api, scope})
 }
 
 // statusError is an error with the status to answer it with.

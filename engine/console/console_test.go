@@ -46,6 +46,7 @@ type env struct {
 	wms  *httptest.Server
 	opts console.Config
 	dir  string // the pipeline's folder
+	c    *console.Console
 }
 
 func newEnv(t *testing.T, readOnly bool) *env {
@@ -154,7 +155,7 @@ func newEnvWith(t *testing.T, readOnly bool, text string, files map[string]strin
 	root.Handle("/", srv.Handler())
 	ui := httptest.NewServer(root)
 	t.Cleanup(ui.Close)
-	return &env{t: t, q: q, srv: srv, ui: ui, wms: wms, opts: cfg, dir: dir}
+	return &env{t: t, q: q, srv: srv, ui: ui, wms: wms, opts: cfg, dir: dir, c: c}
 }
 
 // token makes a token of role and returns it.
@@ -649,7 +650,8 @@ func TestOrderTimelineAndExplain(t *testing.T) {
 	})
 	e.deadLetter("wms", "422 the WMS refused shipment 2", `{"id": 5001}`)
 	page := e.do(http.MethodGet, "/ui/orders?q=5001", "", "")
-	for _, want := range []string{"<strong>received</strong>: webhook created, event shopify::ev-5001", "<strong>processed</strong>", "<strong>allocated</strong>", "<strong>failed at wms</strong>", "422 the WMS refused shipment 2",
+	for _, want := range []string{"<strong>received</strong>: webhook created, event shopify::ev-5001", "<strong>processed</strong>",
+		"<strong>steps</strong>: orders → allocate.shipments → wms (2 records)", "<strong>allocated</strong>", "<strong>failed at wms</strong>", "422 the WMS refused shipment 2",
 		"<code>strategy:priority</code> <small>(rules.yaml:5)</small>", "1 from wh-east, 2 from wh-west", "Stock seen", "Ranked locations per SKU"} {
 		if !strings.Contains(page.body, want) {
 			t.Errorf("the order page lacks %q", want)
@@ -659,10 +661,11 @@ func TestOrderTimelineAndExplain(t *testing.T) {
 	if err := json.Unmarshal([]byte(e.do(http.MethodGet, "/api/v1/orders/5001", "", "").body), &ov); err != nil {
 		t.Fatal(err)
 	}
-	// received, allocated, two pick tickets acknowledged by the WMS,
-	// processed, and the dead letter.
-	if len(ov.Decision) != 1 || len(ov.Decision[0].Lines) != 2 || len(ov.Timeline) != 6 || ov.Timeline[2].What != "acknowledged" ||
-		!strings.Contains(ov.Timeline[2].Detail, "wms: ") || ov.Timeline[4].What != "processed" {
+	// received, the steps its records went through, allocated, two pick
+	// tickets acknowledged by the WMS, processed, and the dead letter.
+	if len(ov.Decision) != 1 || len(ov.Decision[0].Lines) != 2 || len(ov.Timeline) != 7 ||
+		ov.Timeline[1].What != "steps" || ov.Timeline[1].Detail != "orders → allocate.shipments → wms (2 records)" ||
+		ov.Timeline[3].What != "acknowledged" || !strings.Contains(ov.Timeline[3].Detail, "wms: ") || ov.Timeline[5].What != "processed" {
 		t.Fatalf("order JSON: %+v", ov)
 	}
 	if l := ov.Decision[0].Lines[1]; l.SKU != "BLUE" || !l.Backordered.Equal(decimal.NewFromInt(1)) {
@@ -926,12 +929,17 @@ func TestSparklinesMarkRulesChanges(t *testing.T) {
 	}
 }
 
-// A candidate version in shadow is shown on its pipeline's page: what each
-// sink got from the live version and would get from the candidate.
+// A candidate version in shadow is shown on its pipeline's page: for each
+// sink, what it got from the live version and would get from the
+// candidate, compared record by record, with the records that differ side
+// by side (masked for viewers). An operator stops and starts it again,
+// audited; a viewer may not.
 func TestPipelinePageShowsAShadowVersion(t *testing.T) {
 	e := newEnv(t, false)
+	viewer, operator := e.token("grafana", "viewer"), e.token("ops", "operator")
 	text := strings.ReplaceAll(defaultPipeline, "${WMS}", e.wms.URL)
-	text = strings.Replace(text, "  ticket:\n    from: orders\n", "  big:\n    from: orders\n    filter: \"id > 100\"\n  ticket:\n    from: big\n", 1)
+	text = strings.Replace(text, "  ticket:\n    from: orders\n", "  big:\n    from: orders\n    filter: \"id > 5\"\n  ticket:\n    from: big\n", 1)
+	text = strings.Replace(text, "map: {order_id: string(id), email: email}", "map: {order_id: string(id), email: upper(email)}", 1)
 	path := filepath.Join(e.dir, "candidate.yaml")
 	os.WriteFile(path, []byte(text), 0o644)
 	plan, f, ds := pipelines.Validate(path, *e.opts.Compile)
@@ -942,12 +950,82 @@ func TestPipelinePageShowsAShadowVersion(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.webhook(`{"id": 5, "email": "a@example.com"}`, "ev-5")
-	eventually(t, "the shadow tallied the delivery", func() bool {
+	e.webhook(`{"id": 6, "email": "b@example.com"}`, "ev-6")
+	eventually(t, "the shadow compared both deliveries", func() bool {
 		r, ok := e.srv.VersionShadow("orders")
-		return ok && r.Sinks["wms"].Live == 1
+		return ok && r.Deliveries == 2
 	})
-	page := e.do(http.MethodGet, "/ui/pipelines/orders", "", "")
-	if !strings.Contains(page.body, "Version next in shadow") || !strings.Contains(page.body, `<tr><td>wms</td><td class="num">1</td><td class="num">0</td></tr>`) {
-		t.Errorf("the pipeline page lacks the shadow version:\n%s", page.body)
+	page := e.do(http.MethodGet, "/ui/pipelines/orders", operator, "")
+	for _, want := range []string{"Version next in shadow since",
+		`<tr><td>wms</td><td class="num">2</td><td class="num">1</td><td class="num">0</td><td class="num err">1</td><td class="num err">1</td><td class="num">0</td></tr>`,
+		`order <a href="/ui/orders?q=5">5</a> · only the live version sent it`, `differs at <code>email</code>`, "B@EXAMPLE.COM", "b@example.com",
+		`action="/ui/pipelines/orders/shadow/stop"`} {
+		if !strings.Contains(page.body, want) {
+			t.Errorf("the pipeline page lacks %q:\n%s", want, page.body)
+		}
+	}
+	if page := e.do(http.MethodGet, "/ui/pipelines/orders", viewer, ""); strings.Contains(page.body, "example.com") ||
+		strings.Contains(page.body, "EXAMPLE.COM") {
+		t.Error("a viewer sees the customers' emails in the shadow's samples")
+	}
+	if a := e.do(http.MethodPost, "/api/v1/pipelines/orders/shadow/stop", viewer, "{}"); a.status != 403 {
+		t.Errorf("viewer stop: %d", a.status)
+	}
+	if a := e.do(http.MethodPost, "/api/v1/pipelines/orders/shadow/stop", operator, "{}"); a.status != 200 || !strings.Contains(a.body, `"running": false`) {
+		t.Fatalf("operator stop: %d %s", a.status, a.body)
+	}
+	if a := e.do(http.MethodPost, "/api/v1/pipelines/orders/shadow/stop", operator, "{}"); a.status != 409 {
+		t.Errorf("stopping a stopped shadow: %d", a.status)
+	}
+	if page := e.do(http.MethodGet, "/ui/pipelines/orders", operator, ""); !strings.Contains(page.body, "stopped") ||
+		!strings.Contains(page.body, `action="/ui/pipelines/orders/shadow/start"`) {
+		t.Errorf("the stopped shadow's page:\n%s", page.body)
+	}
+	if a := e.do(http.MethodPost, "/api/v1/pipelines/orders/shadow/start", operator, "{}"); a.status != 200 || !strings.Contains(a.body, `"deliveries": 0`) {
+		t.Fatalf("operator start: %d %s", a.status, a.body)
+	}
+	audit, _ := e.q.ListAudit(context.Background(), "orders", 0)
+	var actions []string
+	for _, a := range audit {
+		if strings.HasPrefix(a.Action, "shadow.version.") {
+			actions = append(actions, a.Action+" by "+a.Actor)
+		}
+	}
+	if strings.Join(actions, ", ") != "shadow.version.start by token:ops, shadow.version.stop by token:ops" &&
+		strings.Join(actions, ", ") != "shadow.version.stop by token:ops, shadow.version.start by token:ops" {
+		t.Errorf("audit: %v", actions)
+	}
+}
+
+// Every write the console registers, page or API, answers a viewer 403 and
+// changes nothing: walked from the console's own route list, so a new
+// write cannot be left open.
+func TestEveryWriteRefusesAViewer(t *testing.T) {
+	e := newEnv(t, false)
+	viewer := e.token("grafana", "viewer")
+	writes := 0
+	for _, rt := range e.c.Routes() {
+		method, path, _ := strings.Cut(rt.Pattern, " ")
+		if method == http.MethodGet {
+			continue
+		}
+		writes++
+		path = strings.NewReplacer("{name}", "orders", "{id}", "1", "{ref}", "1").Replace(path)
+		body := "{}"
+		if strings.HasPrefix(path, "/ui/") {
+			body = "reason=x"
+		}
+		if a := e.do(method, path, viewer, body); a.status != 403 {
+			t.Errorf("viewer %s %s: %d %s", method, path, a.status, a.body)
+		}
+	}
+	if writes < 28 {
+		t.Errorf("only %d write routes walked", writes)
+	}
+	audit, _ := e.q.ListAudit(context.Background(), "", 0)
+	for _, a := range audit {
+		if a.Action != "token.create" {
+			t.Errorf("a viewer's write left an audit row: %+v", *a)
+		}
 	}
 }

@@ -254,6 +254,19 @@ func (c *Console) pipeline(r request) (view, error) {
 	}
 	v.SVG = template.HTML(c.drawGraph(p.Plan, totals)) // WriteSVG escapes every name it writes
 	if sh, ok := c.srv.VersionShadow(name); ok {
+		// What the sinks got holds customers' emails and addresses:
+		// masked for those without pii:read.
+		if !r.who.Can(ops.ScopePII) {
+			for i := range sh.Samples {
+				s := &sh.Samples[i]
+				if len(s.Live) > 0 {
+					s.Live = json.RawMessage(maskJSON(s.Live))
+				}
+				if len(s.Candidate) > 0 {
+					s.Candidate = json.RawMessage(maskJSON(s.Candidate))
+				}
+			}
+		}
 		v.Shadow = &sh
 	}
 	return view{page: "pipeline", data: v}, nil

@@ -44,8 +44,15 @@ func deliveryEvents(p *served, o *outcome, ds []*state.Delivery) []state.OrderEv
 		if d.EventID != "" {
 			detail += ", event " + d.EventID
 		}
-		es = append(es, state.OrderEvent{Ref: ref, At: d.Received, Kind: "received", Detail: detail},
-			state.OrderEvent{Ref: ref, At: o.clock(), Kind: "processed", Detail: fmt.Sprintf("%s version %s: every sink acknowledged what it was given (a run of %d)", p.Plan.Name, p.Version, len(ds))})
+		es = append(es, state.OrderEvent{Ref: ref, At: d.Received, Kind: "received", Detail: detail})
+		for _, sp := range o.paths[d.ID] {
+			text := sp.text
+			if sp.n > 1 {
+				text = fmt.Sprintf("%s (%d records)", text, sp.n)
+			}
+			es = append(es, state.OrderEvent{Ref: ref, At: o.now, Kind: "steps", Detail: text})
+		}
+		es = append(es, state.OrderEvent{Ref: ref, At: o.clock(), Kind: "processed", Detail: fmt.Sprintf("%s version %s: every sink acknowledged what it was given (a run of %d)", p.Plan.Name, p.Version, len(ds))})
 	}
 	o.ackMu.Lock()
 	for _, a := range o.acks {

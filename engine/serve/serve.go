@@ -118,6 +118,9 @@ type Server struct {
 	// (under mu).
 	shadows        map[string]*shadow
 	versionShadows map[string]*versionShadow
+	// candidates are the candidate versions loaded to run in shadow, by
+	// pipeline, kept when their shadow stops so it can start again.
+	candidates map[string]*Pipeline
 }
 
 // pipelineSet is the pipelines in force, swapped whole on reload.

@@ -297,15 +297,15 @@ func TestWMSOutageIsRetriedFromTheStore(t *testing.T) {
 		d, err := h.q.Depth(context.Background(), "orders")
 		return err == nil && d.Retries == 0
 	})
-	// Each order's timeline says so: received, processed, its retry queued
-	// with the 503, retried until delivered.
+	// Each order's timeline says so: received, the steps it went through,
+	// processed, its retry queued with the 503, retried until delivered.
 	es, err := h.q.OrderEventsOf(context.Background(), "3")
 	var kinds []string
 	for _, e := range es {
 		kinds = append(kinds, e.Kind)
 	}
-	if err != nil || len(kinds) < 4 || kinds[0] != "received" || kinds[1] != "processed" || kinds[2] != "retry queued" ||
-		kinds[len(kinds)-1] != "retried: delivered" || !strings.Contains(es[2].Detail, "wms") {
+	if err != nil || len(kinds) < 5 || kinds[0] != "received" || kinds[1] != "steps" || es[1].Detail != "orders → ticket → wms" ||
+		kinds[2] != "processed" || kinds[3] != "retry queued" || kinds[len(kinds)-1] != "retried: delivered" || !strings.Contains(es[3].Detail, "wms") {
 		t.Errorf("order 3's events: %v %v", kinds, err)
 	}
 	// A delivery the WMS takes at once is acknowledged on its timeline,
@@ -438,18 +438,26 @@ func (l testLog) Write(p []byte) (int, error) {
 
 // A candidate version of a pipeline runs in shadow on the same deliveries:
 // its sinks are captured, not delivered, and what each would have
-// received is tallied beside what the live version sent.
-func TestShadowVersionCapturesItsSinks(t *testing.T) {
+// received is compared, record by record, with what the live version sent
+// for the same delivery. Stopped, it keeps its report and sees nothing
+// more; started again, it counts from zero.
+func TestShadowVersionComparesItsSinkRecords(t *testing.T) {
 	w := newWMS(t, nil)
 	live := compile(t, t.TempDir(), pipelineText(w.srv.URL))
 	candidateText := strings.Replace(pipelineText(w.srv.URL), `steps:
   ticket:
-    from: orders`, `steps:
+    from: orders
+    map:
+      order_id: string(id)
+      sku: sku`, `steps:
   small:
     from: orders
-    filter: "id <= 2"
+    filter: "id <= 3"
   ticket:
-    from: small`, 1)
+    from: small
+    map:
+      order_id: string(id)
+      sku: 'id == 3 ? "B" : sku'`, 1)
 	candidate := compile(t, t.TempDir(), candidateText)
 	candidate.Version = "v2"
 	h := start(t, live)
@@ -463,20 +471,45 @@ func TestShadowVersionCapturesItsSinks(t *testing.T) {
 	}
 	eventually(t, "the live version delivered all 4", func() bool { return len(w.received()) == 4 })
 	var rep serve.VersionShadowReport
-	eventually(t, "the shadow tallied them", func() bool {
+	eventually(t, "the shadow compared them", func() bool {
 		r, ok := h.srv.VersionShadow("orders")
 		rep = r
-		return ok && r.Deliveries == 4 && r.Sinks["wms"].Live == 4
+		return ok && r.Deliveries == 4
 	})
-	if rep.Version != "v2" || rep.Sinks["wms"].Candidate != 2 || rep.Failed != 0 {
-		t.Errorf("shadow version report: %+v", rep)
+	want := serve.SinkTally{Live: 4, Candidate: 3, Same: 2, Differ: 1, LiveOnly: 1}
+	if rep.Version != "v2" || !rep.Running || rep.Sinks["wms"] != want || rep.Failed != 0 {
+		t.Errorf("shadow version report: %+v, want wms %+v", rep, want)
+	}
+	if len(rep.Samples) != 2 {
+		t.Fatalf("samples %+v, want the differing record and the live-only one", rep.Samples)
+	}
+	if d := rep.Samples[0]; d.Ref != "3" || d.Sink != "wms" || strings.Join(d.Fields, ",") != "sku" ||
+		string(d.Live) != `{"order_id":"3","sku":"A"}` || string(d.Candidate) != `{"order_id":"3","sku":"B"}` {
+		t.Errorf("first sample %+v, want order 3 differing at sku", d)
+	}
+	if d := rep.Samples[1]; d.Ref != "4" || d.Candidate != nil || d.Live == nil {
+		t.Errorf("second sample %+v, want order 4 sent by the live version only", d)
 	}
 	time.Sleep(50 * time.Millisecond)
 	if n := len(w.received()); n != 4 {
 		t.Errorf("the WMS got %d requests: a shadow delivered", n)
 	}
+
 	h.srv.StopShadowVersion("orders")
-	if _, ok := h.srv.VersionShadow("orders"); ok {
-		t.Error("the shadow version still runs after stop")
+	if got := h.post("/hooks/orders", `{"id": 5, "sku": "A"}`, "sv-5"); got != 200 {
+		t.Fatalf("status %d", got)
+	}
+	eventually(t, "the live version delivered the fifth", func() bool { return len(w.received()) == 5 })
+	if r, ok := h.srv.VersionShadow("orders"); !ok || r.Running || r.Deliveries != 4 {
+		t.Errorf("after stop: %+v (ok %v), want the last report, not running, 4 deliveries", r, ok)
+	}
+	if err := h.srv.StartShadowVersion("orders"); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := h.srv.VersionShadow("orders"); !r.Running || r.Deliveries != 0 || len(r.Samples) != 0 {
+		t.Errorf("started again: %+v, want a fresh report", r)
+	}
+	if err := h.srv.StartShadowVersion("nope"); err == nil {
+		t.Error("a pipeline with no candidate loaded started a shadow")
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -156,6 +157,43 @@ type outcome struct {
 	ackMu    sync.Mutex
 	acks     []ack
 	clock    func() time.Time // the server's, for the acknowledgements' times
+	// paths are the distinct paths each delivery's records took, by
+	// delivery, in the order first taken.
+	paths map[int64][]stepPath
+}
+
+// stepPath is a path records of one delivery took (engine.Path), and how
+// many did.
+type stepPath struct {
+	text string
+	n    int
+}
+
+// path keeps where one of the run's records went, for its order's
+// timeline (from the ordered stage's goroutine).
+func (o *outcome) path(pa engine.Path) {
+	if pa.Origin == nil {
+		return
+	}
+	d := o.byOrigin[pa.Origin]
+	if d == nil {
+		return
+	}
+	text := strings.Join(pa.Steps, " → ")
+	if pa.Sink == "" {
+		text += ": dropped (" + pa.Dropped + ")"
+	}
+	if o.paths == nil {
+		o.paths = map[int64][]stepPath{}
+	}
+	ps := o.paths[d.ID]
+	for i := range ps {
+		if ps[i].text == text {
+			ps[i].n++
+			return
+		}
+	}
+	o.paths[d.ID] = append(ps, stepPath{text, 1})
 }
 
 func (o *outcome) deliveryOf(rec *record.Record) *state.Delivery {
@@ -254,11 +292,15 @@ func (w *worker) runDeliveries(p *served, ds []*state.Delivery) {
 	var err error
 	var liveMu sync.Mutex
 	var live []explained
+	var shadowed *versionShadow
+	var candidate, sent sinkRecords
 	if len(inputs) > 0 {
 		stopRenewing := w.renewWhileRunning(p.Plan.Name, ids)
 		// A shadow version runs first, dry, against the stock the live
 		// run is about to commit against.
-		s.runShadowVersion(p.Plan.Name, ds)
+		if vs := s.runningShadow(p.Plan.Name); vs != nil {
+			shadowed, candidate, sent = vs, vs.run(s, ds), sinkRecords{}
+		}
 		rt := s.runtime(p.Pipeline)
 		rt.Delivered = o.acknowledged
 		sh := s.shadowOf(p.Plan.Name)
@@ -272,6 +314,12 @@ func (w *worker) runDeliveries(p *served, ds []*state.Delivery) {
 		res, err = engine.Run(s.runCtx, p.Plan, engine.Options{
 			Runtime: rt, Inputs: inputs, RulesVersion: p.RulesVersion,
 			Defer: o.deferRetry, Unhandled: o.deadLetter,
+			Paths: func(pa engine.Path) {
+				o.path(pa)
+				if sent != nil {
+					sent.keepSent(pa)
+				}
+			},
 		})
 		stopRenewing()
 		if sh != nil && err == nil {
@@ -299,6 +347,9 @@ func (w *worker) runDeliveries(p *served, ds []*state.Delivery) {
 		return
 	}
 	s.recordEvents(ctx, p.Plan.Name, deliveryEvents(p, o, ds))
+	if shadowed != nil {
+		shadowed.compare(ds, sent, candidate)
+	}
 	done := s.cfg.Clock.Now()
 	for _, d := range ds {
 		s.metrics.delivered(p.Plan.Name, done.Sub(d.Received))
@@ -307,7 +358,6 @@ func (w *worker) runDeliveries(p *served, ds []*state.Delivery) {
 	if res != nil {
 		s.metrics.nodes(p.Plan.Name, res.Nodes)
 		s.totals.add(p.Plan.Name, done, res.Nodes)
-		s.tallyLive(p.Plan.Name, res.Nodes)
 	}
 	s.metrics.retriesQueued(p.Plan.Name, o.retries)
 	for _, r := range o.retries {
