@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -130,6 +131,7 @@ levels:
   IPOD2008GREEN: {wh-east: 10, wh-west: 10}
   IPOD2008RED: {wh-east: 2, wh-west: 5}
   IPOD2008BLACK: {wh-east: 1}
+  IPOD2008BLUE: {wh-east: 3, wh-west: 10}
 `), 0o644)
 	if _, stderr, code := pipectlCmd(t, "inventory", "load", "--state", stateURL, inv); code != 0 {
 		t.Fatalf("inventory load: %s", stderr)
@@ -293,13 +295,108 @@ levels:
 		t.Errorf("the review does not show the change and its backtest:\n%s", review)
 	}
 	screenshot(t, ctx, "rules-review.png")
-	do(chromedp.SendKeys(chromedp.ID("apply-reason"), "peak season: one box per order"),
+
+	// A second operator, in another tab, reviews the same change and
+	// applies it first: the first tab's review is stale now, and its apply
+	// gets 409 and changes nothing.
+	tab2, closeTab2 := chromedp.NewContext(ctx)
+	defer closeTab2()
+	if err := chromedp.Do(tab2, chromedp.Navigate(base+"/ui/rules/shopify-orders-to-wms"),
+		chromedp.SetValue(chromedp.ID("changes"), "fulfillment.split.max_shipments=1"),
+		chromedp.Submit(chromedp.ID("changes")),
+		chromedp.WaitVisible(chromedp.CSS("section.plan")),
+		chromedp.SendKeys(chromedp.ID("apply-reason"), "peak season: one box per order"),
 		chromedp.Submit(chromedp.ID("apply-reason")),
-		chromedp.WaitVisible(chromedp.Search(`//p[contains(., "Applied")]`)),
-		chromedp.Navigate(base+"/ui/audit"),
+		chromedp.WaitVisible(chromedp.Search(`//p[contains(., "Applied")]`))); err != nil {
+		t.Fatal(err)
+	}
+	rulesAfter, _ := os.ReadFile(filepath.Join(example, "rules.yaml"))
+	do(chromedp.SendKeys(chromedp.ID("apply-reason"), "the same, from a review made before"),
+		chromedp.Submit(chromedp.ID("apply-reason")),
+		chromedp.WaitVisible(chromedp.CSS("p.error")))
+	if stale := html(ctx, "main"); !strings.Contains(stale, "409") {
+		t.Errorf("a stale apply did not get 409:\n%s", stale)
+	}
+	if b, _ := os.ReadFile(filepath.Join(example, "rules.yaml")); !bytes.Equal(b, rulesAfter) {
+		t.Errorf("a stale apply changed the rules file")
+	}
+	do(chromedp.Navigate(base+"/ui/audit"),
 		chromedp.WaitVisible(chromedp.Search(`//td[text()="rules.apply"]`)))
-	if audit := html(ctx, "main"); !strings.Contains(audit, "peak season: one box per order") {
-		t.Errorf("the history lacks the rules change:\n%s", audit)
+	audit := html(ctx, "main")
+	if !strings.Contains(audit, "peak season: one box per order") || strings.Count(audit, "<td>rules.apply</td>") != 1 {
+		t.Errorf("the history should show the one applied rules change:\n%s", audit)
+	}
+
+	// The next order of 12 green iPods ships in one box, the rest
+	// backordered; rolled back, an order more than one warehouse holds
+	// ships in two again.
+	boxes := func(id int) int {
+		mu.Lock()
+		defer mu.Unlock()
+		n := 0
+		for _, r := range atWMS {
+			if strings.HasPrefix(r, "/pick-tickets ") && strings.Contains(r, fmt.Sprintf(`"order_id":"%d"`, id)) {
+				n++
+			}
+		}
+		return n
+	}
+	orderOf := func(id int, sku string, qty int) {
+		t.Helper()
+		line := map[string]any{}
+		for k, v := range green {
+			line[k] = v
+		}
+		line["sku"], line["quantity"] = sku, qty
+		second["line_items"], second["id"], second["name"], second["order_number"] = []any{line}, id, fmt.Sprintf("#%d", id), id
+		body, _ := json.Marshal(second)
+		if got := signedPost(t, base+"/hooks/shopify/orders-create", body, "console-secret"); got != http.StatusOK {
+			t.Fatalf("order %d: %d", id, got)
+		}
+	}
+	explained := func(id int) string {
+		t.Helper()
+		do(chromedp.Navigate(fmt.Sprintf("%s/ui/orders?q=%d", base, id)), chromedp.WaitVisible(chromedp.CSS("section.explain")))
+		return html(ctx, "section.explain")
+	}
+	orderOf(450789471, "IPOD2008GREEN", 12)
+	eventuallyE2E(t, 30*time.Second, func() string { return "the order after the change never reached the WMS" }, func() bool { return boxes(450789471) > 0 })
+	if n, e := boxes(450789471), explained(450789471); n != 1 || !strings.Contains(e, `<td class="num">7</td>`) {
+		t.Errorf("after split shipments off, the next order went in %d boxes (want 1), explained:\n%s", n, e)
+	}
+	do(chromedp.Navigate(base+"/ui/rules/shopify-orders-to-wms"),
+		chromedp.Click(chromedp.Search(`//button[text()="Roll back"]`)),
+		chromedp.WaitVisible(chromedp.CSS("section.plan")))
+	if back := html(ctx, "section.plan"); !strings.Contains(back, "<td><code>fulfillment.split.max_shipments</code></td><td><code>1</code></td><td><code>2</code></td>") {
+		t.Errorf("the rollback does not plan max_shipments back to 2:\n%s", back)
+	}
+	do(chromedp.SendKeys(chromedp.ID("apply-reason"), "peak is over"),
+		chromedp.Submit(chromedp.ID("apply-reason")),
+		chromedp.WaitVisible(chromedp.Search(`//p[contains(., "Applied")]`)))
+	// 6 blue: 2 of them allocatable at wh-east, the rest at wh-west.
+	orderOf(450789472, "IPOD2008BLUE", 6)
+	eventuallyE2E(t, 30*time.Second, func() string { return "the order after the rollback never went in two boxes" }, func() bool { return boxes(450789472) == 2 })
+
+	// A page of another origin on this machine posts to the console from
+	// the same browser, whose session cookie goes with it: 403, and the
+	// pipeline is not paused.
+	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprintf(w, `<!doctype html><form id="f" method="post" action="%s/ui/pipelines/shopify-orders-to-wms/pause"></form><script>document.getElementById("f").submit()</script>`, base)
+	}))
+	defer evil.Close()
+	tab3, closeTab3 := chromedp.NewContext(ctx)
+	defer closeTab3()
+	if err := chromedp.Do(tab3, chromedp.Navigate(evil.URL),
+		chromedp.WaitVisible(chromedp.Search(`//p[contains(., "cross-origin")]`))); err != nil {
+		t.Fatal(err)
+	}
+	if got := html(tab3, "main"); !strings.Contains(got, "403") {
+		t.Errorf("a cross-origin POST was not refused with 403:\n%s", got)
+	}
+	do(chromedp.Navigate(base+"/ui/"), chromedp.WaitVisible(chromedp.CSS("section.status")))
+	if strings.Contains(html(ctx, "main"), " paused</span>") {
+		t.Errorf("a cross-origin POST paused the pipeline")
 	}
 
 	// A viewer: another dead letter, and not one enabled write control.
@@ -353,6 +450,13 @@ levels:
 	}
 	if roPage := html(rctx, "main"); roEnabled != 0 || !strings.Contains(roPage, "the console is read-only") {
 		t.Errorf("a read-only console has %d enabled write controls:\n%s", roEnabled, roPage)
+	}
+
+	// Beyond loopback with no token in force, serve refuses to start.
+	open := exec.Command(pipectlBinary(t), "serve", "--listen", "0.0.0.0:0", "--state", "sqlite://"+t.TempDir()+"/", example)
+	open.Env = e2eEnv()
+	if out, err := open.CombinedOutput(); err == nil || !strings.Contains(string(out), "no token is in force") {
+		t.Errorf("serve --listen 0.0.0.0 with no token: err %v, output:\n%s", err, out)
 	}
 
 	for _, u := range requests() {
