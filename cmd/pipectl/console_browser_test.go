@@ -256,6 +256,19 @@ levels:
 	}
 	screenshot(t, ctx, "order-explain.png")
 
+	// boxes counts the pick tickets the WMS got for an order.
+	boxes := func(id int) int {
+		mu.Lock()
+		defer mu.Unlock()
+		n := 0
+		for _, r := range atWMS {
+			if strings.HasPrefix(r, "/pick-tickets ") && strings.Contains(r, fmt.Sprintf(`"order_id":"%d"`, id)) {
+				n++
+			}
+		}
+		return n
+	}
+
 	// A second order, of 12 green iPods: more than wh-east can give, so it
 	// ships in two boxes.
 	var second map[string]any
@@ -268,17 +281,7 @@ levels:
 	if got := signedPost(t, base+"/hooks/shopify/orders-create", secondBody, "console-secret"); got != http.StatusOK {
 		t.Fatalf("the second order: %d", got)
 	}
-	eventuallyE2E(t, 30*time.Second, func() string { return "the second order never reached the WMS" }, func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		n := 0
-		for _, r := range atWMS {
-			if strings.HasPrefix(r, "/pick-tickets ") && strings.Contains(r, `"order_id":"450789470"`) {
-				n++
-			}
-		}
-		return n == 2 // two boxes
-	})
+	eventuallyE2E(t, 30*time.Second, func() string { return "the second order never reached the WMS" }, func() bool { return boxes(450789470) == 2 })
 
 	// The safe rule change: split shipments off (one box per order),
 	// reviewed with the backtest of the orders so far — the two-box order
@@ -330,17 +333,6 @@ levels:
 	// The next order of 12 green iPods ships in one box, the rest
 	// backordered; rolled back, an order more than one warehouse holds
 	// ships in two again.
-	boxes := func(id int) int {
-		mu.Lock()
-		defer mu.Unlock()
-		n := 0
-		for _, r := range atWMS {
-			if strings.HasPrefix(r, "/pick-tickets ") && strings.Contains(r, fmt.Sprintf(`"order_id":"%d"`, id)) {
-				n++
-			}
-		}
-		return n
-	}
 	orderOf := func(id int, sku string, qty int) {
 		t.Helper()
 		line := map[string]any{}
