@@ -197,13 +197,16 @@ func Open(ctx context.Context, url string, rest state.Queue, cfg Config) (*Queue
 
 // Connect dials NATS with the settings a long-running node needs: a lost
 // server is noticed within about 10 s (the default ping interval is two
-// minutes), and the client reconnects for ever, from the first dial on.
+// minutes), the client reconnects for ever, from the first dial on, and
+// nothing is buffered while disconnected: a publish then fails at once
+// (the webhook is answered 503 and sent again) instead of reaching the
+// stream after its caller was told it failed.
 func Connect(url, name string) (*nats.Conn, error) {
 	nc, err := nats.Connect(url,
 		nats.Name(name),
 		nats.PingInterval(5*time.Second), nats.MaxPingsOutstanding(2),
 		nats.ReconnectWait(500*time.Millisecond), nats.MaxReconnects(-1),
-		nats.RetryOnFailedConnect(true))
+		nats.RetryOnFailedConnect(true), nats.ReconnectBufSize(-1))
 	if err != nil {
 		return nil, fmt.Errorf("connect to NATS at %s: %w", url, err)
 	}
