@@ -51,6 +51,11 @@ func (s *Server) intake(w http.ResponseWriter, r *http.Request) {
 		unavailable(w, "draining")
 		return
 	}
+	if s.cfg.Roles.NoIntake {
+		s.metrics.refused(name, h.trigger, refusedUnavailable)
+		unavailable(w, "this pipectl serve runs without the intake role")
+		return
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.wh.MaxBody()))
 	if err != nil {
 		var tooLarge *http.MaxBytesError

@@ -27,6 +27,9 @@ type scheduled struct {
 // new scheduler, once the old one's run in flight has ended; a trigger
 // that is gone is stopped. Called with s.mu held.
 func (s *Server) syncSchedules(set *pipelineSet) {
+	if s.cfg.Roles.NoSchedules {
+		return
+	}
 	if s.schedules == nil {
 		s.schedules = map[string]*scheduled{}
 	}

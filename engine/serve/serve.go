@@ -75,6 +75,22 @@ type Config struct {
 	// whole (not a record: the run itself) is tried before it becomes a
 	// dead letter (default 5).
 	MaxRunAttempts int
+	// Roles are the parts of serve this process runs; the zero value runs
+	// every one. Processes sharing PostgreSQL (and JetStream) split them.
+	Roles Roles
+}
+
+// Roles leave parts of serve to other processes. Each is stateless: what
+// one process queued, any other runs.
+type Roles struct {
+	// NoIntake: webhooks are answered 503 here, to be sent to a process
+	// that takes them (readiness stays true: the console and metrics are
+	// still served).
+	NoIntake bool
+	// NoWorkers: no queued delivery or retry runs here.
+	NoWorkers bool
+	// NoSchedules: no cron tick is claimed or run here.
+	NoSchedules bool
 }
 
 // Server serves a set of pipelines: their webhooks on one HTTP handler,
@@ -278,6 +294,9 @@ func (s *Server) startWorkers() {
 	default:
 	}
 	for _, name := range set.names {
+		if s.cfg.Roles.NoWorkers {
+			break
+		}
 		if w, ok := s.workers[name]; ok && !w.exited.Load() {
 			continue
 		}
@@ -425,7 +444,13 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
 	defer cancel()
-	if _, err := s.cfg.Queue.Depth(ctx, ""); err != nil {
+	if p, ok := s.cfg.Queue.(interface{ Ping(context.Context) error }); ok {
+		// JetStream and PostgreSQL, each named when it does not answer.
+		if err := p.Ping(ctx); err != nil {
+			http.Error(w, "unreachable: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+	} else if _, err := s.cfg.Queue.Depth(ctx, ""); err != nil {
 		http.Error(w, "state store unreachable", http.StatusServiceUnavailable)
 		return
 	}
