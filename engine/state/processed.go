@@ -52,12 +52,7 @@ func (q *pgQueue) FinishProcessed(ctx context.Context, consumer string, keys []s
 				ON CONFLICT (consumer, msg_key) DO UPDATE SET processed_at = excluded.processed_at
 				WHERE processed_messages.processed_at <= $4`, consumer, keys, now, now.Add(-DedupeHorizon))
 		}
-		for _, r := range retries {
-			q.queueRetry(b, *r)
-		}
-		for _, dl := range dead {
-			q.queueDeadLetter(b, *dl)
-		}
+		q.queueOutcome(b, retries, dead)
 		return tx.SendBatch(ctx, b).Close()
 	})
 	if err != nil {

@@ -150,18 +150,24 @@ func (q *pgQueue) Finish(ctx context.Context, done []int64, retries []*Retry, de
 	err := q.tx(ctx, func(tx pgx.Tx) error {
 		b := &pgx.Batch{}
 		b.Queue(`DELETE FROM deliveries WHERE id = ANY($1)`, nonNilIDs(done))
-		for _, r := range retries {
-			q.queueRetry(b, *r)
-		}
-		for _, dl := range dead {
-			q.queueDeadLetter(b, *dl)
-		}
+		q.queueOutcome(b, retries, dead)
 		return tx.SendBatch(ctx, b).Close()
 	})
 	if err != nil {
 		return fmt.Errorf("finish deliveries %v: %w", done, err)
 	}
 	return nil
+}
+
+// queueOutcome adds a run's retries and dead letters to b, for the
+// transaction that finishes its deliveries.
+func (q *pgQueue) queueOutcome(b *pgx.Batch, retries []*Retry, dead []*DeadLetter) {
+	for _, r := range retries {
+		q.queueRetry(b, *r)
+	}
+	for _, dl := range dead {
+		q.queueDeadLetter(b, *dl)
+	}
 }
 
 func nonNilIDs(ids []int64) []int64 {

@@ -29,6 +29,7 @@
 package jsintake
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -392,7 +393,7 @@ func (q *Queue) Claim(ctx context.Context, pipeline string, max int, lease time.
 		kept = append(kept, d)
 	}
 	q.mu.Unlock()
-	slices.SortFunc(kept, func(a, b *state.Delivery) int { return int(a.ID - b.ID) })
+	slices.SortFunc(kept, func(a, b *state.Delivery) int { return cmp.Compare(a.ID, b.ID) })
 	return kept, nil
 }
 
