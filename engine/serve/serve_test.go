@@ -299,11 +299,19 @@ func TestWMSOutageIsRetriedFromTheStore(t *testing.T) {
 	})
 	// Each order's timeline says so: received, the steps it went through,
 	// processed, its retry queued with the 503, retried until delivered.
-	es, err := h.q.OrderEventsOf(context.Background(), "3")
+	// The timeline is written just after the retry's outcome, so it is
+	// waited for rather than read once.
+	var es []state.OrderEvent
+	var err error
 	var kinds []string
-	for _, e := range es {
-		kinds = append(kinds, e.Kind)
-	}
+	eventually(t, "order 3's timeline ends delivered", func() bool {
+		es, err = h.q.OrderEventsOf(context.Background(), "3")
+		kinds = kinds[:0]
+		for _, e := range es {
+			kinds = append(kinds, e.Kind)
+		}
+		return err == nil && len(kinds) > 0 && kinds[len(kinds)-1] == "retried: delivered"
+	})
 	if err != nil || len(kinds) < 5 || kinds[0] != "received" || kinds[1] != "steps" || es[1].Detail != "orders → ticket → wms" ||
 		kinds[2] != "processed" || kinds[3] != "retry queued" || kinds[len(kinds)-1] != "retried: delivered" || !strings.Contains(es[3].Detail, "wms") {
 		t.Errorf("order 3's events: %v %v", kinds, err)
