@@ -23,12 +23,13 @@ import (
 	"github.com/pipectl/pipectl/engine/ops"
 	"github.com/pipectl/pipectl/engine/serve"
 	"github.com/pipectl/pipectl/engine/state"
+	"github.com/pipectl/pipectl/engine/state/jsintake"
 	"github.com/pipectl/pipectl/pipelines"
 	"github.com/pipectl/pipectl/pipelines/component"
 )
 
 func runServe(c *cli, args []string) int {
-	fs := newFlags(c, "serve", "[FILE|DIR...] [--listen ADDR] [--state URL] [--watch] [--drain-timeout D]", `
+	fs := newFlags(c, "serve", "[FILE|DIR...] [--listen ADDR] [--state URL] [--nats URL] [--roles R,...] [--watch] [--drain-timeout D]", `
 Serve loads every pipeline under the paths (the current directory when none
 is named), compiled exactly as validate compiles them, and refuses to start
 on any error, printing every diagnostic. It then serves them until stopped:
@@ -65,6 +66,19 @@ none in force serve listens on loopback only and refuses any other
 address. --read-only refuses every write the console and API could make.
 TLS is the reverse proxy's job: serve listens on loopback by default.
 
+Several processes: with --state postgres://… any number of serve
+processes, on one machine or many, share the queue, retries, dead letters,
+schedules and inventory; each is stateless and any of them runs what
+another queued. --nats nats://… puts the intake queue on NATS JetStream
+(stream PIPECTL_IN, one durable consumer per pipeline shared by every
+worker): a webhook is answered 200 only after JetStream acknowledged it,
+and a run's completion is recorded in PostgreSQL, with its retries and dead
+letters, before it is acknowledged, so a redelivery after a crash never
+runs twice. --roles splits the work: intake answers webhooks, worker runs
+queued deliveries and retries, scheduler claims cron ticks (each tick runs
+once across all processes). A process without the intake role answers
+webhooks 503; put only intake processes behind the storefront's URL.
+
 Reload: on SIGHUP, or every second with --watch when a pipeline or rules
 file changed, the pipelines are compiled again and put in force at once
 only when all compile clean; otherwise the diagnostics are printed and the
@@ -76,13 +90,19 @@ Stop: SIGTERM or SIGINT drains. Readiness turns false and new webhooks get
 start). A second signal exits at once; nothing acknowledged is lost.`,
 		`  SHOPIFY_WEBHOOK_SECRET=… WMS_TOKEN=… pipectl serve examples/shopify-orders-to-wms
   pipectl serve --listen 0.0.0.0:8080 --state postgres://pipectl@db/pipectl pipelines/
-  pipectl serve --watch --log-format json .`)
+  pipectl serve --watch --log-format json .
+  pipectl serve --state postgres://pipectl@db/pipectl --nats nats://nats:4222 --roles intake --listen 0.0.0.0:8080 pipelines/
+  pipectl serve --state postgres://pipectl@db/pipectl --nats nats://nats:4222 --roles worker,scheduler --listen 127.0.0.1:8081 pipelines/`)
 	listen := fs.String("listen", "127.0.0.1:8080", "address the webhooks, /healthz, /readyz and /metrics are served on")
 	stateURL := fs.String("state", "", stateFlagDoc)
 	watch := fs.Bool("watch", false, "reload when a pipeline or rules file changes (checked every second)")
 	drainTimeout := fs.Duration("drain-timeout", 30*time.Second, "longest wait, on SIGTERM, for runs in flight to finish")
 	logFormat := fs.String("log-format", "text", "log lines as text or json, on stderr")
 	readOnly := fs.Bool("read-only", false, "the console and its API change nothing")
+	natsURL := fs.String("nats", "", "NATS server(s) with JetStream (nats://host:4222, comma-separated for a cluster): webhooks are queued on JetStream, the rest of serve's state stays in --state, which must be postgres://…")
+	natsStream := fs.String("nats-stream", jsintake.DefaultStream, "the JetStream stream serve queues webhooks on; pipectl environments sharing one NATS (staging, production) each name their own")
+	natsReplicas := fs.Int("nats-replicas", 1, "replicas of the JetStream stream serve creates (3 on a three-server cluster)")
+	rolesFlag := fs.String("roles", "all", "the parts of serve this process runs: all, or any of intake,worker,scheduler (needs --state postgres://…)")
 	var shadows multiFlag
 	fs.Var(&shadows, "shadow", "a candidate version of a served pipeline (a file with the same pipeline name), run in shadow: dry, its sinks captured and compared record by record with the live version's on the console (repeatable)")
 	paths, code, ok := parseFlags(c, fs, args)
@@ -110,10 +130,37 @@ start). A second signal exits at once; nothing acknowledged is lost.`,
 	}
 	engine.TuneGC()
 	ctx := context.Background()
+	roles, err := parseRoles(*rolesFlag)
+	if err != nil {
+		fmt.Fprintf(c.stderr, "pipectl serve: --roles %q: %v\n", *rolesFlag, err)
+		return exitUsage
+	}
+	local := !strings.HasPrefix(*stateURL, "postgres://") && !strings.HasPrefix(*stateURL, "postgresql://")
+	switch {
+	case *natsURL != "" && local:
+		fmt.Fprintln(c.stderr, "pipectl serve: --nats keeps the intake on JetStream and everything else in PostgreSQL: give --state postgres://…")
+		return exitUsage
+	case roles != (serve.Roles{}) && local:
+		fmt.Fprintln(c.stderr, "pipectl serve: --roles splits serve across processes sharing their state: give --state postgres://… (and --nats nats://… for the intake on JetStream)")
+		return exitUsage
+	}
 	q, err := state.OpenQueue(ctx, *stateURL, state.Options{})
 	if err != nil {
 		fmt.Fprintf(c.stderr, "pipectl serve: opening the queue: %v\n", err)
 		return exitError
+	}
+	queueKind := "sqlite"
+	if !local {
+		queueKind = "postgres"
+	}
+	if *natsURL != "" {
+		jq, err := jsintake.Open(ctx, *natsURL, q, jsintake.Config{Stream: *natsStream, Prefix: jsintake.PrefixOf(*natsStream), Replicas: *natsReplicas, Name: "pipectl serve " + processName()})
+		if err != nil {
+			q.Close()
+			fmt.Fprintf(c.stderr, "pipectl serve: the intake on JetStream: %v\n", err)
+			return exitError
+		}
+		q, queueKind = jq, "jetstream"
 	}
 	defer q.Close()
 	var inv state.Store
@@ -125,7 +172,7 @@ start). A second signal exits at once; nothing acknowledged is lost.`,
 		defer inv.Close()
 	}
 	metrics := serve.NewMetrics(nil)
-	srv := serve.New(serve.Config{Queue: q, Inventory: inv, Logger: log, Stdout: c.stdout, Metrics: metrics, LookupEnv: os.LookupEnv})
+	srv := serve.New(serve.Config{Queue: q, Inventory: inv, Logger: log, Stdout: c.stdout, Metrics: metrics, LookupEnv: os.LookupEnv, Roles: roles})
 	if err := srv.Load(loaded); err != nil {
 		fmt.Fprintf(c.stderr, "pipectl serve: %v\n", err)
 		return exitError
@@ -188,7 +235,7 @@ start). A second signal exits at once; nothing acknowledged is lost.`,
 	srv.Start()
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
-	log.Info("serving", "listen", ln.Addr().String(), "pipelines", strings.Join(srv.Pipelines(), ","))
+	log.Info("serving", "listen", ln.Addr().String(), "pipelines", strings.Join(srv.Pipelines(), ","), "roles", roleNames(roles), "queue", queueKind)
 	noteIdle(log, loaded)
 
 	stop := make(chan os.Signal, 2)
@@ -367,4 +414,57 @@ func loopback(addr string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// parseRoles reads --roles: "all" (or empty) runs every part of serve;
+// otherwise a comma-separated list of intake, worker and scheduler, and
+// whatever is not named is left to other processes.
+func parseRoles(s string) (serve.Roles, error) {
+	s = strings.TrimSpace(s)
+	if s == "" || s == "all" {
+		return serve.Roles{}, nil
+	}
+	r := serve.Roles{NoIntake: true, NoWorkers: true, NoSchedules: true}
+	for _, name := range strings.Split(s, ",") {
+		switch strings.TrimSpace(name) {
+		case "intake":
+			r.NoIntake = false
+		case "worker":
+			r.NoWorkers = false
+		case "scheduler":
+			r.NoSchedules = false
+		case "all":
+			return serve.Roles{}, nil
+		case "relay":
+			return r, errors.New("relay: serve has no outbox to relay yet; the worker role sends follow-up messages itself")
+		default:
+			return r, fmt.Errorf("unknown role %q: want intake, worker or scheduler", strings.TrimSpace(name))
+		}
+	}
+	return r, nil
+}
+
+// roleNames is how a log line names the roles r runs.
+func roleNames(r serve.Roles) string {
+	var names []string
+	if !r.NoIntake {
+		names = append(names, "intake")
+	}
+	if !r.NoWorkers {
+		names = append(names, "worker")
+	}
+	if !r.NoSchedules {
+		names = append(names, "scheduler")
+	}
+	return strings.Join(names, ",")
+}
+
+// processName names this process in NATS's monitoring and in logs: the host
+// and the process id.
+func processName() string {
+	host, err := os.Hostname()
+	if err != nil {
+		host = "unknown"
+	}
+	return fmt.Sprintf("%s-%d", host, os.Getpid())
 }

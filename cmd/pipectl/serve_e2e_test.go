@@ -111,7 +111,14 @@ func e2eEnv() []string {
 // waits until /readyz answers 200.
 func startServe(t *testing.T, addr, stateDir string, paths ...string) *served {
 	t.Helper()
-	args := append([]string{"serve", "--listen", addr, "--state", "sqlite://" + stateDir + "/"}, paths...)
+	return startServeArgs(t, addr, append([]string{"--state", "sqlite://" + stateDir + "/"}, paths...)...)
+}
+
+// startServeArgs starts pipectl serve on addr with args after --listen and
+// waits until /readyz answers 200.
+func startServeArgs(t *testing.T, addr string, args ...string) *served {
+	t.Helper()
+	args = append([]string{"serve", "--listen", addr}, args...)
 	cmd := exec.Command(pipectlBinary(t), args...)
 	cmd.Env = e2eEnv()
 	s := &served{t: t, cmd: cmd, addr: addr, stderr: &lockedBuffer{}, done: make(chan struct{})}

@@ -79,12 +79,27 @@ type Config struct {
 	Clock component.Clock
 }
 
+// DefaultStream is the stream serve queues webhooks on unless told
+// otherwise.
+const DefaultStream = "PIPECTL_IN"
+
+// PrefixOf is the subject prefix of a stream's deliveries: pipectl.in for
+// the default stream, pipectl.in_<name> for another, so that the streams
+// of several pipectl environments on one NATS never share a subject
+// (JetStream refuses streams whose subjects overlap).
+func PrefixOf(stream string) string {
+	if stream == DefaultStream {
+		return "pipectl.in"
+	}
+	return "pipectl.in_" + token(strings.ToLower(stream))
+}
+
 func (c Config) withDefaults() Config {
 	if c.Stream == "" {
-		c.Stream = "PIPECTL_IN"
+		c.Stream = DefaultStream
 	}
 	if c.Prefix == "" {
-		c.Prefix = "pipectl.in"
+		c.Prefix = PrefixOf(c.Stream)
 	}
 	if c.Replicas <= 0 {
 		c.Replicas = 1
