@@ -72,8 +72,9 @@
 //   - The webhook and cron triggers build (Spec.NewTrigger) into a
 //     component.Webhook (signature check, ping, event id) and a
 //     component.Schedule, which `pipectl serve` uses; building does no I/O.
-//     The message trigger has no constructor yet: serve does not consume
-//     messages. An event source takes samples for dry runs and tests;
+//     The message trigger builds into a component.Messages, whose Consume
+//     reads a JetStream subject with a durable pull consumer and
+//     acknowledges each message only after serve queued it. An event source takes samples for dry runs and tests;
 //     under serve, each queued delivery is read as a sample is.
 //   - The inventory sink writes through Runtime.Inventory, the store the
 //     engine opened (it never opens or closes one itself), one idempotent

@@ -148,7 +148,7 @@ var eventSpec = &component.Spec{
 	Description: "Each delivery is one record; a payload that is not valid JSON goes to the source's `error` output " +
 		"with its raw body. `pipectl test` and `pipectl dry-run --input` take samples of payloads (one JSON object, " +
 		"an array or NDJSON), unwrapped by `unwrap` unless the sample gives its own.\n\n" +
-		"Deliveries come from `pipectl serve` (webhooks; message triggers are not served yet); `pipectl run` " +
+		"Deliveries come from `pipectl serve` (webhooks and messages); `pipectl run` " +
 		"refuses an event source.",
 	Config: &component.Field{Kind: component.ObjectField, Doc: "Event settings.", Fields: []*component.Field{
 		{Name: "unwrap", Kind: component.StringField, Doc: "Dot path of the record inside an envelope, e.g. `data` for WordPress.com-proxied WooCommerce payloads.",

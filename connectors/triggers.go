@@ -81,18 +81,28 @@ var cronTriggerSpec = &component.Spec{
 var messageTriggerSpec = &component.Spec{
 	Kind:    "message",
 	Section: component.TriggerSection,
-	Summary: "Starts event sources when a message arrives on a NATS JetStream subject.",
-	Description: "Each message is one delivery.\n\n" +
-		"**Not served yet:** `pipectl serve` does not consume messages yet (that comes with its NATS JetStream mode); " +
-		"a pipeline with a message trigger is loaded and does nothing. Today the trigger is validated, and its " +
-		"pipeline runs on sample payloads with `pipectl dry-run --input` and `pipectl test`.",
+	Summary: "Starts event sources when a message arrives on a NATS JetStream subject: an OMS publishing order events, a WMS publishing shipment confirmations.",
+	Description: "Each message is one delivery, queued by `pipectl serve` exactly as a webhook is (in its state store, " +
+		"or on JetStream with `--nats`) and run by its workers with the same retries and dead letters.\n\n" +
+		"Serve reads the subject with a durable pull consumer (`durable`, by default `pipectl_<pipeline>_<trigger>`), " +
+		"shared by every serve process, so each message is taken once across all of them. A message is " +
+		"acknowledged only after it was queued durably, and the acknowledgement is confirmed by the server; one " +
+		"not acknowledged within 30 s (serve was killed) is handed over again, and its event id, the message's " +
+		"`Nats-Msg-Id` or else its stream and sequence, keeps it from being queued twice. The stream must exist " +
+		"(the publisher's, or one made with `nats stream add`); serve logs and retries until it does. Under " +
+		"`--roles`, message triggers are read by the processes with the intake role.\n\n" +
+		"`pipectl dry-run --input` and `pipectl test` run the pipeline on sample messages without a server.",
 	Config: &component.Field{Kind: component.ObjectField, Required: true, Shorthand: "subject", Doc: "Message settings.",
 		Fields: []*component.Field{
 			{Name: "subject", Kind: component.StringField, Required: true, Doc: "Subject, wildcards allowed.", Examples: []any{"orders.created"}},
 			{Name: "stream", Kind: component.StringField, Doc: "JetStream stream; found from the subject when absent."},
-			{Name: "durable", Kind: component.StringField, Doc: "Durable consumer name, so restarts resume."},
-			{Name: "url", Kind: component.StringField, Default: "nats://127.0.0.1:4222", Doc: "NATS server URL."},
+			{Name: "durable", Kind: component.StringField, Doc: "Durable consumer name, so restarts resume; `pipectl_<pipeline>_<trigger>` when absent."},
+			{Name: "deliver", Kind: component.EnumField, Enum: []string{"all", "new"}, Default: "all",
+				Doc: "Where a new durable consumer starts: `all` from the first message the stream holds, `new` from the next one published. An existing consumer resumes where it was."},
+			{Name: "url", Kind: component.StringField, Default: "nats://127.0.0.1:4222", Doc: "NATS server URL (comma-separated for a cluster); ${VAR} allowed."},
 		}},
+	Validate:   validateMessage,
+	NewTrigger: newMessageTrigger,
 }
 
 var manualTriggerSpec = &component.Spec{

@@ -384,21 +384,18 @@ func versionOf(f *pipelines.File) string {
 }
 
 // noteIdle says which pipelines serve loaded but has nothing to do for:
-// those with only manual triggers (run them with pipectl run), and message
-// triggers, which serve does not consume yet.
+// those with only manual triggers (run them with pipectl run).
 func noteIdle(log *slog.Logger, ps []*serve.Pipeline) {
 	for _, p := range ps {
 		served := false
 		for _, t := range p.Plan.Triggers {
 			switch t.Kind {
-			case "webhook", "cron":
+			case "webhook", "cron", "message":
 				served = true
-			case "message":
-				log.Warn("message triggers are not served yet: nothing consumes this one", "pipeline", p.Plan.Name, "trigger", t.Name)
 			}
 		}
 		if !served {
-			log.Info("no webhook or cron trigger: serve does nothing for this pipeline; run it with pipectl run", "pipeline", p.Plan.Name)
+			log.Info("no webhook, cron or message trigger: serve does nothing for this pipeline; run it with pipectl run", "pipeline", p.Plan.Name)
 		}
 	}
 }

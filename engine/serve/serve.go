@@ -120,6 +120,9 @@ type Server struct {
 	started   bool
 	// schedules are the cron triggers being kept, by pipeline and trigger.
 	schedules map[string]*scheduled
+	// consuming holds a reader per message trigger in force, by pipeline
+	// and trigger.
+	consuming map[string]*consuming
 	// conns keeps each pipeline's sink connections open from one run to
 	// the next, by pipeline name.
 	conns map[string]*component.Connections
@@ -153,6 +156,7 @@ type served struct {
 	// sources lists, by trigger name, the sources it starts.
 	sources   map[string][]string
 	schedules map[string]component.Schedule
+	messages  map[string]component.Messages
 	// alerts posts the pipeline's alerts; nil without an `alerts:` section.
 	alerts *alerter
 }
@@ -214,7 +218,7 @@ func (s *Server) Load(ps []*Pipeline) error {
 			errs = append(errs, fmt.Errorf("%s: pipeline %q is also defined by another file", p.Path, p.Plan.Name))
 			continue
 		}
-		sp := &served{Pipeline: p, hooks: map[string]*hook{}, sources: map[string][]string{}, schedules: map[string]component.Schedule{}}
+		sp := &served{Pipeline: p, hooks: map[string]*hook{}, sources: map[string][]string{}, schedules: map[string]component.Schedule{}, messages: map[string]component.Messages{}}
 		if a := p.Plan.Alerts; a != nil {
 			if a.WebhookURL == "" {
 				errs = append(errs, fmt.Errorf("%s: alerts: webhook_url is empty: is the environment variable it names set?", p.Path))
@@ -252,6 +256,8 @@ func (s *Server) Load(ps []*Pipeline) error {
 				sp.hooks[t.Name] = h
 			case component.Schedule:
 				sp.schedules[t.Name] = tr
+			case component.Messages:
+				sp.messages[t.Name] = tr
 			}
 		}
 		set.byName[p.Plan.Name] = sp
@@ -309,6 +315,7 @@ func (s *Server) startWorkers() {
 		}()
 	}
 	s.syncSchedules(set)
+	s.syncMessages(set)
 }
 
 // SetDraining turns readiness false and makes the intake answer 503, at

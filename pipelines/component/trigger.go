@@ -8,7 +8,7 @@ import (
 )
 
 // Trigger is a built trigger kind: what `pipectl serve` needs to start a
-// pipeline's sources. It is one of Webhook or Schedule; `run`, `validate`,
+// pipeline's sources. It is one of Webhook, Schedule or Messages; `run`, `validate`,
 // dry runs and tests never build triggers.
 type Trigger interface {
 	// TriggerKind is the kind's name ("webhook", "cron").
@@ -50,6 +50,32 @@ type Schedule interface {
 	// Overlap is what to do with a tick that comes while the previous run
 	// is still going: "skip" or "queue".
 	Overlap() string
+}
+
+// Messages is a built message trigger: a subject on NATS JetStream that
+// `pipectl serve` reads with a durable consumer, each message one delivery.
+type Messages interface {
+	Trigger
+	// Consume hands each message to take until ctx ends, reconnecting and
+	// retrying what fails on the way. A message is acknowledged only after
+	// take returned nil (serve has then queued it durably); otherwise it
+	// is handed over again later. Consume returns ctx's error, or an error
+	// that retrying cannot mend (the settings are refused by the server).
+	Consume(ctx context.Context, take func(ctx context.Context, m Message) error) error
+	// Source says where the messages come from, for logs: the server, the
+	// stream, the subject and the durable consumer.
+	Source() string
+}
+
+// Message is one message a Messages trigger read.
+type Message struct {
+	Subject string
+	Header  http.Header
+	Body    []byte
+	// EventID is the key under which the message is queued once: its
+	// Nats-Msg-Id when the publisher set one, else its stream and
+	// sequence, so a redelivery is never queued twice.
+	EventID string
 }
 
 // Errors a Webhook's Verify wraps.
