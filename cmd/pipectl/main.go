@@ -45,6 +45,7 @@ func commands() []command {
 		{"serve", "serve pipelines on their webhooks and schedules, without losing an order", runServe},
 		{"dlq", "list, show, edit, replay and resolve serve's dead letters; their audit log", runDLQ},
 		{"runs", "list and show the runs serve made on its triggers", runRuns},
+		{"cluster", "list the serve processes sharing a store and each pipeline's lag", runCluster},
 		{"docs", "write a page per pipeline: its DAG, nodes and every business-rule setting in force", runDocs},
 		{"pause", "hold a pipeline's runs, or a cron trigger's ticks, in every serve on the store", runPause},
 		{"resume", "let a paused pipeline or cron trigger run again", runResume},

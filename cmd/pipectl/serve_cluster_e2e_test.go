@@ -7,10 +7,12 @@ package main
 // again while the test plays Shopify and the WMS.
 
 import (
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -67,6 +69,21 @@ func TestClusterLosesNothingWhenNodesAreKilled(t *testing.T) {
 	// must.
 	if code, err := postOnce("http://"+nodes[2].addr+"/hooks/orders", orderBody(1, "X"), "evt-refused", shopifySign(orderBody(1, "X"))); err != nil || code != http.StatusServiceUnavailable {
 		t.Fatalf("a worker-only node answered a webhook %d (%v), want 503", code, err)
+	}
+	// cluster status lists the three nodes, up, with their roles.
+	out, stderr, code := pipectlCmd(t, "cluster", "status", "--state", stateURL, "--nats", natstest.URL(), "--nats-stream", stream, "--json")
+	var st clusterStatus
+	if err := json.Unmarshal([]byte(out), &st); code != 0 || err != nil {
+		t.Fatalf("cluster status: exit %d, %v\n%s%s", code, err, out, stderr)
+	}
+	roles := map[string]bool{}
+	for _, n := range st.Nodes {
+		if n.Up {
+			roles[n.Roles] = true
+		}
+	}
+	if len(st.Nodes) != 3 || !roles["intake,worker"] || !roles["intake,worker,scheduler"] || !roles["worker"] || st.Stream == nil || st.Stream.Stream != stream {
+		t.Errorf("cluster status with three nodes up: %s", out)
 	}
 	intakes := []string{"http://" + nodes[0].addr + "/hooks/orders", "http://" + nodes[1].addr + "/hooks/orders"}
 
@@ -155,6 +172,34 @@ func TestClusterLosesNothingWhenNodesAreKilled(t *testing.T) {
 	}
 	if len(got) != len(acked) {
 		t.Errorf("the WMS has %d distinct orders, %d were acknowledged", len(got), len(acked))
+	}
+	// Once everything ran, the pipeline's consumer has no lag and nothing
+	// unacknowledged.
+	eventuallyE2E(t, 30*time.Second, func() string { return "the consumer still has deliveries out: " + out }, func() bool {
+		out, _, _ = pipectlCmd(t, "cluster", "status", "--state", stateURL, "--nats", natstest.URL(), "--nats-stream", stream, "--json")
+		var st clusterStatus
+		if json.Unmarshal([]byte(out), &st) != nil {
+			return false
+		}
+		for _, p := range st.Pipelines {
+			if p.Pipeline == "orders" && p.Consumer != nil {
+				return p.Consumer.Pending == 0 && p.Consumer.AckPending == 0
+			}
+		}
+		return false
+	})
+	text, _, _ := pipectlCmd(t, "cluster", "status", "--state", stateURL, "--nats", natstest.URL(), "--nats-stream", stream)
+	// Five nodes are listed: the three running, up, and the two killed,
+	// which had no drain to remove themselves (gone once unseen for 15 s).
+	m := regexp.MustCompile(`nodes: (\d+) up, (\d+) gone`).FindStringSubmatch(text)
+	nodesOK := false
+	if m != nil {
+		up, _ := strconv.Atoi(m[1])
+		gone, _ := strconv.Atoi(m[2])
+		nodesOK = up >= 3 && up+gone == 5
+	}
+	if !nodesOK || !regexp.MustCompile(`(?m)^  orders\s+0\s+0\s+0\s+0\s+0\s+0`).MatchString(text) {
+		t.Errorf("cluster status after the run:\n%s", text)
 	}
 	for i, n := range nodes {
 		log := n.proc.Load().stderr.String()

@@ -172,7 +172,8 @@ start). A second signal exits at once; nothing acknowledged is lost.`,
 		defer inv.Close()
 	}
 	metrics := serve.NewMetrics(nil)
-	srv := serve.New(serve.Config{Queue: q, Inventory: inv, Logger: log, Stdout: c.stdout, Metrics: metrics, LookupEnv: os.LookupEnv, Roles: roles})
+	srv := serve.New(serve.Config{Queue: q, Inventory: inv, Logger: log, Stdout: c.stdout, Metrics: metrics, LookupEnv: os.LookupEnv, Roles: roles,
+		Node: state.Node{Name: processName(), Roles: roleNames(roles), Listen: *listen, Queue: queueKind, Version: shortVersion()}})
 	if err := srv.Load(loaded); err != nil {
 		fmt.Fprintf(c.stderr, "pipectl serve: %v\n", err)
 		return exitError
@@ -464,4 +465,14 @@ func processName() string {
 		host = "unknown"
 	}
 	return fmt.Sprintf("%s-%d", host, os.Getpid())
+}
+
+// shortVersion is pipectl's version as a node reports it: the version, and
+// the commit when known.
+func shortVersion() string {
+	v, rev := buildVersion()
+	if rev != "" {
+		return v + " " + rev
+	}
+	return v
 }

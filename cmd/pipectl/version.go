@@ -20,7 +20,19 @@ func runVersion(c *cli, args []string) int {
 		fmt.Fprintln(c.stderr, "pipectl version: takes no arguments")
 		return exitUsage
 	}
-	v, rev := version, ""
+	v, rev := buildVersion()
+	if rev != "" {
+		fmt.Fprintf(c.stdout, "pipectl %s (%s, %s)\n", v, rev, runtime.Version())
+	} else {
+		fmt.Fprintf(c.stdout, "pipectl %s (%s)\n", v, runtime.Version())
+	}
+	return exitOK
+}
+
+// buildVersion is pipectl's version and the commit it was built from ("" when
+// unknown).
+func buildVersion() (v, rev string) {
+	v = version
 	if info, ok := debug.ReadBuildInfo(); ok {
 		if v == "" && info.Main.Version != "" && info.Main.Version != "(devel)" {
 			v = info.Main.Version
@@ -34,10 +46,5 @@ func runVersion(c *cli, args []string) int {
 	if v == "" {
 		v = "devel"
 	}
-	if rev != "" {
-		fmt.Fprintf(c.stdout, "pipectl %s (%s, %s)\n", v, rev, runtime.Version())
-	} else {
-		fmt.Fprintf(c.stdout, "pipectl %s (%s)\n", v, runtime.Version())
-	}
-	return exitOK
+	return v, rev
 }

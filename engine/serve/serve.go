@@ -78,6 +78,9 @@ type Config struct {
 	// Roles are the parts of serve this process runs; the zero value runs
 	// every one. Processes sharing PostgreSQL (and JetStream) split them.
 	Roles Roles
+	// Node names this process in the store's list of nodes (pipectl
+	// cluster status); with no Name, serve records nothing.
+	Node state.Node
 }
 
 // Roles leave parts of serve to other processes. Each is stateless: what
@@ -287,6 +290,13 @@ func (s *Server) Start() {
 	s.mu.Lock()
 	s.started = true
 	s.mu.Unlock()
+	if s.cfg.Node.Name != "" && s.cfg.Queue != nil {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.heartbeat()
+		}()
+	}
 	s.startWorkers()
 }
 

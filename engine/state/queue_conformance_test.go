@@ -52,6 +52,7 @@ var queueConformance = []struct {
 	{"Audit", testQueueAudit},
 	{"Tokens", testQueueTokens},
 	{"Pauses", testQueuePauses},
+	{"Nodes", testQueueNodes},
 	{"OrderEvents", testQueueOrderEvents},
 	{"DepthAndOldest", testQueueDepth},
 	{"Reopen", testQueueReopen},
@@ -587,6 +588,44 @@ func testQueuePauses(t *testing.T, db backend) {
 	}
 	if ps, _ := q.ListPauses(ctx); len(ps) != 1 {
 		t.Errorf("after resume: %+v", ps)
+	}
+}
+
+// testQueueNodes: a heartbeat records a node or updates it in place; the
+// list is most recently seen first; a clean stop removes a node and old
+// ones are forgotten.
+func testQueueNodes(t *testing.T, db backend) {
+	clock := newClock()
+	q := openQueue(t, db(t), clock)
+	t0 := clock.Now()
+	a := &state.Node{Name: "web-1-100", Roles: "intake,worker", Listen: "127.0.0.1:8081", Queue: "postgres", Version: "dev", Started: t0}
+	b := &state.Node{Name: "web-2-200", Roles: "worker", Listen: "127.0.0.1:8082", Queue: "postgres", Version: "dev", Started: t0}
+	for _, n := range []*state.Node{a, b} {
+		if err := q.Heartbeat(ctx, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clock.Advance(5 * time.Second)
+	b.Seen = clock.Now()
+	if err := q.Heartbeat(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Heartbeat(ctx, &state.Node{}); err == nil {
+		t.Error("a node without a name was kept")
+	}
+	ns, err := q.ListNodes(ctx)
+	if err != nil || len(ns) != 2 || ns[0].Name != b.Name || !ns[0].Seen.Equal(b.Seen) || ns[1].Name != a.Name ||
+		!ns[1].Seen.Equal(t0) || ns[1].Roles != "intake,worker" || ns[1].Listen != a.Listen || !ns[1].Started.Equal(t0) {
+		t.Fatalf("nodes: %+v %v", ns, err)
+	}
+	if n, err := q.ForgetNodes(ctx, t0.Add(time.Second)); n != 1 || err != nil {
+		t.Errorf("forget the node not seen for 5s: %d %v", n, err)
+	}
+	if err := q.RemoveNode(ctx, b.Name); err != nil {
+		t.Fatal(err)
+	}
+	if ns, _ := q.ListNodes(ctx); len(ns) != 0 {
+		t.Errorf("after forget and remove: %+v", ns)
 	}
 }
 

@@ -26,6 +26,7 @@ type Queue interface {
 	Tokens
 	Pauses
 	OrderEvents
+	Nodes
 	Close() error
 }
 
