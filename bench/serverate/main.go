@@ -10,6 +10,10 @@
 //	  -in orders.ndjson -rate 1000 -for 60s -secret S \
 //	  -listen 127.0.0.1:18191 -metrics http://127.0.0.1:18192/metrics
 //
+// With -c N -n COUNT it sends closed-loop instead: N senders, each waiting
+// for its answer, as fast as they are answered; e2e_per_s is then the
+// throughput end to end (bench/cluster.sh).
+//
 // It prints one line of key=value figures; bench/serve.sh runs it.
 package main
 
@@ -36,7 +40,7 @@ import (
 )
 
 func main() {
-	url := flag.String("url", "", "webhook URL")
+	url := flag.String("url", "", "webhook URL; several, comma-separated, take turns (intake nodes behind a load balancer)")
 	in := flag.String("in", "", "NDJSON orders, one webhook body a line (ids unique)")
 	rate := flag.Int("rate", 1000, "webhooks per second")
 	dur := flag.Duration("for", 60*time.Second, "how long to send")
@@ -44,12 +48,19 @@ func main() {
 	listen := flag.String("listen", "127.0.0.1:18191", "where the WMS and storefront stand-in listens")
 	metrics := flag.String("metrics", "", "pipectl's /metrics, sampled for pipectl_queue_depth")
 	settle := flag.Duration("settle", 60*time.Second, "how long to wait for the last orders to arrive")
+	conc := flag.Int("c", 0, "closed loop instead: send -n webhooks from this many senders, each waiting for its answer, as fast as they are answered")
+	count := flag.Int("n", 0, "webhooks to send in the closed loop (-c)")
 	flag.Parse()
 	if *url == "" || *in == "" {
 		fmt.Fprintln(os.Stderr, "serverate: -url and -in are required")
 		os.Exit(2)
 	}
-	bodies, err := readBodies(*in, *rate*int(dur.Seconds()))
+	urls := strings.Split(*url, ",")
+	want := *rate * int(dur.Seconds())
+	if *conc > 0 {
+		want = *count
+	}
+	bodies, err := readBodies(*in, want)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "serverate:", err)
 		os.Exit(1)
@@ -76,36 +87,56 @@ func main() {
 	var wg sync.WaitGroup
 	start := time.Now()
 	interval := time.Second / time.Duration(*rate)
-	for i, b := range bodies {
-		// Open loop: request i goes at start + i*interval.
-		if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
-			time.Sleep(d)
+	send := func(i int, body []byte) {
+		req, _ := http.NewRequest(http.MethodPost, urls[i%len(urls)], bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Shopify-Hmac-Sha256", sign(*secret, body))
+		req.Header.Set("X-Shopify-Topic", "orders/create")
+		req.Header.Set("X-Shopify-Shop-Domain", "bench.myshopify.com")
+		req.Header.Set("X-Shopify-Event-Id", "rate-"+strconv.Itoa(i))
+		req.Header.Set("X-Shopify-Webhook-Id", "rate-"+strconv.Itoa(i))
+		t := time.Now()
+		resp, err := client.Do(req)
+		if err != nil {
+			failed.Add(1)
+			return
 		}
-		wg.Add(1)
-		go func(i int, body []byte) {
-			defer wg.Done()
-			req, _ := http.NewRequest(http.MethodPost, *url, bytes.NewReader(body))
-			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("X-Shopify-Hmac-Sha256", sign(*secret, body))
-			req.Header.Set("X-Shopify-Topic", "orders/create")
-			req.Header.Set("X-Shopify-Shop-Domain", "bench.myshopify.com")
-			req.Header.Set("X-Shopify-Event-Id", "rate-"+strconv.Itoa(i))
-			req.Header.Set("X-Shopify-Webhook-Id", "rate-"+strconv.Itoa(i))
-			t := time.Now()
-			resp, err := client.Do(req)
-			if err != nil {
-				failed.Add(1)
-				return
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode/100 != 2 {
+			failed.Add(1)
+			return
+		}
+		acks[i] = time.Now()
+		ackLatency[i] = acks[i].Sub(t)
+	}
+	if *conc > 0 {
+		next := make(chan int)
+		for range *conc {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range next {
+					send(i, bodies[i])
+				}
+			}()
+		}
+		for i := range bodies {
+			next <- i
+		}
+		close(next)
+	} else {
+		for i, b := range bodies {
+			// Open loop: request i goes at start + i*interval.
+			if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
+				time.Sleep(d)
 			}
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode/100 != 2 {
-				failed.Add(1)
-				return
-			}
-			acks[i] = time.Now()
-			ackLatency[i] = acks[i].Sub(t)
-		}(i, b)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				send(i, b)
+			}()
+		}
 	}
 	wg.Wait()
 	sent := time.Since(start)
@@ -131,6 +162,7 @@ func main() {
 	}
 	var acked int
 	var acksOnly, endToEnd []time.Duration
+	var lastArrival time.Time
 	for i := range bodies {
 		if acks[i].IsZero() {
 			continue
@@ -139,13 +171,22 @@ func main() {
 		acksOnly = append(acksOnly, ackLatency[i])
 		if at, ok := st.first(ids[i]); ok {
 			endToEnd = append(endToEnd, max(0, at.Sub(acks[i])))
+			if at.After(lastArrival) {
+				lastArrival = at
+			}
 		}
 	}
+	// End to end per second: the orders that reached a stand-in over the
+	// time from the first webhook sent to the last arrival.
+	var e2ePerS float64
+	if !lastArrival.IsZero() {
+		e2ePerS = float64(len(endToEnd)) / lastArrival.Sub(start).Seconds()
+	}
 	fmt.Printf("rate=%d seconds=%.1f sent=%d acked=%d failed=%d achieved_per_s=%.0f ack_p50_ms=%.2f ack_p99_ms=%.2f "+
-		"reached=%d e2e_p50_ms=%.1f e2e_p99_ms=%.1f e2e_max_ms=%.1f max_queue_depth=%d standin_requests=%d\n",
+		"reached=%d e2e_per_s=%.0f e2e_p50_ms=%.1f e2e_p99_ms=%.1f e2e_max_ms=%.1f max_queue_depth=%d standin_requests=%d\n",
 		*rate, sent.Seconds(), len(bodies), acked, failed.Load(), float64(len(bodies))/sent.Seconds(),
 		ms(pct(acksOnly, 0.50)), ms(pct(acksOnly, 0.99)),
-		len(endToEnd), ms(pct(endToEnd, 0.50)), ms(pct(endToEnd, 0.99)), ms(pct(endToEnd, 1)),
+		len(endToEnd), e2ePerS, ms(pct(endToEnd, 0.50)), ms(pct(endToEnd, 0.99)), ms(pct(endToEnd, 1)),
 		maxDepth.Load(), st.requests.Load())
 }
 
