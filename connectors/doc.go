@@ -89,7 +89,7 @@ import "github.com/pipectl/pipectl/pipelines/component"
 func Register(r *component.Registry) {
 	for _, s := range []*component.Spec{
 		fileSourceSpec, stdinSpec, eventSpec, httpSourceSpec,
-		fileSinkSpec, stdoutSpec, httpSinkSpec, inventorySinkSpec,
+		fileSinkSpec, stdoutSpec, httpSinkSpec, inventorySinkSpec, natsSinkSpec, postgresSinkSpec,
 		webhookTriggerSpec, cronTriggerSpec, messageTriggerSpec, manualTriggerSpec,
 	} {
 		r.Add(s)
