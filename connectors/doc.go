@@ -1,6 +1,7 @@
 // Package connectors holds the kinds that touch the outside world: sources
-// (file, stdin, event), sinks (file, stdout, http, inventory) and the triggers that
-// start sources (webhook, cron, message, manual).
+// (file, stdin, event), sinks (file, stdout, http, inventory, nats,
+// postgres) and the triggers that start sources (webhook, cron, message,
+// manual).
 //
 // Each kind lives in its own file with its Spec; the formats live beside
 // them (csv.go, xml.go, reader.go for NDJSON and JSON, writer.go for the
@@ -76,6 +77,34 @@
 //     reads a JetStream subject with a durable pull consumer and
 //     acknowledges each message only after serve queued it. An event source takes samples for dry runs and tests;
 //     under serve, each queued delivery is read as a sample is.
+//   - The nats and postgres sinks retry as the http sink does and share its
+//     settings (retry.go: max_attempts, backoff, max_backoff, max_age; one
+//     attempt and a retryable DeliveryError under serve). Neither does I/O
+//     when built: dry runs build them and only ask Describe. Each opens its
+//     own connection on its first delivery (nats: in Start too) and closes
+//     it with the sink; serve builds sinks per run, so a long-lived
+//     connection cache like component.Connections is left for later.
+//   - The nats sink waits for a PubAck for every message and publishes
+//     each record's first attempt on Write's goroutine (async, at most
+//     max_in_flight awaiting acks), so messages leave in record order;
+//     retries, made by a goroutine per message, may land after later
+//     messages. message_id is required: the Nats-Msg-Id header is what
+//     makes a retried publish harmless. The connection never buffers while
+//     disconnected (ReconnectBufSize(-1)), and its options are
+//     jsintake.Connect's, duplicated because connectors may not import
+//     engine. Only refusals the server will repeat (max payload, a 400 API
+//     error such as a subject of another stream) are permanent; the sink
+//     never creates a stream, and Start fails when no stream takes the
+//     subject.
+//   - The postgres sink writes batch_size rows per transaction as one
+//     pgx.Batch of single-row upserts (INSERT … ON CONFLICT (key) DO
+//     UPDATE), synchronously in Write and Flush. A row refused with SQLSTATE
+//     class 22 or 23 is reported and the batch written again without it,
+//     rather than a savepoint per row (see attempt); a constraint checked
+//     only at commit (deferrable) cannot be pinned on a row and fails the
+//     whole batch. Values go as text, so PostgreSQL converts them and
+//     names what does not fit; names are pgx.Identifier-quoted after
+//     Validate checked they are plain identifiers. It never creates tables.
 //   - The inventory sink writes through Runtime.Inventory, the store the
 //     engine opened (it never opens or closes one itself), one idempotent
 //     update per record; a set without a key is applied each time, an
@@ -89,7 +118,7 @@ import "github.com/pipectl/pipectl/pipelines/component"
 func Register(r *component.Registry) {
 	for _, s := range []*component.Spec{
 		fileSourceSpec, stdinSpec, eventSpec, httpSourceSpec,
-		fileSinkSpec, stdoutSpec, httpSinkSpec, inventorySinkSpec,
+		fileSinkSpec, stdoutSpec, httpSinkSpec, inventorySinkSpec, natsSinkSpec, postgresSinkSpec,
 		webhookTriggerSpec, cronTriggerSpec, messageTriggerSpec, manualTriggerSpec,
 	} {
 		r.Add(s)

@@ -537,7 +537,7 @@ func (s *httpSink) prepare(rec *record.Record, machine *vm.VM) (*prepared, error
 	}
 	switch {
 	case s.body != nil:
-		b, err := s.appendObject(make([]byte, 0, 256), s.body, fields(), machine, "")
+		b, err := appendObject(make([]byte, 0, 256), s.body, fields(), machine, "")
 		if err != nil {
 			return nil, err
 		}
@@ -551,7 +551,9 @@ func (s *httpSink) prepare(rec *record.Record, machine *vm.VM) (*prepared, error
 // typeName names a value's type in the user's terms.
 func typeName(v any) string { return exprs.KindOf(v) }
 
-func (s *httpSink) appendObject(b []byte, fields []bodyField, env map[string]any, machine *vm.VM, path string) ([]byte, error) {
+// appendObject appends the JSON object a body mapping makes of env: the
+// http and nats sinks' `body`, a postgres sink's nested column.
+func appendObject(b []byte, fields []bodyField, env map[string]any, machine *vm.VM, path string) ([]byte, error) {
 	b = append(b, '{')
 	for i, f := range fields {
 		if i > 0 {
@@ -560,7 +562,7 @@ func (s *httpSink) appendObject(b []byte, fields []bodyField, env map[string]any
 		b = append(b, f.key...)
 		if f.nested != nil {
 			var err error
-			if b, err = s.appendObject(b, f.nested, env, machine, path+f.name+"."); err != nil {
+			if b, err = appendObject(b, f.nested, env, machine, path+f.name+"."); err != nil {
 				return b, err
 			}
 			continue

@@ -25,8 +25,14 @@ func TestSpecExamples(t *testing.T) {
 	connectors.Register(reg)
 	opts := pipelines.Options{
 		LoadOptions: pipelines.LoadOptions{Registry: reg, LookupEnv: func(name string) (string, bool) {
-			if strings.HasSuffix(name, "_URL") {
-				return "https://example.com", true // validate checks URLs
+			// validate checks URLs, by the scheme each kind takes.
+			switch {
+			case strings.HasPrefix(name, "NATS_"):
+				return "nats://example.com:4222", true
+			case strings.Contains(name, "POSTGRES"):
+				return "postgres://etl@example.com/staging", true
+			case strings.HasSuffix(name, "_URL"):
+				return "https://example.com", true
 			}
 			return "x", true
 		}},
