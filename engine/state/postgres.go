@@ -294,11 +294,14 @@ func (s *pgStore) applyInTx(ctx context.Context, tx pgx.Tx, req component.ApplyR
 	b = &pgx.Batch{}
 	for _, c := range changes {
 		if c.before.exists {
-			b.Queue(`UPDATE stock SET on_hand = on_hand + $1, committed = committed + $2, backordered = GREATEST(0, backordered + $6), updated_at = $3 WHERE sku = $4 AND location = $5`,
-				c.dOnHand, c.dCommitted, now, c.before.sku, c.before.location, c.dBackordered)
+			b.Queue(`UPDATE stock SET on_hand = on_hand + $1, committed = committed + $2, backordered = GREATEST(0, backordered + $6),
+				uncovered = LEAST(GREATEST(0, committed + $2 - GREATEST(0, backordered + $6) - (on_hand + $1)), uncovered + $7),
+				updated_at = $3 WHERE sku = $4 AND location = $5`,
+				c.dOnHand, c.dCommitted, now, c.before.sku, c.before.location, c.dBackordered, c.uncoveredGrowth())
 		} else {
-			b.Queue(`INSERT INTO stock (sku, location, on_hand, committed, safety_stock, backordered, updated_at) VALUES ($1, $2, $3, $4, 0, GREATEST(0, $6::bigint), $5)`,
-				c.before.sku, c.before.location, c.dOnHand, c.dCommitted, now, c.dBackordered)
+			b.Queue(`INSERT INTO stock (sku, location, on_hand, committed, safety_stock, backordered, uncovered, updated_at)
+				VALUES ($1, $2, $3, $4, 0, GREATEST(0, $6::bigint), LEAST(GREATEST(0, $4 - GREATEST(0, $6::bigint) - $3), $7::bigint), $5)`,
+				c.before.sku, c.before.location, c.dOnHand, c.dCommitted, now, c.dBackordered, c.uncoveredGrowth())
 		}
 	}
 	if len(moves) > 0 {
@@ -313,7 +316,21 @@ func (s *pgStore) applyInTx(ctx context.Context, tx pgx.Tx, req component.ApplyR
 	}
 	b.Queue(`UPDATE applied SET outcome = $2, explanation = $3, fingerprint = NULLIF($4, '') WHERE key = $1`, req.IdempotencyKey, enc, expl, req.Fingerprint)
 	out.Fingerprint = req.Fingerprint
-	return out, replayed, nil, tx.SendBatch(ctx, b).Close()
+	br = tx.SendBatch(ctx, b)
+	for _, c := range changes {
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			return out, replayed, nil, oversellError(c, err, pgOversell(err))
+		}
+	}
+	return out, replayed, nil, br.Close()
+}
+
+// pgOversell reports whether err is the check stock_no_oversell refusing a
+// row (SQLSTATE 23514, check_violation).
+func pgOversell(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23514" && pe.ConstraintName == "stock_no_oversell"
 }
 
 func scanStock(br pgx.BatchResults) ([]stockRow, error) {
@@ -470,7 +487,10 @@ func (s *pgStore) feed(ctx context.Context, u component.LevelUpdate, set bool) (
 			delta := v - *old
 			before, after, existed = *old, v, r.exists
 			*old = v
-			if _, err := tx.Exec(ctx, `UPDATE stock SET on_hand = $3, safety_stock = $4, updated_at = $5 WHERE sku = $1 AND location = $2`,
+			// A count or feed is a fact: it is recorded even when it
+			// leaves allocated units without stock, which uncovered then
+			// holds (the check stock_no_oversell).
+			if _, err := tx.Exec(ctx, `UPDATE stock SET on_hand = $3, safety_stock = $4, uncovered = GREATEST(0, committed - backordered - $3), updated_at = $5 WHERE sku = $1 AND location = $2`,
 				f.SKU, f.Location, onHand, safety, now); err != nil {
 				return err
 			}
