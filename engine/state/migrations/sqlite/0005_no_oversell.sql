@@ -1,5 +1,5 @@
 -- The last defence against oversell, as in the PostgreSQL migration
--- 0010_no_oversell.sql (which explains the choice): a stock row's allocated
+-- 0012_no_oversell.sql (which explains the choice): a stock row's allocated
 -- units (committed - backordered) must be on hand, except for uncovered,
 -- the units a feed update or a shipment of backordered units left without
 -- stock, which allocation never raises:
