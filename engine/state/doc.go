@@ -28,6 +28,24 @@
 //     did not exist when locked and was created by a concurrent transaction
 //     makes the insert fail; the whole transaction is retried, decide
 //     included, as it is after a deadlock or serialization failure.
+//     Locks are always taken rows first, then the idempotency key (Apply
+//     and ApplyGroup alike), and multi-row deletes of reservations lock
+//     in id order, so no two of the store's transactions can wait for
+//     each other crosswise.
+//   - The last defence against oversell is in the schema: the check
+//     stock_no_oversell, committed − backordered ≤ on_hand + uncovered. The
+//     allocated part of a row (what is committed and not booked as a
+//     backorder) must be on hand, except for uncovered, the units that a
+//     count or feed lowering on_hand, a shipment of backordered units, or
+//     a change the rules let go below zero (AllowNegative) left without
+//     stock. Those are facts or explicit permissions and are recorded;
+//     an ordinary allocation never raises uncovered
+//     (rowChange.uncoveredGrowth), so one that would commit units not on
+//     hand, by a wrong decide or a wrong lock, is refused by the database
+//     on the row's real values, as an *OversellError naming the SKU and
+//     location, never retried, the event's transaction rolled back. Safety
+//     stock and reservations stay out of the check (policy and time, not
+//     stock); the guard keeps allocation off them.
 //   - The guards (available, on-hand and committed not below zero unless
 //     an adjustment allows it) are checked on the locked rows in Go, on the
 //     net change per row, so a shipment (on_hand −q, committed −q) that

@@ -215,26 +215,29 @@ func (s *pgStore) ApplyGroup(ctx context.Context, reqs []component.ApplyRequest,
 // applyInTx applies one event inside tx. decideErr is decide's own error.
 func (s *pgStore) applyInTx(ctx context.Context, tx pgx.Tx, req component.ApplyRequest, skus []string, decide func(component.Snapshot) (component.Outcome, error)) (out component.Outcome, replayed bool, decideErr, err error) {
 	now := s.clock.Now()
-	// One round trip: claim the key (waiting for a transaction
-	// holding it), lock the rows in order if the key is ours,
-	// then, in a statement that starts after the locks are
-	// held, read the reservations on them.
+	// One round trip: lock the rows in (sku, location) order, then
+	// claim the key (waiting for a transaction holding it), then, in a
+	// statement that starts after the locks are held, read the
+	// reservations on them. Every transaction takes its locks in this
+	// order, rows before keys, as ApplyGroup does: a key claimed first
+	// would let an Apply holding key K wait for a group's rows while the
+	// group, holding them, waits for K. A replay so waits for the rows
+	// too, which costs it the time of the orders ahead of it.
 	b := &pgx.Batch{}
-	b.Queue(`INSERT INTO applied (key, ref, applied_at) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING`, req.IdempotencyKey, req.Ref, now)
 	b.Queue(`SELECT s.sku, s.location, s.on_hand, s.committed, s.safety_stock, s.backordered FROM stock s
-		WHERE s.sku = ANY($1) AND EXISTS (SELECT 1 FROM applied a WHERE a.key = $2 AND a.outcome IS NULL)
-		ORDER BY s.sku, s.location FOR UPDATE OF s`, skus, req.IdempotencyKey)
+		WHERE s.sku = ANY($1) ORDER BY s.sku, s.location FOR UPDATE OF s`, skus)
+	b.Queue(`INSERT INTO applied (key, ref, applied_at) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING`, req.IdempotencyKey, req.Ref, now)
 	b.Queue(pgReserved, skus, now, req.Ref)
 	if req.LegacyKey != "" {
 		b.Queue(`SELECT outcome, explanation, COALESCE(fingerprint, '') FROM applied WHERE key = $1 AND outcome IS NOT NULL`, req.LegacyKey)
 	}
 	br := tx.SendBatch(ctx, b)
-	claim, err := br.Exec()
+	rows, err := scanStock(br)
 	if err != nil {
 		br.Close()
 		return out, replayed, nil, err
 	}
-	rows, err := scanStock(br)
+	claim, err := br.Exec()
 	if err != nil {
 		br.Close()
 		return out, replayed, nil, err
@@ -294,18 +297,23 @@ func (s *pgStore) applyInTx(ctx context.Context, tx pgx.Tx, req component.ApplyR
 	b = &pgx.Batch{}
 	for _, c := range changes {
 		if c.before.exists {
-			b.Queue(`UPDATE stock SET on_hand = on_hand + $1, committed = committed + $2, backordered = GREATEST(0, backordered + $6), updated_at = $3 WHERE sku = $4 AND location = $5`,
-				c.dOnHand, c.dCommitted, now, c.before.sku, c.before.location, c.dBackordered)
+			b.Queue(`UPDATE stock SET on_hand = on_hand + $1, committed = committed + $2, backordered = GREATEST(0, backordered + $6),
+				uncovered = LEAST(GREATEST(0, committed + $2 - GREATEST(0, backordered + $6) - (on_hand + $1)), uncovered + $7),
+				updated_at = $3 WHERE sku = $4 AND location = $5`,
+				c.dOnHand, c.dCommitted, now, c.before.sku, c.before.location, c.dBackordered, c.uncoveredGrowth())
 		} else {
-			b.Queue(`INSERT INTO stock (sku, location, on_hand, committed, safety_stock, backordered, updated_at) VALUES ($1, $2, $3, $4, 0, GREATEST(0, $6::bigint), $5)`,
-				c.before.sku, c.before.location, c.dOnHand, c.dCommitted, now, c.dBackordered)
+			b.Queue(`INSERT INTO stock (sku, location, on_hand, committed, safety_stock, backordered, uncovered, updated_at)
+				VALUES ($1, $2, $3, $4, 0, GREATEST(0, $6::bigint), LEAST(GREATEST(0, $4 - GREATEST(0, $6::bigint) - $3), $7::bigint), $5)`,
+				c.before.sku, c.before.location, c.dOnHand, c.dCommitted, now, c.dBackordered, c.uncoveredGrowth())
 		}
 	}
 	if len(moves) > 0 {
 		queueMovements(b, moves, req.IdempotencyKey, now)
 	}
 	if out.ReleaseReservations && req.Ref != "" {
-		b.Queue(`DELETE FROM reservations WHERE ref = $1`, req.Ref)
+		// In id order, as ExpireReservations deletes, so the two never
+		// wait for each other's rows crosswise.
+		b.Queue(`DELETE FROM reservations WHERE id IN (SELECT id FROM reservations WHERE ref = $1 ORDER BY id FOR UPDATE)`, req.Ref)
 	}
 	var expl []byte
 	if len(out.Explanation) > 0 {
@@ -313,7 +321,21 @@ func (s *pgStore) applyInTx(ctx context.Context, tx pgx.Tx, req component.ApplyR
 	}
 	b.Queue(`UPDATE applied SET outcome = $2, explanation = $3, fingerprint = NULLIF($4, '') WHERE key = $1`, req.IdempotencyKey, enc, expl, req.Fingerprint)
 	out.Fingerprint = req.Fingerprint
-	return out, replayed, nil, tx.SendBatch(ctx, b).Close()
+	br = tx.SendBatch(ctx, b)
+	for _, c := range changes {
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			return out, replayed, nil, oversellError(c, err, pgOversell(err))
+		}
+	}
+	return out, replayed, nil, br.Close()
+}
+
+// pgOversell reports whether err is the check stock_no_oversell refusing a
+// row (SQLSTATE 23514, check_violation).
+func pgOversell(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23514" && pe.ConstraintName == "stock_no_oversell"
 }
 
 func scanStock(br pgx.BatchResults) ([]stockRow, error) {
@@ -470,7 +492,10 @@ func (s *pgStore) feed(ctx context.Context, u component.LevelUpdate, set bool) (
 			delta := v - *old
 			before, after, existed = *old, v, r.exists
 			*old = v
-			if _, err := tx.Exec(ctx, `UPDATE stock SET on_hand = $3, safety_stock = $4, updated_at = $5 WHERE sku = $1 AND location = $2`,
+			// A count or feed is a fact: it is recorded even when it
+			// leaves allocated units without stock, which uncovered then
+			// holds (the check stock_no_oversell).
+			if _, err := tx.Exec(ctx, `UPDATE stock SET on_hand = $3, safety_stock = $4, uncovered = GREATEST(0, committed - backordered - $3), updated_at = $5 WHERE sku = $1 AND location = $2`,
 				f.SKU, f.Location, onHand, safety, now); err != nil {
 				return err
 			}
@@ -584,7 +609,11 @@ func (s *pgStore) Reservations(ctx context.Context, ref string) ([]component.Res
 }
 
 func (s *pgStore) ExpireReservations(ctx context.Context) (int, error) {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM reservations WHERE expires_at <= $1`, s.clock.Now())
+	// Locked in id order, as Apply deletes an order's reservations: two
+	// multi-row deletes locking in index order (expiry here, ref there)
+	// could deadlock.
+	tag, err := s.pool.Exec(ctx, `DELETE FROM reservations WHERE id IN (
+		SELECT id FROM reservations WHERE expires_at <= $1 ORDER BY id FOR UPDATE)`, s.clock.Now())
 	if err != nil {
 		return 0, fmt.Errorf("expire reservations: %w", err)
 	}

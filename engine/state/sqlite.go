@@ -14,7 +14,8 @@ import (
 	"time"
 
 	"github.com/pipectl/pipectl/pipelines/component"
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	"modernc.org/sqlite" // registers the "sqlite" driver
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // sqliteStore is the embedded store. Writes go through one connection,
@@ -158,10 +159,16 @@ func (s *sqliteStore) prepare(ctx context.Context) error {
 		{&s.st.insertApplied, `INSERT INTO applied (key, ref, outcome, explanation, applied_at, fingerprint) VALUES (?, ?, ?, ?, ?, NULLIF(?, ''))`},
 		{&s.st.stockRow, `SELECT s.on_hand, s.committed, s.safety_stock, s.backordered, ` + reservedSQLite + `
 			FROM stock s WHERE s.sku = ?3 AND s.location = ?4`},
-		{&s.st.updateStock, `UPDATE stock SET on_hand = on_hand + ?1, committed = committed + ?2, backordered = MAX(0, backordered + ?3), updated_at = ?4 WHERE sku = ?5 AND location = ?6`},
-		{&s.st.insertStock, `INSERT INTO stock (sku, location, on_hand, committed, safety_stock, backordered, updated_at) VALUES (?, ?, ?, ?, 0, MAX(0, ?), ?)`},
-		{&s.st.upsertFed, `INSERT INTO stock (sku, location, on_hand, committed, safety_stock, updated_at) VALUES (?, ?, ?, 0, ?, ?)
-			ON CONFLICT (sku, location) DO UPDATE SET on_hand = excluded.on_hand, safety_stock = excluded.safety_stock, updated_at = excluded.updated_at`},
+		{&s.st.updateStock, `UPDATE stock SET on_hand = on_hand + ?1, committed = committed + ?2, backordered = MAX(0, backordered + ?3),
+			uncovered = MIN(MAX(0, committed + ?2 - MAX(0, backordered + ?3) - (on_hand + ?1)), uncovered + ?7),
+			updated_at = ?4 WHERE sku = ?5 AND location = ?6`},
+		{&s.st.insertStock, `INSERT INTO stock (sku, location, on_hand, committed, safety_stock, backordered, uncovered, updated_at)
+			VALUES (?1, ?2, ?3, ?4, 0, MAX(0, ?5), MIN(MAX(0, ?4 - MAX(0, ?5) - ?3), ?7), ?6)`},
+		// A count or feed is a fact: it is recorded even when it leaves
+		// allocated units without stock, which uncovered then holds.
+		{&s.st.upsertFed, `INSERT INTO stock (sku, location, on_hand, committed, safety_stock, uncovered, updated_at) VALUES (?1, ?2, ?3, 0, ?4, MAX(0, -?3), ?5)
+			ON CONFLICT (sku, location) DO UPDATE SET on_hand = excluded.on_hand, safety_stock = excluded.safety_stock,
+			uncovered = MAX(0, stock.committed - stock.backordered - excluded.on_hand), updated_at = excluded.updated_at`},
 		{&s.st.insertMovement, `INSERT INTO movements (sku, location, bucket, delta, reason, ref, key, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`},
 		{&s.st.releaseRef, `DELETE FROM reservations WHERE ref = ?`},
 		{&s.st.getFed, `SELECT COALESCE(fingerprint, '') FROM feed_applied WHERE key = ?`},
@@ -327,12 +334,12 @@ func (s *sqliteStore) applyInTx(ctx context.Context, req component.ApplyRequest,
 	t := now.UnixMicro()
 	for _, c := range changes {
 		if c.before.exists {
-			_, err = s.st.updateStock.ExecContext(ctx, c.dOnHand, c.dCommitted, c.dBackordered, t, c.before.sku, c.before.location)
+			_, err = s.st.updateStock.ExecContext(ctx, c.dOnHand, c.dCommitted, c.dBackordered, t, c.before.sku, c.before.location, c.uncoveredGrowth())
 		} else {
-			_, err = s.st.insertStock.ExecContext(ctx, c.before.sku, c.before.location, c.dOnHand, c.dCommitted, c.dBackordered, t)
+			_, err = s.st.insertStock.ExecContext(ctx, c.before.sku, c.before.location, c.dOnHand, c.dCommitted, c.dBackordered, t, c.uncoveredGrowth())
 		}
 		if err != nil {
-			return out, false, fmt.Errorf("stock %s at %s: %w", c.before.sku, c.before.location, err)
+			return out, false, oversellError(c, err, sqliteOversell(err))
 		}
 	}
 	if err := s.insertMovements(ctx, moves, req.IdempotencyKey, t); err != nil {
@@ -915,4 +922,11 @@ func (s *sqliteStore) Close() error {
 		errs = append(errs, s.rdb.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// sqliteOversell reports whether err is the check stock_no_oversell
+// refusing a row (SQLITE_CONSTRAINT_CHECK).
+func sqliteOversell(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_CHECK && strings.Contains(se.Error(), "stock_no_oversell")
 }

@@ -226,6 +226,74 @@ type rowChange struct {
 	dOnHand, dCommitted int64
 	// dBackordered is added to backordered, which stays at zero or more.
 	dBackordered int64
+	// allowNegative: an adjustment of the change may take the row below
+	// zero (Adjustment.AllowNegative), so it may leave uncovered what it
+	// takes beyond stock.
+	allowNegative bool
+}
+
+// uncoveredGrowth is how far this change may raise the row's uncovered
+// units (the stock_no_oversell check: committed − backordered ≤ on_hand +
+// uncovered). Two kinds of change may:
+//
+//   - one the rules explicitly let go below zero (AllowNegative: a
+//     backorder not marked as one, negative_on_hand), by what it takes
+//     beyond stock;
+//   - a decrease of on_hand that allocates nothing (a shipment, which
+//     records what left the building and must never be refused), by that
+//     decrease.
+//
+// Any other change that raises the allocated part (committed −
+// backordered), an ordinary allocation above all, may not raise it at
+// all, so one that would commit units not on hand fails the check, on the
+// row's values as the database holds them rather than as decide saw them.
+// The statements set uncovered to the smaller of this bound and the row's
+// real gap, so it never exceeds what is really missing.
+func (c rowChange) uncoveredGrowth() int64 {
+	bo := max(0, c.before.backordered+c.dBackordered)
+	dAllocated := c.dCommitted - (bo - c.before.backordered)
+	switch {
+	case c.allowNegative:
+		return max(0, dAllocated) + max(0, -c.dOnHand)
+	case dAllocated > 0 || c.dOnHand >= 0:
+		return 0
+	}
+	return -c.dOnHand
+}
+
+// OversellError is what Apply and ApplyGroup return when the database's
+// last defence, the check stock_no_oversell (migration no_oversell),
+// refuses a change: the allocated part of a row (committed − backordered)
+// would exceed what is on hand, beyond the units a stock count or a
+// shipment already left uncovered. It means the code deciding the change
+// is wrong, so it is neither retried nor taken for an ordinary shortfall
+// (it does not match component.ErrInsufficientStock); the event's whole
+// transaction (its savepoint in a group) is rolled back. Err is the
+// driver's error (SQLSTATE 23514 on PostgreSQL).
+type OversellError struct {
+	SKU, Location string
+	// OnHand and Allocated are the row as the change would leave it, in
+	// the store's units.
+	OnHand, Allocated int64
+	Err               error
+}
+
+func (e *OversellError) Error() string {
+	return fmt.Sprintf("%s at %s: the database refused to commit %s allocated units with %s on hand (check stock_no_oversell); nothing of the event was applied: %v",
+		e.SKU, e.Location, fromUnits(e.Allocated), fromUnits(e.OnHand), e.Err)
+}
+
+func (e *OversellError) Unwrap() error { return e.Err }
+
+// oversellError wraps err, a refused write of c, as an *OversellError when
+// the check stock_no_oversell refused it.
+func oversellError(c rowChange, err error, refused bool) error {
+	if !refused {
+		return fmt.Errorf("stock %s at %s: %w", c.before.sku, c.before.location, err)
+	}
+	r := c.before
+	bo := max(0, r.backordered+c.dBackordered)
+	return &OversellError{SKU: r.sku, Location: r.location, OnHand: r.onHand + c.dOnHand, Allocated: r.committed + c.dCommitted - bo, Err: err}
 }
 
 // movement is a ledger entry to write.
@@ -295,6 +363,7 @@ func plan(req component.ApplyRequest, skus []string, rows []stockRow, out compon
 				return nil, nil, err
 			}
 		}
+		c.rowChange.allowNegative = c.allowNeg
 		changes = append(changes, c.rowChange)
 	}
 	sort.Slice(changes, func(i, j int) bool {

@@ -97,3 +97,36 @@ func exec(base, sql string) error {
 	_, err = conn.Exec(ctx, sql)
 	return err
 }
+
+// Database creates a database of its own, named prefix plus a random
+// suffix, dropped when the test ends, and returns URL() naming it with the
+// query parameters params added. It is for tests that read the server's
+// per-database statistics (pg_stat_database: deadlocks, say), which a
+// schema in the shared database would mix with other packages' tests.
+func Database(t testing.TB, prefix string, params url.Values) string {
+	t.Helper()
+	Schema(t, prefix, nil) // reachability, and the skip when it is not there
+	base := URL()
+	var b [6]byte
+	rand.Read(b[:])
+	name := prefix + hex.EncodeToString(b[:])
+	if err := exec(base, "CREATE DATABASE "+name); err != nil {
+		t.Fatalf("create database: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := exec(base, "DROP DATABASE "+name+" WITH (FORCE)"); err != nil {
+			t.Errorf("drop database %s: %v", name, err)
+		}
+	})
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + name
+	q := u.Query()
+	for k, vs := range params {
+		q[k] = vs
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
+}
