@@ -30,6 +30,9 @@ type worker struct {
 	// they are taken one at a time until one succeeds, to find the one at
 	// fault and keep the others flowing.
 	isolate bool
+	// claimFailed: the last claim returned an error, so the loop waits
+	// before the next rather than spinning.
+	claimFailed bool
 	// retriesIdle is when a look for due retries last found none (wall
 	// time): the next look waits PollEvery, so a busy worker does not pay
 	// a store write per batch for retries that are not there.
@@ -75,6 +78,10 @@ func (w *worker) loop() {
 		if did {
 			continue
 		}
+		if w.claimWaits() && !w.claimFailed {
+			// The empty claim already waited for work to arrive.
+			continue
+		}
 		select {
 		case <-w.s.stopClaim:
 			return
@@ -82,6 +89,13 @@ func (w *worker) loop() {
 		case <-tick.C:
 		}
 	}
+}
+
+// claimWaits reports whether the queue's Claim waits for work itself
+// (state.WaitingClaimer), so that the worker need not poll.
+func (w *worker) claimWaits() bool {
+	wc, ok := w.s.cfg.Queue.(state.WaitingClaimer)
+	return ok && wc.ClaimWaits()
 }
 
 // Intake first: while a burst of webhooks is being answered, a worker
@@ -132,6 +146,7 @@ func (w *worker) deliveries(p *served) bool {
 		max = 1
 	}
 	ds, err := q.Claim(w.s.runCtx, w.name, max, w.s.cfg.Lease)
+	w.claimFailed = err != nil
 	if err != nil {
 		if w.s.runCtx.Err() == nil {
 			w.s.log.Error("claiming deliveries", "pipeline", w.name, "error", err.Error())

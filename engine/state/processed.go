@@ -87,3 +87,11 @@ func (q *pgQueue) Processed(ctx context.Context, consumer string, keys []string)
 func (q *pgQueue) Ping(ctx context.Context) error {
 	return q.pool.Ping(ctx)
 }
+
+// WaitingClaimer is a queue whose Claim, finding nothing ready, waits a
+// while for a delivery to arrive (JetStream's pull). A worker on it claims
+// again at once after an empty claim instead of polling: a delivery queued
+// by another process is taken as soon as it arrives.
+type WaitingClaimer interface {
+	ClaimWaits() bool
+}

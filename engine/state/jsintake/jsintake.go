@@ -349,6 +349,10 @@ func (q *Queue) consumerFor(ctx context.Context, pipeline string, lease time.Dur
 // Config.Wait. Deliveries whose key PostgreSQL holds as processed are
 // acknowledged and passed over. lease is the consumer's AckWait; a claim
 // with another lease changes it for every worker.
+// ClaimWaits says a Claim that finds nothing ready waits up to Config.Wait
+// for a delivery (state.WaitingClaimer).
+func (q *Queue) ClaimWaits() bool { return true }
+
 func (q *Queue) Claim(ctx context.Context, pipeline string, max int, lease time.Duration) ([]*state.Delivery, error) {
 	if pipeline == "" || max < 1 || lease <= 0 {
 		return nil, fmt.Errorf("claim deliveries: need a pipeline, max ≥ 1 and a lease > 0 (got %q, %d, %s)", pipeline, max, lease)
